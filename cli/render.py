@@ -1,0 +1,23 @@
+"""Plain-text tables for the terminal, with small-cell suppression for aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+SMALL_CELL_MAX = 4  # DOMAIN.md rule 5: counts from 1 to 4 are never shown
+
+
+def suppress(count: int) -> str:
+    return "<5" if 1 <= count <= SMALL_CELL_MAX else str(count)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        first, *rest = row
+        return "  ".join([first.ljust(widths[0])] + [c.rjust(w) for c, w in zip(rest, widths[1:], strict=True)])
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])

@@ -1,0 +1,112 @@
+"""`kim up` / `kim down`: services, topics, migrations and projection workers, in that order."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+
+from infra import kafka_broker, postgres_server, processes
+from infra.errors import SetupError
+from infra.settings import Settings
+from projections.migrate import MigrationError, migrate
+from projections.registry import PROJECTIONS
+from streams.topics import TopicMismatch, provision
+
+Log = Callable[[str], None]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_services(settings: Settings, log: Log = print) -> None:
+    """Kafka and PostgreSQL: start the local ones, or check that the configured ones answer."""
+    if settings.local_kafka:
+        kafka_broker.ensure_jars(settings, log=log)
+        kafka_broker.start_broker(settings, log=log)
+    else:
+        kafka_broker.wait_for_kafka(settings.kafka_bootstrap, timeout=15.0)
+    if settings.local_postgres:
+        postgres_server.ensure_postgres_installed(log=log)
+        postgres_server.start_postgres(settings, log=log)
+    else:
+        postgres_server.wait_for_database(settings.database_url, timeout=15.0)
+
+
+def prepare(settings: Settings, log: Log = print) -> None:
+    """Topics and migrations, both idempotent."""
+    try:
+        for action in processes.run_sync(provision(settings.kafka_bootstrap, settings.topic_prefix)):
+            log(action)
+    except TopicMismatch as why:
+        raise SetupError(str(why)) from None
+    for version in processes.run_sync(_migrate(settings.database_url)):
+        log(f"applied migration {version}")
+
+
+async def _migrate(url: str) -> list[str]:
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    except MigrationError as why:
+        raise SetupError(str(why)) from None
+    finally:
+        await conn.close()
+
+
+def _worker_pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"worker-{name}.pid"
+
+
+def _worker_log(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"worker-{name}.log"
+
+
+def _worker_marker(name: str) -> list[str]:
+    return ["cli.worker", name]
+
+
+def worker_pid(settings: Settings, name: str) -> int | None:
+    pid = processes.read_pid(_worker_pid_file(settings, name))
+    return pid if processes.pid_alive(pid, _worker_marker(name)) else None
+
+
+def start_workers(settings: Settings, log: Log = print) -> None:
+    for name in PROJECTIONS:
+        if worker_pid(settings, name):
+            continue
+        log_file = _worker_log(settings, name)
+        processes.rotate_log(log_file)
+        pid = processes.spawn_detached(
+            [sys.executable, "-m", "cli.worker", name], log_file, env=dict(os.environ), cwd=REPO_ROOT
+        )
+        processes.write_pid(_worker_pid_file(settings, name), pid)
+        time.sleep(1.0)
+        if not processes.pid_alive(pid, _worker_marker(name)):
+            tail = processes.log_tail(log_file)
+            raise SetupError(f"the {name} worker exited right after start; its log ({log_file}) ends:\n{tail}")
+        log(f"started {name} worker (pid {pid}, log {log_file})")
+
+
+def stop_workers(settings: Settings, log: Log = print) -> None:
+    for name in PROJECTIONS:
+        pid = worker_pid(settings, name)
+        if pid and processes.terminate(pid, timeout=20.0, must_contain=_worker_marker(name)):
+            log(f"stopped {name} worker (pid {pid})")
+        processes.remove_pid(_worker_pid_file(settings, name))
+
+
+def up(settings: Settings, log: Log = print) -> None:
+    start_services(settings, log)
+    prepare(settings, log)
+    start_workers(settings, log)
+
+
+def down(settings: Settings, log: Log = print) -> None:
+    stop_workers(settings, log)
+    if settings.local_kafka and kafka_broker.stop_broker(settings):
+        log("stopped Kafka broker")
+    if settings.local_postgres and postgres_server.stop_postgres(settings):
+        log("stopped PostgreSQL")

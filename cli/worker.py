@@ -1,0 +1,31 @@
+"""Entry point of a projection worker process: ``python -m cli.worker PROJECTION``."""
+
+from __future__ import annotations
+
+import sys
+
+from infra.errors import SetupError
+from infra.settings import load_settings
+from projections.registry import PROJECTIONS
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in PROJECTIONS:
+        print(f"usage: python -m cli.worker {{{'|'.join(PROJECTIONS)}}}", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings()
+    except SetupError as why:
+        print(f"error: {why}", file=sys.stderr)
+        return 1
+    from faust import Worker
+
+    from streams.worker import build_app
+
+    app = build_app(argv[0], settings.kafka_bootstrap, settings.database_url, topic_prefix=settings.topic_prefix)
+    Worker(app, loglevel="warn").execute_from_commandline()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Bring-up of the local default services: Kafka broker, PostgreSQL server, settings."""

@@ -1,0 +1,448 @@
+"""The local single-node Kafka broker (KRaft) that `kim up` runs when KIM_KAFKA_BOOTSTRAP is unset.
+
+The broker jars come from Maven Central via `mvn` (checksums enforced) into the user's cache, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from infra.errors import SetupError
+from infra.processes import (
+    file_lock,
+    find_pids,
+    log_tail,
+    meaningful_tail,
+    pid_alive,
+    port_in_use,
+    port_open,
+    read_pid,
+    remove_pid,
+    rotate_log,
+    run_sync,
+    spawn_detached,
+    terminate,
+    write_pid,
+)
+from infra.settings import KAFKA_VERSION, Settings
+
+Log = Callable[[str], None]
+
+POM = Path(__file__).parent / "kafka" / "pom.xml"
+MAIN_CLASS = "kafka.Kafka"
+HOST = "127.0.0.1"
+HEAP = "-Xmx512m"
+TOOL_HEAP = "-Xmx256m"
+_COPY_GOAL = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --- jars --------------------------------------------------------------------------------------------------------------
+
+
+def _marker(settings: Settings) -> Path:
+    return settings.jars_dir.parent / ".complete"
+
+
+def _pom_digest() -> str:
+    return hashlib.sha256(POM.read_bytes()).hexdigest()
+
+
+def jars_ready(settings: Settings) -> bool:
+    """True when a complete copy of the jars for the current pom is in the cache."""
+    marker = _marker(settings)
+    try:
+        return marker.read_text().split()[0] == _pom_digest() and settings.jars_dir.is_dir()
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def require_tool(name: str) -> str:
+    """Path of `java`/`mvn` on PATH, or a SetupError saying how to install it."""
+    path = shutil.which(name)
+    if path:
+        return path
+    hints = {
+        "java": "install a Java 17+ runtime (Debian: apt-get install openjdk-17-jre-headless)",
+        "mvn": "install Apache Maven (Debian: apt-get install maven)",
+    }
+    raise SetupError(f"{name} was not found on PATH; {hints.get(name, 'install it')}")
+
+
+def _maven_error(output: str) -> str:
+    """The line of maven's output that says what went wrong, without its boilerplate."""
+    boiler = ("To see the full stack trace", "Re-run Maven", "For more information", "[Help 1]", "Help 1")
+    lines = []
+    for raw in _ANSI.sub("", output).splitlines():
+        line = raw.strip()
+        if line.startswith("[ERROR]"):
+            line = line[len("[ERROR]") :].strip()
+        if not line or line.startswith(boiler) or line.startswith("[WARNING]"):
+            continue
+        lines.append(line.replace(" -> [Help 1]", ""))
+    return lines[-1] if lines else "maven failed without a message"
+
+
+def _run_maven(mvn: str, out_dir: Path, log: Log) -> None:
+    cmd = [mvn, "-B", "-q", "-C", "-Dstyle.color=never", "-f", str(POM), _COPY_GOAL, f"-DoutputDirectory={out_dir}"]
+    done = threading.Event()
+    started = time.monotonic()
+
+    def ticker() -> None:
+        while not done.wait(10.0):
+            log(f"  … still downloading ({time.monotonic() - started:.0f} s)")
+
+    thread = threading.Thread(target=ticker, daemon=True)
+    thread.start()
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired as exc:
+        raise SetupError(
+            "downloading the Kafka jars took over 30 minutes; check the network connection to Maven Central"
+        ) from exc
+    finally:
+        done.set()
+        thread.join()
+    if proc.returncode != 0:
+        reason = _maven_error(proc.stdout + "\n" + proc.stderr)
+        raise SetupError(
+            f"downloading the Kafka jars with maven failed: {reason} — check the network connection to Maven Central "
+            "(https://repo.maven.apache.org) or the mirror/proxy in ~/.m2/settings.xml, then retry"
+        )
+
+
+def ensure_jars(settings: Settings, log: Log = print) -> None:
+    """Fetch the Kafka broker jars into `settings.jars_dir` unless a complete copy is already there."""
+    if jars_ready(settings):
+        return
+    with file_lock(settings.jars_dir.parent / ".lock"):
+        if jars_ready(settings):  # another process finished it while we waited
+            return
+        require_tool("java")
+        mvn = require_tool("mvn")
+        log(f"downloading Kafka {KAFKA_VERSION} jars from Maven Central…")
+        started = time.monotonic()
+        tmp = settings.jars_dir.parent / f".libs.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _run_maven(mvn, tmp, log)
+            jars = sorted(tmp.glob("*.jar"))
+            if not any(j.name.startswith("kafka_2.13-") for j in jars):
+                raise SetupError(f"maven finished but put no Kafka jar into {tmp}; delete {settings.cache} and retry")
+            _marker(settings).unlink(missing_ok=True)
+            shutil.rmtree(settings.jars_dir, ignore_errors=True)
+            os.replace(tmp, settings.jars_dir)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _marker(settings).write_text(f"{_pom_digest()} {len(jars)} jars\n")
+        size = sum(j.stat().st_size for j in settings.jars_dir.glob("*.jar")) / 1e6
+        log(f"  {len(jars)} jars, {size:.0f} MB in {time.monotonic() - started:.1f} s → {settings.jars_dir}")
+
+
+# --- configuration -----------------------------------------------------------------------------------------------------
+
+
+def _config_path(settings: Settings) -> Path:
+    return settings.kafka_dir / "server.properties"
+
+
+def _log4j_path(settings: Settings) -> Path:
+    return settings.kafka_dir / "log4j2.properties"
+
+
+def _data_dir(settings: Settings) -> Path:
+    return settings.kafka_dir / "data"
+
+
+def _pid_path(settings: Settings) -> Path:
+    return settings.run_dir / "kafka.pid"
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.run_dir / "kafka.log"
+
+
+def server_properties(settings: Settings) -> str:
+    port, cport = settings.kafka_port, settings.kafka_controller_port
+    return f"""\
+# Written by kim (infra/kafka_broker.py) on every start; edits are lost.
+process.roles=broker,controller
+node.id=1
+listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
+advertised.listeners=PLAINTEXT://{HOST}:{port}
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+controller.quorum.bootstrap.servers={HOST}:{cport}
+log.dirs={_data_dir(settings)}
+num.partitions=6
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=-1
+"""
+
+
+def log4j_properties() -> str:
+    # The console appender writes to the broker's stdout, which spawn_detached sends to run/kafka.log:
+    # one writer for log lines and JVM errors alike.
+    return """\
+# Written by kim (infra/kafka_broker.py) on every start; edits are lost.
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.clients.name = org.apache.kafka
+logger.clients.level = WARN
+logger.raft.name = org.apache.kafka.raft
+logger.raft.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.authorizer.name = kafka.authorizer.logger
+logger.authorizer.level = WARN
+logger.cleaner.name = kafka.log.LogCleaner
+logger.cleaner.level = WARN
+logger.logs.name = org.apache.kafka.storage
+logger.logs.level = WARN
+logger.coordinator.name = org.apache.kafka.coordinator
+logger.coordinator.level = WARN
+logger.metadata.name = org.apache.kafka.image
+logger.metadata.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = WARN
+"""
+
+
+def _java_argv(settings: Settings, main_class: str, *args: str, heap: str = TOOL_HEAP) -> list[str]:
+    return [
+        require_tool("java"),
+        heap,
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={_log4j_path(settings)}",
+        "-cp",
+        f"{settings.jars_dir}/*",
+        main_class,
+        *args,
+    ]
+
+
+def _write_config(settings: Settings) -> None:
+    settings.kafka_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in ((_config_path(settings), server_properties(settings)), (_log4j_path(settings), log4j_properties())):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def _format_storage(settings: Settings, log: Log) -> None:
+    """Give the empty log directory a cluster id, once (KRaft needs it before the first start)."""
+    data = _data_dir(settings)
+    if (data / "meta.properties").exists():
+        return
+    log("  formatting Kafka storage (first start)")
+    # Without meta.properties no broker ever ran here: whatever is left is from an interrupted format.
+    shutil.rmtree(data, ignore_errors=True)
+    uuid = _run_java_tool(settings, "kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1]
+    _run_java_tool(
+        settings, "kafka.tools.StorageTool", "format", "-t", uuid, "-c", str(_config_path(settings)), "--standalone"
+    )
+
+
+def _run_java_tool(settings: Settings, main_class: str, *args: str) -> str:
+    argv = _java_argv(settings, main_class, *args)
+    proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        tail = meaningful_tail(proc.stdout + proc.stderr)
+        raise SetupError(f"{main_class} {args[0]} failed (exit {proc.returncode}):\n{tail}")
+    return proc.stdout
+
+
+# --- readiness ---------------------------------------------------------------------------------------------------------
+
+
+async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    ms = max(1000, int(timeout * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms, client_id="kim-setup")
+    try:
+        await admin.start()
+        return await admin.describe_cluster()
+    finally:
+        await admin.close()
+
+
+@contextmanager
+def _quiet_aiokafka() -> Iterator[None]:
+    """aiokafka logs every refused connection as an error; while polling a starting broker those are expected."""
+    logger = logging.getLogger("aiokafka")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def _first_server(bootstrap: str) -> tuple[str, int]:
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def kafka_answers(bootstrap: str, timeout: float = 2.0) -> str | None:
+    """None when a broker at `bootstrap` answers a metadata request listing a broker and a controller,
+    else the reason it does not."""
+    servers = [_first_server(s) for s in bootstrap.split(",")]
+    if not any(port_open(host, port, timeout=min(timeout, 1.0)) for host, port in servers):
+        return "connection refused"
+    try:
+        with _quiet_aiokafka():
+            info = run_sync(_describe_cluster(bootstrap, timeout))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if not info.get("brokers"):
+        return "no broker registered yet"
+    if info.get("controller_id", -1) < 0:
+        return "no active controller yet"
+    return None
+
+
+def wait_for_kafka(bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None) -> None:
+    """Poll until Kafka at `bootstrap` answers metadata requests, or raise SetupError after `timeout` seconds.
+
+    `alive` (optional) is checked between polls so a dead local broker fails fast instead of at the timeout.
+    """
+    deadline = time.monotonic() + timeout
+    reason = "not tried"
+    while True:
+        reason = kafka_answers(bootstrap, timeout=min(5.0, max(1.0, deadline - time.monotonic()))) or ""
+        if not reason:
+            return
+        if alive is not None and not alive():
+            raise SetupError(f"the Kafka process exited before answering at {bootstrap}")
+        if time.monotonic() >= deadline:
+            raise SetupError(
+                f"cannot reach Kafka at {bootstrap} within {timeout:g} s ({reason}); "
+                "start it (kim up) or fix KIM_KAFKA_BOOTSTRAP"
+            )
+        time.sleep(0.25)
+
+
+# --- lifecycle ---------------------------------------------------------------------------------------------------------
+
+
+def _ours(settings: Settings) -> tuple[str, str]:
+    """What the command line of our broker contains: the main class and this KIM_HOME's config file."""
+    return (MAIN_CLASS, str(_config_path(settings)))
+
+
+def broker_pid(settings: Settings) -> int | None:
+    """Pid of this KIM_HOME's broker when it runs (adopting one whose pid file was lost), else None."""
+    pid = read_pid(_pid_path(settings))
+    if pid_alive(pid, _ours(settings)):
+        return pid
+    found = find_pids(_ours(settings))
+    if found:
+        write_pid(_pid_path(settings), found[0])
+        return found[0]
+    return None
+
+
+def broker_running(settings: Settings) -> bool:
+    return broker_pid(settings) is not None
+
+
+def _running_listeners(settings: Settings) -> str | None:
+    """The `listeners=` line the running broker was started with (from the config file on disk)."""
+    try:
+        for line in _config_path(settings).read_text().splitlines():
+            if line.startswith("listeners="):
+                return line
+    except FileNotFoundError:
+        return None
+    return None
+
+
+def _check_ports(settings: Settings) -> None:
+    for port, var in ((settings.kafka_port, "KIM_KAFKA_PORT"), (settings.kafka_controller_port, "KIM_KAFKA_CONTROLLER_PORT")):
+        if port_in_use(HOST, port):
+            raise SetupError(
+                f"port {port} on {HOST} is already in use by another program; stop it or set {var} to a free port"
+            )
+    if settings.kafka_port == settings.kafka_controller_port:
+        raise SetupError("KIM_KAFKA_PORT and KIM_KAFKA_CONTROLLER_PORT are the same port; set them to two different ports")
+
+
+def start_broker(settings: Settings, timeout: float = 60.0, log: Log = print) -> None:
+    """Start this KIM_HOME's Kafka broker on 127.0.0.1 and wait until it answers; harmless when it already runs."""
+    with file_lock(settings.run_dir / ".kafka.lock"):
+        _start_broker(settings, timeout, log)
+
+
+def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
+    bootstrap = f"{HOST}:{settings.kafka_port}"
+    pid = broker_pid(settings)
+    if pid is not None:
+        wanted = server_properties(settings).split("listeners=", 1)[1].split("\n", 1)[0]
+        if _running_listeners(settings) != f"listeners={wanted}":
+            raise SetupError(
+                f"the Kafka broker of {settings.home} already runs with {_running_listeners(settings)}, "
+                "not the ports now configured; stop it first (kim down)"
+            )
+        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+        return
+    _check_ports(settings)
+    ensure_jars(settings, log)
+    started = time.monotonic()
+    log(f"starting Kafka {KAFKA_VERSION} broker on {bootstrap} …")
+    _write_config(settings)
+    _format_storage(settings, log)
+    logfile = log_path(settings)
+    rotate_log(logfile)
+    mark = logfile.stat().st_size if logfile.exists() else 0
+    pid = spawn_detached(
+        _java_argv(settings, MAIN_CLASS, str(_config_path(settings)), heap=HEAP), logfile, cwd=settings.kafka_dir
+    )
+    write_pid(_pid_path(settings), pid)
+    try:
+        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+    except SetupError as exc:
+        died = not pid_alive(pid, _ours(settings))
+        stop_broker(settings)
+        reason = "the process exited" if died else str(exc)
+        raise SetupError(
+            f"Kafka broker failed to start on {bootstrap}: {reason}; last lines of {logfile}:\n"
+            + (log_tail(logfile, 15, offset=mark) or "(nothing logged)")
+        ) from None
+    log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {logfile})")
+
+
+def stop_broker(settings: Settings, timeout: float = 30.0) -> bool:
+    """Stop this KIM_HOME's broker (SIGTERM; SIGKILL only after `timeout`). False when it was not running."""
+    pid = broker_pid(settings)
+    stopped = pid is not None and terminate(pid, timeout, _ours(settings))
+    remove_pid(_pid_path(settings))
+    return stopped

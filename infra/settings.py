@@ -1,0 +1,131 @@
+"""Every setting of the platform, read from environment variables in one place.
+
+Unset, the platform runs its own Kafka broker and PostgreSQL server on loopback.
+Set ``KIM_KAFKA_BOOTSTRAP`` and/or ``KIM_DATABASE_URL`` to use existing ones instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from infra.errors import SetupError
+
+KAFKA_VERSION = "4.4.0"
+
+
+def _default_home() -> Path:
+    # As root the PostgreSQL server runs as the unprivileged `postgres` user, which
+    # cannot enter /root: keep state where that user may traverse.
+    if os.geteuid() == 0:
+        return Path("/var/lib/kim")
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "kim"
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "kim"
+
+
+def _port(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SetupError(f"{name}={raw!r} is not a TCP port; set it to a number from 1024 to 65535 or unset it")
+    return int(raw)
+
+
+def _bootstrap(raw: str) -> str:
+    for server in raw.split(","):
+        host, _, port = server.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise SetupError(
+                f"KIM_KAFKA_BOOTSTRAP={raw!r} is not a list of host:port; set it like 'broker1:9092,broker2:9092'"
+            )
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise SetupError(
+            f"KIM_DATABASE_URL={raw!r} is not a PostgreSQL URL; set it like 'postgresql://user:password@host:5432/dbname'"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    cache: Path
+    kafka_port: int
+    kafka_controller_port: int
+    postgres_port: int
+    external_kafka: str | None
+    external_database_url: str | None
+    topic_prefix: str
+
+    @property
+    def local_kafka(self) -> bool:
+        return self.external_kafka is None
+
+    @property
+    def local_postgres(self) -> bool:
+        return self.external_database_url is None
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.external_kafka or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.home / "kafka"
+
+    @property
+    def postgres_dir(self) -> Path:
+        return self.home / "postgres"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and logs of the processes `kim up` starts."""
+        return self.home / "run"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.cache / f"kafka-{KAFKA_VERSION}" / "libs"
+
+    @property
+    def postgres_password_file(self) -> Path:
+        return self.home / "postgres-password"
+
+    @property
+    def database_url(self) -> str:
+        if self.external_database_url:
+            return self.external_database_url
+        password = ""
+        if self.postgres_password_file.exists():
+            password = ":" + quote(self.postgres_password_file.read_text().strip(), safe="")
+        return f"postgresql://kim{password}@127.0.0.1:{self.postgres_port}/kim"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    external_kafka = env.get("KIM_KAFKA_BOOTSTRAP") or None
+    external_db = env.get("KIM_DATABASE_URL") or None
+    prefix = env.get("KIM_TOPIC_PREFIX", "")
+    if prefix and not all(c.isalnum() or c in "._-" for c in prefix):
+        raise SetupError(f"KIM_TOPIC_PREFIX={prefix!r} may hold only letters, digits, '.', '_' and '-'")
+    return Settings(
+        home=Path(env["KIM_HOME"]) if env.get("KIM_HOME") else _default_home(),
+        cache=Path(env["KIM_CACHE"]) if env.get("KIM_CACHE") else _default_cache(),
+        kafka_port=_port(env, "KIM_KAFKA_PORT", 19092),
+        kafka_controller_port=_port(env, "KIM_KAFKA_CONTROLLER_PORT", 19093),
+        postgres_port=_port(env, "KIM_POSTGRES_PORT", 15432),
+        external_kafka=_bootstrap(external_kafka) if external_kafka else None,
+        external_database_url=_database_url(external_db) if external_db else None,
+        topic_prefix=prefix,
+    )

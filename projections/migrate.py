@@ -1,0 +1,66 @@
+"""Applies ``projections/migrations/*.sql`` in order, once each, tracked in ``schema_migrations``.
+
+Each file runs in its own transaction under an advisory lock, so two `kim up` at once are
+safe. A migration that was applied and later edited is refused: published SQL is history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK_ID = 0x4B494D  # "KIM"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    return [Migration(p.stem, p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.sql"))]
+
+
+async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply what is missing; return the versions applied now."""
+    migrations = load_migrations() if migrations is None else migrations
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        applied = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        done = []
+        for migration in migrations:
+            if migration.version in applied:
+                if applied[migration.version] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version} was changed after it was applied; "
+                        "add a new migration file instead of editing a published one"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                    migration.version,
+                    migration.checksum,
+                )
+            done.append(migration.version)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_ID)

@@ -1,0 +1,99 @@
+"""Checks a datum against a composed message schema and names every invalid field.
+
+fastavro's own validator stops at the first error of a union and reports schema
+internals; partners need ``payload.district: 'Dortmund-Nord' is not one of EVING, …``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+_INTS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def field_errors(schema: Any, datum: Any, path: str = "") -> list[str]:
+    """Every problem of ``datum`` against ``schema``, as ``path: reason`` strings."""
+    return _check(schema, datum, path, {})
+
+
+def _named(schema: dict[str, Any], named: dict[str, Any]) -> None:
+    if schema.get("type") in ("record", "enum", "fixed"):
+        name = schema["name"]
+        named[name] = schema
+        named[name.rsplit(".", 1)[-1]] = schema
+
+
+def _check(schema: Any, datum: Any, path: str, named: dict[str, Any]) -> list[str]:
+    if isinstance(schema, str) and schema in named:
+        schema = named[schema]
+    if isinstance(schema, list):
+        return _check_union(schema, datum, path, named)
+    if isinstance(schema, dict):
+        _named(schema, named)
+        kind = schema["type"]
+        if kind == "record":
+            return _check_record(schema, datum, path, named)
+        if kind == "enum":
+            if datum in schema["symbols"]:
+                return []
+            return [f"{path}: {datum!r} is not one of {', '.join(schema['symbols'])}"]
+        if kind == "array":
+            if not isinstance(datum, (list, tuple)):
+                return [f"{path}: expected a list, got {type(datum).__name__}"]
+            return [e for i, item in enumerate(datum) for e in _check(schema["items"], item, f"{path}[{i}]", named)]
+        return _check_primitive(kind, schema.get("logicalType"), datum, path)
+    return _check_primitive(schema, None, datum, path)
+
+
+def _check_record(schema: dict[str, Any], datum: Any, path: str, named: dict[str, Any]) -> list[str]:
+    if not isinstance(datum, dict):
+        return [f"{path or 'event'}: expected an object, got {type(datum).__name__}"]
+    errors = []
+    known = {f["name"] for f in schema["fields"]}
+    for name in sorted(set(datum) - known):
+        errors.append(f"{path + '.' if path else ''}{name}: unknown field")
+    for field in schema["fields"]:
+        where = f"{path}.{field['name']}" if path else field["name"]
+        if field["name"] not in datum:
+            if "default" not in field:
+                errors.append(f"{where}: required field is missing")
+            continue
+        errors.extend(_check(field["type"], datum[field["name"]], where, named))
+    return errors
+
+
+def _check_union(branches: list[Any], datum: Any, path: str, named: dict[str, Any]) -> list[str]:
+    if datum is None:
+        return [] if "null" in branches else [f"{path}: must not be null"]
+    problems = [_check(b, datum, path, named) for b in branches if b != "null"]
+    return [] if any(not p for p in problems) else problems[0]
+
+
+def _check_primitive(kind: str, logical: str | None, datum: Any, path: str) -> list[str]:
+    if logical == "uuid":
+        try:
+            uuid.UUID(str(datum))
+            return []
+        except ValueError:
+            return [f"{path}: {datum!r} is not a UUID"]
+    if logical in ("timestamp-micros", "timestamp-millis"):
+        if isinstance(datum, datetime) and datum.tzinfo is not None:
+            return []
+        return [f"{path}: expected a timezone-aware datetime, got {datum!r}"]
+    if kind == "string":
+        return [] if isinstance(datum, str) else [f"{path}: expected a string, got {type(datum).__name__}"]
+    if kind == "boolean":
+        return [] if isinstance(datum, bool) else [f"{path}: expected true or false, got {datum!r}"]
+    if kind in _INTS:
+        low, high = _INTS[kind]
+        if isinstance(datum, int) and not isinstance(datum, bool) and low <= datum <= high:
+            return []
+        return [f"{path}: expected an integer ({kind}), got {datum!r}"]
+    if kind in ("float", "double"):
+        ok = isinstance(datum, (int, float)) and not isinstance(datum, bool)
+        return [] if ok else [f"{path}: expected a number, got {datum!r}"]
+    if kind == "null":
+        return [] if datum is None else [f"{path}: must be null"]
+    return [f"{path}: unsupported schema type {kind!r}"]

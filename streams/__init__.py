@@ -1,0 +1,1 @@
+"""The Kafka side: topic definitions, the partner publisher, the projection workers, DLQ routing."""
