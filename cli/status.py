@@ -78,5 +78,5 @@ async def report(settings: Settings) -> tuple[str, bool]:
         rows.append([name, f"up (pid {pid})" if pid else "stopped", sum(lag.values()),
                      " ".join(f"{p}:{n}" for (_, p), n in sorted(lag.items())), last.isoformat() if last else "-", fresh])
     lines.append("")
-    lines.append(render.table(["projection", "worker", "lag", "lag per partition", "last event time", "age"], rows))
+    lines.append(render.table(["projection", "worker", "lag", "lag per partition", "last event time", "freshness"], rows))
     return "\n".join(lines), True

@@ -47,7 +47,7 @@ _COPY_GOAL = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-depend
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-# --- jars --------------------------------------------------------------------------------------------------------------
+# --- jars ---
 
 
 def _marker(settings: Settings) -> Path:
@@ -115,10 +115,21 @@ def _run_maven(mvn: str, out_dir: Path, log: Log) -> None:
         thread.join()
     if proc.returncode != 0:
         reason = _maven_error(proc.stdout + "\n" + proc.stderr)
-        raise SetupError(
-            f"downloading the Kafka jars with maven failed: {reason} — check the network connection to Maven Central "
-            "(https://repo.maven.apache.org) or the mirror/proxy in ~/.m2/settings.xml, then retry"
+        raise SetupError(f"downloading the Kafka jars with maven failed: {reason} — {_maven_hint(reason)}")
+
+
+def _maven_hint(reason: str) -> str:
+    if "local repository" in reason:
+        return (
+            "maven keeps downloads in ~/.m2 of your user; make that writable (or set MAVEN_OPTS=-Dmaven.repo.local=DIR)"
         )
+    network = ("transfer", "resolve", "connect", "host", "timed out", "Network", "proxy", "certificate", "PKIX")
+    if any(word in reason for word in network):
+        return (
+            "check the network connection to Maven Central (https://repo.maven.apache.org) "
+            "or the mirror/proxy in ~/.m2/settings.xml, then retry"
+        )
+    return "fix what maven reports, then retry"
 
 
 def ensure_jars(settings: Settings, log: Log = print) -> None:
@@ -149,7 +160,7 @@ def ensure_jars(settings: Settings, log: Log = print) -> None:
         log(f"  {len(jars)} jars, {size:.0f} MB in {time.monotonic() - started:.1f} s → {settings.jars_dir}")
 
 
-# --- configuration -----------------------------------------------------------------------------------------------------
+# --- configuration ---
 
 
 def _config_path(settings: Settings) -> Path:
@@ -242,6 +253,7 @@ def _java_argv(settings: Settings, main_class: str, *args: str, heap: str = TOOL
         "-XX:+ExitOnOutOfMemoryError",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={_log4j_path(settings)}",
+        "-Dlog4j2.shutdownHookEnabled=false",  # else log4j stops before Kafka has logged its shutdown
         "-cp",
         f"{settings.jars_dir}/*",
         main_class,
@@ -251,7 +263,10 @@ def _java_argv(settings: Settings, main_class: str, *args: str, heap: str = TOOL
 
 def _write_config(settings: Settings) -> None:
     settings.kafka_dir.mkdir(parents=True, exist_ok=True)
-    for path, text in ((_config_path(settings), server_properties(settings)), (_log4j_path(settings), log4j_properties())):
+    for path, text in (
+        (_config_path(settings), server_properties(settings)),
+        (_log4j_path(settings), log4j_properties()),
+    ):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
@@ -280,7 +295,7 @@ def _run_java_tool(settings: Settings, main_class: str, *args: str) -> str:
     return proc.stdout
 
 
-# --- readiness ---------------------------------------------------------------------------------------------------------
+# --- readiness ---
 
 
 async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
@@ -321,7 +336,7 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0) -> str | None:
     try:
         with _quiet_aiokafka():
             info = run_sync(_describe_cluster(bootstrap, timeout))
-    except Exception as exc:
+    except Exception as exc:  # any failure means "not ready yet"; the caller reports the reason
         return f"{type(exc).__name__}: {exc}".rstrip(": ")
     if not info.get("brokers"):
         return "no broker registered yet"
@@ -336,7 +351,6 @@ def wait_for_kafka(bootstrap: str, timeout: float, alive: Callable[[], bool] | N
     `alive` (optional) is checked between polls so a dead local broker fails fast instead of at the timeout.
     """
     deadline = time.monotonic() + timeout
-    reason = "not tried"
     while True:
         reason = kafka_answers(bootstrap, timeout=min(5.0, max(1.0, deadline - time.monotonic()))) or ""
         if not reason:
@@ -351,7 +365,7 @@ def wait_for_kafka(bootstrap: str, timeout: float, alive: Callable[[], bool] | N
         time.sleep(0.25)
 
 
-# --- lifecycle ---------------------------------------------------------------------------------------------------------
+# --- lifecycle ---
 
 
 def _ours(settings: Settings) -> tuple[str, str]:
@@ -387,13 +401,18 @@ def _running_listeners(settings: Settings) -> str | None:
 
 
 def _check_ports(settings: Settings) -> None:
-    for port, var in ((settings.kafka_port, "KIM_KAFKA_PORT"), (settings.kafka_controller_port, "KIM_KAFKA_CONTROLLER_PORT")):
+    for port, var in (
+        (settings.kafka_port, "KIM_KAFKA_PORT"),
+        (settings.kafka_controller_port, "KIM_KAFKA_CONTROLLER_PORT"),
+    ):
         if port_in_use(HOST, port):
             raise SetupError(
                 f"port {port} on {HOST} is already in use by another program; stop it or set {var} to a free port"
             )
     if settings.kafka_port == settings.kafka_controller_port:
-        raise SetupError("KIM_KAFKA_PORT and KIM_KAFKA_CONTROLLER_PORT are the same port; set them to two different ports")
+        raise SetupError(
+            "KIM_KAFKA_PORT and KIM_KAFKA_CONTROLLER_PORT are the same port; set them to two different ports"
+        )
 
 
 def start_broker(settings: Settings, timeout: float = 60.0, log: Log = print) -> None:
@@ -412,7 +431,13 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
                 f"the Kafka broker of {settings.home} already runs with {_running_listeners(settings)}, "
                 "not the ports now configured; stop it first (kim down)"
             )
-        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+        try:
+            wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+        except SetupError as exc:
+            raise SetupError(
+                f"the Kafka broker of {settings.home} (pid {pid}) runs but does not answer: {exc}; "
+                f"see {log_path(settings)}, stop it (kim down) and retry"
+            ) from None
         return
     _check_ports(settings)
     ensure_jars(settings, log)

@@ -9,6 +9,7 @@ The superuser `kim` gets a random password kept in `settings.postgres_password_f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -22,7 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from infra.errors import SetupError
-from infra.processes import file_lock, meaningful_tail, pid_alive, port_in_use, run_as, run_sync, user_ids
+from infra.processes import file_lock, log_tail, meaningful_tail, pid_alive, port_in_use, run_as, run_sync, user_ids
 from infra.settings import Settings
 
 Log = Callable[[str], None]
@@ -36,7 +37,7 @@ _PG_ROOT = Path("/usr/lib/postgresql")
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes; the socket file name adds ".s.PGSQL.<port>.lock"
 
 
-# --- binaries ----------------------------------------------------------------------------------------------------------
+# --- binaries ---
 
 
 def _has_server_tools(bin_dir: Path) -> bool:
@@ -56,9 +57,9 @@ def find_pg_bin(version: str | None = None) -> Path | None:
         return path
     candidates = []
     for entry in _PG_ROOT.iterdir() if _PG_ROOT.is_dir() else ():
-        if entry.name.isdigit() and int(entry.name) >= MIN_VERSION and _has_server_tools(entry / "bin"):
-            if version is None or entry.name == version:
-                candidates.append((int(entry.name), entry / "bin"))
+        wanted = version is None or entry.name == version
+        if wanted and entry.name.isdigit() and int(entry.name) >= MIN_VERSION and _has_server_tools(entry / "bin"):
+            candidates.append((int(entry.name), entry / "bin"))
     return max(candidates)[1] if candidates else None
 
 
@@ -108,7 +109,7 @@ def server_version(bin_dir: Path) -> str:
     return match.group(0) if match else bin_dir.parent.name
 
 
-# --- paths and ownership -----------------------------------------------------------------------------------------------
+# --- paths and ownership ---
 
 
 def data_dir(settings: Settings) -> Path:
@@ -181,7 +182,7 @@ def _prepare_dirs(settings: Settings, user: str | None) -> None:
     _give_to(log_file, user, 0o640)
 
 
-# --- password ----------------------------------------------------------------------------------------------------------
+# --- password ---
 
 
 def _password(settings: Settings) -> str:
@@ -197,7 +198,7 @@ def _password(settings: Settings) -> str:
     return password
 
 
-# --- initdb and pg_ctl -------------------------------------------------------------------------------------------------
+# --- initdb and pg_ctl ---
 
 
 def _run_server_tool(argv: list[str], user: str | None, settings: Settings, timeout: float) -> str:
@@ -205,7 +206,9 @@ def _run_server_tool(argv: list[str], user: str | None, settings: Settings, time
     try:
         proc = run_as(argv, user=user, cwd=settings.postgres_dir, timeout=timeout, env=_server_env())
     except subprocess.TimeoutExpired:
-        raise SetupError(f"{Path(argv[0]).name} did not finish within {timeout:g} s; see {log_path(settings)}") from None
+        raise SetupError(
+            f"{Path(argv[0]).name} did not finish within {timeout:g} s; see {log_path(settings)}"
+        ) from None
     if proc.returncode != 0:
         tail = meaningful_tail(proc.stdout)
         raise SetupError(f"{Path(argv[0]).name} {argv[1]} failed (exit {proc.returncode}):\n{tail}")
@@ -275,10 +278,16 @@ def _pg_ctl_start(settings: Settings, bin_dir: Path, user: str | None, timeout: 
     options = f"-p {settings.postgres_port} -h {HOST} -k {shlex.quote(str(socket_dir) if socket_dir else '')}"
     argv = [str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir(settings)), "-l", str(log_path(settings))]
     argv += ["-w", "-t", str(max(1, int(timeout))), "-o", options]
+    logfile = log_path(settings)
+    mark = logfile.stat().st_size
     try:
         _run_server_tool(argv, user, settings, timeout=timeout + 10)
-    except SetupError as exc:
-        raise SetupError(f"PostgreSQL failed to start on {HOST}:{settings.postgres_port}: {exc}; see {log_path(settings)}")
+    except SetupError:
+        # pg_ctl only says "could not start server"; the reason is in the server log.
+        raise SetupError(
+            f"PostgreSQL failed to start on {HOST}:{settings.postgres_port}; last lines of {logfile}:\n"
+            + (log_tail(logfile, 15, offset=mark) or "(nothing logged)")
+        ) from None
 
 
 def start_postgres(settings: Settings, timeout: float = 30.0, log: Log = print) -> None:
@@ -336,7 +345,8 @@ def _bin_for_existing_cluster(settings: Settings) -> Path | None:
     if found is None:
         raise SetupError(
             f"{data_dir(settings)} was created by PostgreSQL {version}, whose server programs are not installed; "
-            f"install them (sudo apt-get install postgresql-{version}) or delete {settings.postgres_dir} to start afresh"
+            f"install them (sudo apt-get install postgresql-{version}) "
+            f"or delete {settings.postgres_dir} to start afresh (its data is lost)"
         )
     return found
 
@@ -357,7 +367,7 @@ def stop_postgres(settings: Settings, timeout: float = 30.0) -> bool:
     return True
 
 
-# --- clients -----------------------------------------------------------------------------------------------------------
+# --- clients ---
 
 
 def _endpoint(url: str) -> str:
@@ -391,23 +401,24 @@ async def _connect(url: str, timeout: float):  # -> asyncpg.Connection
     return await asyncpg.connect(url, timeout=timeout)
 
 
-async def _wait(url: str, timeout: float) -> None:
+async def _wait_connect(url: str, timeout: float):  # -> asyncpg.Connection
+    """Connect to `url`, retrying while the server is not up yet; SetupError (without the password) on giving up."""
     deadline = time.monotonic() + timeout
-    reason = "not tried"
     while True:
         try:
-            conn = await _connect(url, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            return await _connect(url, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
+        except Exception as exc:  # reported below, without the password
             if _permanent(exc) or time.monotonic() >= deadline:
+                reason = _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url)
                 raise SetupError(
-                    f"cannot reach PostgreSQL at {_endpoint(url)} ({_scrub(reason, url)}); "
-                    "start it (kim up) or fix KIM_DATABASE_URL"
+                    f"cannot reach PostgreSQL at {_endpoint(url)} ({reason}); start it (kim up) or fix KIM_DATABASE_URL"
                 ) from None
             await asyncio.sleep(0.2)
-        else:
-            await conn.close()
-            return
+
+
+async def _wait(url: str, timeout: float) -> None:
+    conn = await _wait_connect(url, timeout)
+    await conn.close()
 
 
 def wait_for_database(url: str, timeout: float) -> None:
@@ -420,16 +431,13 @@ def _quote_ident(name: str) -> str:
 
 
 async def _create(url: str, name: str, timeout: float) -> None:
-    await _wait(_with_database(url, "postgres"), timeout)
-    conn = await _connect(_with_database(url, "postgres"), timeout)
+    conn = await _wait_connect(_with_database(url, "postgres"), timeout)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
             import asyncpg
 
-            try:
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # created concurrently
                 await conn.execute(f"CREATE DATABASE {_quote_ident(name)}")
-            except asyncpg.DuplicateDatabaseError:  # created concurrently
-                pass
     finally:
         await conn.close()
 
@@ -441,7 +449,7 @@ def create_database(settings_or_url: Settings | str, name: str, timeout: float =
         run_sync(_create(url, name, timeout))
     except SetupError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # e.g. no CREATEDB privilege on an external server
         raise SetupError(
             f"cannot create database {name!r} at {_endpoint(url)}: {_scrub(str(exc), url)}; "
             "grant the user CREATEDB or create it yourself"

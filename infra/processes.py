@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-# --- pid files ---------------------------------------------------------------------------------------------------------
+# --- pid files ---
 
 
 def read_pid(path: Path) -> int | None:
@@ -49,7 +49,7 @@ def remove_pid(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-# --- liveness ----------------------------------------------------------------------------------------------------------
+# --- liveness ---
 
 
 def _reap(pid: int) -> bool:
@@ -110,7 +110,7 @@ def find_pids(must_contain: str | Sequence[str]) -> list[int]:
     return sorted(found)
 
 
-# --- ports -------------------------------------------------------------------------------------------------------------
+# --- ports ---
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -147,7 +147,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-# --- spawning and stopping ---------------------------------------------------------------------------------------------
+# --- spawning and stopping ---
 
 
 def user_ids(user: str) -> tuple[int, int]:
@@ -247,7 +247,7 @@ def terminate(pid: int, timeout: float = 30.0, must_contain: str | Sequence[str]
     return True
 
 
-# --- misc --------------------------------------------------------------------------------------------------------------
+# --- misc ---
 
 
 _STACK_FRAME = re.compile(r"^\s+(at |\.\.\. \d+ more)")

@@ -1,0 +1,144 @@
+"""The real broker and database for integration tests, and an isolated lane (topics + database) per test.
+
+The session starts the local services if they are not running (and stops them again at the
+end if it started them); each test gets topics under its own prefix and its own database,
+so tests never see each other's events or rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from cli import services
+from infra import kafka_broker, postgres_server
+from infra.processes import run_sync
+from infra.settings import Settings, load_settings
+from projections.migrate import migrate
+from streams.topics import TOPICS, provision
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Iterator[Settings]:
+    settings = load_settings()
+    started_kafka = settings.local_kafka and not kafka_broker.broker_running(settings)
+    started_postgres = settings.local_postgres and not postgres_server.postgres_running(settings)
+    services.start_services(settings)
+    yield settings
+    if started_kafka:
+        kafka_broker.stop_broker(settings)
+    if started_postgres:
+        postgres_server.stop_postgres(settings)
+
+
+@dataclass
+class Lane:
+    """One test's own topics (by prefix) and database on the shared real services."""
+
+    bootstrap: str
+    database_url: str = field(repr=False)  # holds the password
+    prefix: str
+    home: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def topic(self, name: str) -> str:
+        return self.prefix + name
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KIM_HOME": str(self.home),
+            "KIM_KAFKA_BOOTSTRAP": self.bootstrap,
+            "KIM_DATABASE_URL": self.database_url,
+            "KIM_TOPIC_PREFIX": self.prefix,
+        }
+
+    def worker(self, projection: str = "caseload") -> Worker:
+        worker = Worker(self, projection)
+        self.workers.append(worker)
+        return worker
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+
+class Worker:
+    """A real projection worker process (`python -m cli.worker`) on a lane."""
+
+    def __init__(self, lane: Lane, projection: str) -> None:
+        self.log = lane.home / f"worker-{projection}-{len(lane.workers)}.log"
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.worker", projection],
+                env=lane.env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit — a crash."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+async def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def _migrate(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def lane(base_settings: Settings) -> Iterator[Lane]:
+    tag = uuid.uuid4().hex[:10]
+    name = f"kim_test_{tag}"
+    url = postgres_server.create_database(base_settings, name)
+    prefix = f"test-{tag}."
+    run_sync(provision(base_settings.kafka_bootstrap, prefix))
+    run_sync(_migrate(url))
+    home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
+    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home)
+    yield lane
+    for worker in lane.workers:
+        worker.stop()
+    run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
+    postgres_server.drop_database(base_settings.database_url, name)

@@ -1,0 +1,88 @@
+"""Publishing, reading back and the oracle, shared by the integration tests."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from cli.catchup import wait_caught_up
+from cli.demo import publish
+from cli.demo_events import DemoEvent, demo_events
+from infra.settings import load_settings
+from projections.caseload.fold import CaseRow, fold
+from projections.records import TopicPartition as TP
+from schemas import Event
+from streams.topics import end_offsets
+from tests.integration.conftest import Lane, Worker
+
+UNTIL = datetime(2025, 6, 30, tzinfo=UTC)
+
+
+def history(seed: int, cases: int) -> tuple[list[DemoEvent], list[DemoEvent]]:
+    return demo_events(seed, cases, until=UNTIL)
+
+
+async def publish_history(lane: Lane, openings: list[DemoEvent], closings: list[DemoEvent]) -> dict[TP, int]:
+    settings = load_settings(lane.env())
+    targets = await publish(settings, openings)
+    for tp, end in (await publish(settings, closings)).items():
+        targets[tp] = max(targets.get(tp, 0), end)
+    return targets
+
+
+def oracle(events: list[DemoEvent]) -> dict[str, CaseRow]:
+    """The caseload as the pure fold computes it from what was published, in publish order."""
+    decoded = [
+        Event(e.draft.event_type, {"source_agency": e.agency, "occurred_at": e.draft.occurred_at}, e.draft.payload)
+        for e in events
+    ]
+    return fold({}, decoded).changed
+
+
+async def projected(lane: Lane) -> dict[str, CaseRow]:
+    return {r["case_id"]: CaseRow(**dict(r)) for r in await lane.fetch("SELECT * FROM caseload_cases")}
+
+
+async def caught_up(lane: Lane, worker: Worker, targets: dict[TP, int], timeout: float = 120.0) -> None:
+    try:
+        await wait_caught_up(lane.database_url, "caseload", targets, timeout, still_running=worker.alive)
+    except (TimeoutError, RuntimeError) as why:
+        raise AssertionError(f"{why}\n--- worker log ---\n{worker.log_text()[-4000:]}") from None
+
+
+async def checkpoint_total(lane: Lane) -> int:
+    rows = await lane.fetch("SELECT coalesce(sum(next_offset), 0) AS n FROM projection_checkpoints")
+    return rows[0]["n"]
+
+
+async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(lane.topic(topic), value, key=key)
+        return meta.partition, meta.offset
+    finally:
+        await producer.stop()
+
+
+async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
+    """Every record of a topic, from the beginning to its end offsets at call time."""
+    ends = {TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()}
+    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        records, deadline = [], time.monotonic() + timeout
+        while await _behind(consumer, ends) and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    return any([await consumer.position(tp) < end for tp, end in ends.items()])
