@@ -40,8 +40,7 @@ async def apply_batch(
     """
     async with conn.transaction():
         await checkpoints.lock_partitions(conn, projection.name, {r.tp for r in records})
-        seen = await checkpoints.load(conn, projection.name)
-        fresh = [r for r in records if r.offset >= seen.get(r.tp, 0)]
+        fresh = unseen(records, await checkpoints.load(conn, projection.name))
         if not fresh:
             return 0
         decoded: list[Applied] = []
@@ -56,6 +55,21 @@ async def apply_batch(
             await on_rejected(rejected)
         await checkpoints.save(conn, projection.name, next_offsets(fresh), _last_event_times(decoded))
         return len(fresh)
+
+
+def unseen(records: Sequence[LogRecord], seen: dict[TopicPartition, int]) -> list[LogRecord]:
+    """Records at or past each partition's position, each offset once.
+
+    A batch can hold an offset twice (a consumer that seeks re-fetches what it had buffered),
+    so the position advances record by record, not only from the stored checkpoint.
+    """
+    position = dict(seen)
+    fresh = []
+    for record in records:
+        if record.offset >= position.get(record.tp, 0):
+            fresh.append(record)
+            position[record.tp] = record.offset + 1
+    return fresh
 
 
 def _last_event_times(decoded: list[Applied]) -> dict[TopicPartition, datetime]:

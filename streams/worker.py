@@ -78,6 +78,9 @@ def build_app(
         topic_replication_factor=1,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        # A crashed worker holds its partitions until the session times out (faust's default: 60 s).
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     source = app.topic(*source_topics, key_type=bytes, value_type=bytes, internal=False)
 
@@ -89,8 +92,8 @@ def build_app(
         pool, _producer = await resources.get()
         async with pool.acquire() as conn:
             seen = await checkpoints.load(conn, projection.name)
-        for tp in mine:
-            await app.consumer.seek(tp, seen.get((tp.topic, tp.partition), 0))
+        # seek_wait runs in faust's consumer thread; a plain seek() from here races its fetcher.
+        await app.consumer.seek_wait({tp: seen.get((tp.topic, tp.partition), 0) for tp in mine})
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
 
     @app.agent(source, name=f"{projection.name}-sink")

@@ -27,3 +27,11 @@ def test_table_aligns_columns() -> None:
     assert lines[0] == "agency     open"
     assert lines[2] == "Jobcenter    12"
     assert lines[3] == "Jugendamt    <5"
+
+
+def test_unseen_drops_records_below_the_checkpoint_and_repeats_within_a_batch() -> None:
+    from projections.runner import unseen
+
+    batch = [_record(0, 4), _record(0, 5), _record(1, 0), _record(0, 5), _record(0, 4), _record(0, 6), _record(1, 0)]
+    fresh = unseen(batch, {("kim.cases", 0): 5})
+    assert [(r.partition, r.offset) for r in fresh] == [(0, 5), (1, 0), (0, 6)]
