@@ -60,13 +60,20 @@ def run(settings: Settings, cases: int = 300, seed: int | None = None, timeout: 
     for tp, end in processes.run_sync(publish(settings, closings)).items():
         targets[tp] = max(targets.get(tp, 0), end)
     agencies = len({e.agency for e in openings + closings})
-    print(f"published {len(openings)} CaseOpened and {len(closings)} CaseClosed events from {agencies} agencies "
-          f"(seed {seed}) in {time.monotonic() - started:.1f} s")
+    print(
+        f"published {len(openings)} CaseOpened and {len(closings)} CaseClosed events from {agencies} agencies "
+        f"(seed {seed}) in {time.monotonic() - started:.1f} s"
+    )
     try:
-        took = processes.run_sync(wait_caught_up(
-            settings.database_url, "caseload", targets, timeout,
-            still_running=lambda: services.worker_pid(settings, "caseload") is not None,
-        ))
+        took = processes.run_sync(
+            wait_caught_up(
+                settings.database_url,
+                "caseload",
+                targets,
+                timeout,
+                still_running=lambda: services.worker_pid(settings, "caseload") is not None,
+            )
+        )
     except (TimeoutError, RuntimeError) as why:
         raise SetupError(f"{why}; see {settings.run_dir / 'worker-caseload.log'}") from None
     print(f"caseload projection caught up (lag 0) {took:.1f} s after publishing\n")

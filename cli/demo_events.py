@@ -16,23 +16,45 @@ from datetime import datetime, timedelta
 from streams.publisher import EventDraft
 
 POPULATION = {
-    "INNENSTADT_NORD": 61_065, "INNENSTADT_OST": 58_520, "HOMBRUCH": 57_380, "HUCKARDE": 36_565,
+    "INNENSTADT_NORD": 61_065,
+    "INNENSTADT_OST": 58_520,
+    "HOMBRUCH": 57_380,
+    "HUCKARDE": 36_565,
     # assumed (approximate):
-    "INNENSTADT_WEST": 53_000, "EVING": 39_000, "SCHARNHORST": 45_500, "BRACKEL": 56_000,
-    "APLERBECK": 56_000, "HOERDE": 56_000, "LUETGENDORTMUND": 48_000, "MENGEDE": 38_500,
+    "INNENSTADT_WEST": 53_000,
+    "EVING": 39_000,
+    "SCHARNHORST": 45_500,
+    "BRACKEL": 56_000,
+    "APLERBECK": 56_000,
+    "HOERDE": 56_000,
+    "LUETGENDORTMUND": 48_000,
+    "MENGEDE": 38_500,
 }
 ARRIVAL_FACTOR = {"INNENSTADT_NORD": 3.0}  # assumed
 
 OPENING_AGENCY = {  # assumed shares of who opens a case
-    "KIM_CASE_MANAGEMENT": 40, "JOBCENTER": 15, "MIGRATIONSBERATUNG_MBE": 12, "JUGENDMIGRATIONSDIENST": 8,
-    "AUSLAENDERBEHOERDE": 8, "JUGENDAMT": 7, "SOZIALAMT": 6, "INTEGRATIONSKURSTRAEGER": 4,
+    "KIM_CASE_MANAGEMENT": 40,
+    "JOBCENTER": 15,
+    "MIGRATIONSBERATUNG_MBE": 12,
+    "JUGENDMIGRATIONSDIENST": 8,
+    "AUSLAENDERBEHOERDE": 8,
+    "JUGENDAMT": 7,
+    "SOZIALAMT": 6,
+    "INTEGRATIONSKURSTRAEGER": 4,
 }
 AGENCY_RECHTSKREIS = {
-    "JOBCENTER": "SGB_II", "AGENTUR_FUER_ARBEIT": "SGB_III", "JUGENDAMT": "SGB_VIII",
-    "SOZIALAMT": "SGB_XII", "AUSLAENDERBEHOERDE": "AUFENTHG",
+    "JOBCENTER": "SGB_II",
+    "AGENTUR_FUER_ARBEIT": "SGB_III",
+    "JUGENDAMT": "SGB_VIII",
+    "SOZIALAMT": "SGB_XII",
+    "AUSLAENDERBEHOERDE": "AUFENTHG",
 }
 CLOSURE_REASONS = {  # assumed
-    "GOALS_ACHIEVED": 40, "HANDED_OVER_TO_REGELSYSTEM": 30, "MOVED_AWAY": 12, "NO_CONTACT": 12, "CLIENT_WITHDREW": 6,
+    "GOALS_ACHIEVED": 40,
+    "HANDED_OVER_TO_REGELSYSTEM": 30,
+    "MOVED_AWAY": 12,
+    "NO_CONTACT": 12,
+    "CLIENT_WITHDREW": 6,
 }
 CLOSED_SHARE = 0.3  # assumed
 
@@ -56,18 +78,36 @@ def demo_events(seed: int, cases: int, until: datetime, weeks: int = 12) -> tupl
         agency = _pick(rng, OPENING_AGENCY)
         case_id = f"DO-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"
         opened = until - timedelta(days=rng.uniform(0, weeks * 7))
-        rechtskreise = sorted({AGENCY_RECHTSKREIS.get(agency, "AUFENTHG"), rng.choice(["SGB_II", "AUFENTHG", "SGB_III"])})
-        openings.append(DemoEvent(agency, EventDraft("CaseOpened", {
-            "case_id": case_id,
-            "client_ref": f"P-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}",
-            "district": _pick(rng, district_weights),
-            "access_route": rng.choice(["SELF", "REFERRAL", "REFERRAL", "OUTREACH"]),
-            "target_group": rng.choice(["NEWCOMER", "NEWCOMER", "LONG_RESIDENT"]),
-            "rechtskreise": rechtskreise,
-        }, occurred_at=opened)))
+        rechtskreise = sorted(
+            {AGENCY_RECHTSKREIS.get(agency, "AUFENTHG"), rng.choice(["SGB_II", "AUFENTHG", "SGB_III"])}
+        )
+        openings.append(
+            DemoEvent(
+                agency,
+                EventDraft(
+                    "CaseOpened",
+                    {
+                        "case_id": case_id,
+                        "client_ref": f"P-{uuid.UUID(int=rng.getrandbits(128)).hex[:16]}",
+                        "district": _pick(rng, district_weights),
+                        "access_route": rng.choice(["SELF", "REFERRAL", "REFERRAL", "OUTREACH"]),
+                        "target_group": rng.choice(["NEWCOMER", "NEWCOMER", "LONG_RESIDENT"]),
+                        "rechtskreise": rechtskreise,
+                    },
+                    occurred_at=opened,
+                ),
+            )
+        )
         if rng.random() < CLOSED_SHARE:
             closed = opened + (until - opened) * rng.uniform(0.2, 1.0)
-            closings.append(DemoEvent("KIM_CASE_MANAGEMENT", EventDraft(
-                "CaseClosed", {"case_id": case_id, "reason": _pick(rng, CLOSURE_REASONS)}, occurred_at=closed,
-            )))
+            closings.append(
+                DemoEvent(
+                    "KIM_CASE_MANAGEMENT",
+                    EventDraft(
+                        "CaseClosed",
+                        {"case_id": case_id, "reason": _pick(rng, CLOSURE_REASONS)},
+                        occurred_at=closed,
+                    ),
+                )
+            )
     return openings, closings

@@ -52,10 +52,12 @@ async def report(settings: Settings) -> tuple[str, bool]:
     lines.append(f"broker    {settings.kafka_bootstrap} ({where}): {'up' if kafka_ok else 'DOWN'}")
     db_error = _database_problem(settings.database_url)
     db_where = "local" if settings.local_postgres else "external"
-    lines.append(f"database  {_endpoint(settings.database_url)} ({db_where}): "
-                 f"{'up' if db_error is None else 'DOWN: ' + db_error}")
+    lines.append(
+        f"database  {_endpoint(settings.database_url)} ({db_where}): "
+        f"{'up' if db_error is None else 'DOWN: ' + db_error}"
+    )
     if not kafka_ok:
-        return "\n".join(lines + ["", "start the services with `kim up`"]), False
+        return "\n".join([*lines, "", "start the services with `kim up`"]), False
     names = [settings.topic(spec.name) for spec in TOPICS]
     ends = await end_offsets(settings.kafka_bootstrap, names)
     lines.append("")
@@ -75,8 +77,18 @@ async def report(settings: Settings) -> tuple[str, bool]:
         lag = {tp: end - seen.get(tp, 0) for tp, end in ends.items() if tp[0] in sources}
         pid = services.worker_pid(settings, name)
         fresh = f"{(now - last).total_seconds():.0f} s" if last else "-"
-        rows.append([name, f"up (pid {pid})" if pid else "stopped", sum(lag.values()),
-                     " ".join(f"{p}:{n}" for (_, p), n in sorted(lag.items())), last.isoformat() if last else "-", fresh])
+        rows.append(
+            [
+                name,
+                f"up (pid {pid})" if pid else "stopped",
+                sum(lag.values()),
+                " ".join(f"{p}:{n}" for (_, p), n in sorted(lag.items())),
+                last.isoformat() if last else "-",
+                fresh,
+            ]
+        )
     lines.append("")
-    lines.append(render.table(["projection", "worker", "lag", "lag per partition", "last event time", "freshness"], rows))
+    lines.append(
+        render.table(["projection", "worker", "lag", "lag per partition", "last event time", "freshness"], rows)
+    )
     return "\n".join(lines), True

@@ -33,7 +33,8 @@ async def save(
     await conn.execute(
         """
         INSERT INTO projection_checkpoints (projection, topic, partition, next_offset, last_event_at, updated_at)
-        SELECT $1, t, p, o, e, now() FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS u(t, p, o, e)
+        SELECT $1, t, p, o, e, now()
+        FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS u(t, p, o, e)
         ON CONFLICT (projection, topic, partition) DO UPDATE
         SET next_offset = EXCLUDED.next_offset,
             last_event_at = COALESCE(EXCLUDED.last_event_at, projection_checkpoints.last_event_at),

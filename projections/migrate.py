@@ -43,7 +43,9 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        applied = {r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")}
+        applied = {
+            r["version"]: r["checksum"] for r in await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        }
         done = []
         for migration in migrations:
             if migration.version in applied:

@@ -80,8 +80,10 @@ def _inline(node: Any, named: dict[str, dict[str, Any]], defined: set[str]) -> A
     if isinstance(node, dict):
         if node.get("type") in ("record", "enum", "fixed"):
             defined.add(_fullname(node))
-        return {k: (v if k in ("name", "namespace", "doc", "symbols") else _inline(v, named, defined))
-                for k, v in node.items()}
+        return {
+            k: (v if k in ("name", "namespace", "doc", "symbols") else _inline(v, named, defined))
+            for k, v in node.items()
+        }
     return node
 
 
@@ -113,13 +115,15 @@ def load_catalog(avro_dir: Path = AVRO_DIR) -> Catalog:
             payload = _read(path)
             schema = compose(envelope, payload, named)
             canonical = to_parsing_canonical_form(parse_schema(schema))
-            schemas.append(EventSchema(
-                event_type=type_dir.name,
-                version=int(match.group(1)),
-                topic=payload["kim.topic"],
-                key_field=payload["kim.key"],
-                schema=schema,
-                parsed=parse_schema(schema),
-                fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
-            ))
+            schemas.append(
+                EventSchema(
+                    event_type=type_dir.name,
+                    version=int(match.group(1)),
+                    topic=payload["kim.topic"],
+                    key_field=payload["kim.key"],
+                    schema=schema,
+                    parsed=parse_schema(schema),
+                    fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
+                )
+            )
     return Catalog(tuple(schemas))

@@ -40,8 +40,11 @@ async def provision(bootstrap: str, prefix: str = "", replication_factor: int = 
         actions: list[str] = []
         existing = set(await admin.list_topics())
         wanted = {prefix + spec.name: spec for spec in TOPICS}
-        missing = [NewTopic(name, s.partitions, replication_factor, topic_configs=s.config)
-                   for name, s in wanted.items() if name not in existing]
+        missing = [
+            NewTopic(name, s.partitions, replication_factor, topic_configs=s.config)
+            for name, s in wanted.items()
+            if name not in existing
+        ]
         if missing:
             await admin.create_topics(missing)
             actions += [f"created topic {t.name} ({t.num_partitions} partitions)" for t in missing]
@@ -86,7 +89,9 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int]
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    tps = [TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]]
+    tps = [
+        TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]
+    ]
     if not tps:
         return {}
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)

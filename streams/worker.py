@@ -9,6 +9,7 @@ checkpoint, so losing a race with faust's own positioning costs time, never corr
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from projections import checkpoints
-from projections.records import LogRecord, Rejection
+from projections.records import LogRecord
 from projections.registry import PROJECTIONS
 from projections.runner import apply_batch
 from schemas import Codec
@@ -110,16 +111,18 @@ def build_app(
         while True:
             try:
                 pool, producer = await resources.get()
-
-                async def dead_letter(rejections: list[Rejection]) -> None:
-                    await send_rejections(producer, dlq_topic, projection.name, rejections)
-
+                dead_letter = functools.partial(send_rejections, producer, dlq_topic, projection.name)
                 async with pool.acquire() as conn:
                     await apply_batch(conn, projection, records, codec, dead_letter)
                 return
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as why:
-                log.error("%s: batch of %d not applied (%s); retrying in %.0f s",
-                          projection.name, len(records), why, RETRY_SECONDS)
+                log.error(
+                    "%s: batch of %d not applied (%s); retrying in %.0f s",
+                    projection.name,
+                    len(records),
+                    why,
+                    RETRY_SECONDS,
+                )
                 await asyncio.sleep(RETRY_SECONDS)
 
     @app.on_before_shutdown.connect  # type: ignore[misc]

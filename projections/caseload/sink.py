@@ -21,7 +21,9 @@ class CaseloadProjection:
         case_ids = sorted({a.event.payload["case_id"] for a in relevant})
         rows = {
             r["case_id"]: CaseRow(**dict(r))
-            for r in await conn.fetch(f"SELECT {', '.join(_COLUMNS)} FROM caseload_cases WHERE case_id = ANY($1)", case_ids)
+            for r in await conn.fetch(
+                f"SELECT {', '.join(_COLUMNS)} FROM caseload_cases WHERE case_id = ANY($1)", case_ids
+            )
         }
         result = fold(rows, [a.event for a in relevant])
         if result.changed:
@@ -32,7 +34,7 @@ class CaseloadProjection:
 async def _upsert(conn: asyncpg.Connection, rows: list[CaseRow]) -> None:
     await conn.execute(
         f"""
-        INSERT INTO caseload_cases ({', '.join(_COLUMNS)})
+        INSERT INTO caseload_cases ({", ".join(_COLUMNS)})
         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
                              $5::timestamptz[], $6::timestamptz[], $7::text[])
         ON CONFLICT (case_id) DO UPDATE SET

@@ -87,7 +87,11 @@ class Worker:
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.worker", projection],
-                env=lane.env(), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=lane.env(),
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def alive(self) -> bool:

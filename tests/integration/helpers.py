@@ -69,7 +69,9 @@ async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[in
 
 async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
     """Every record of a topic, from the beginning to its end offsets at call time."""
-    ends = {TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()}
+    ends = {
+        TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()
+    }
     consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:

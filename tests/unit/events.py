@@ -13,21 +13,31 @@ T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 def envelope(event_type: str, agency: str, at: datetime) -> dict:
     event_id = str(uuid.uuid4())
     return {
-        "event_id": event_id, "event_type": event_type, "occurred_at": at, "recorded_at": at,
-        "source_agency": agency, "correlation_id": event_id, "causation_id": None,
+        "event_id": event_id,
+        "event_type": event_type,
+        "occurred_at": at,
+        "recorded_at": at,
+        "source_agency": agency,
+        "correlation_id": event_id,
+        "causation_id": None,
     }
 
 
 def opened(case_id: str, agency: str = "JOBCENTER", district: str = "EVING", day: int = 0) -> Event:
     payload = {
-        "case_id": case_id, "client_ref": f"P-{case_id}", "district": district, "access_route": "SELF",
-        "target_group": "NEWCOMER", "rechtskreise": ["SGB_II"],
+        "case_id": case_id,
+        "client_ref": f"P-{case_id}",
+        "district": district,
+        "access_route": "SELF",
+        "target_group": "NEWCOMER",
+        "rechtskreise": ["SGB_II"],
     }
     return Event("CaseOpened", envelope("CaseOpened", agency, T0 + timedelta(days=day)), payload)
 
 
 def closed(case_id: str, reason: str = "GOALS_ACHIEVED", day: int = 1) -> Event:
     return Event(
-        "CaseClosed", envelope("CaseClosed", "KIM_CASE_MANAGEMENT", T0 + timedelta(days=day)),
+        "CaseClosed",
+        envelope("CaseClosed", "KIM_CASE_MANAGEMENT", T0 + timedelta(days=day)),
         {"case_id": case_id, "reason": reason},
     )

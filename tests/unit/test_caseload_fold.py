@@ -1,3 +1,5 @@
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +42,7 @@ def _history(spec: list[tuple[int, bool]]) -> list[Event]:
 def _replay_in_batches(events: list[Event], cuts: list[int]) -> dict[str, CaseRow]:
     rows: dict[str, CaseRow] = {}
     bounds = [0, *sorted(set(c % (len(events) + 1) for c in cuts)), len(events)]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         rows.update(fold(rows, events[start:end]).changed)
     return rows
 
