@@ -53,7 +53,7 @@ async def caught_up(lane: Lane, worker: Worker, targets: dict[TP, int], timeout:
 
 
 async def checkpoint_total(lane: Lane) -> int:
-    rows = await lane.fetch("SELECT coalesce(sum(next_offset), 0) AS n FROM projection_checkpoints")
+    rows = await lane.fetch("SELECT coalesce(sum(next_offset), 0)::bigint AS n FROM projection_checkpoints")
     return rows[0]["n"]
 
 
