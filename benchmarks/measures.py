@@ -1,0 +1,268 @@
+"""The measurements of one benchmark run. Each returns plain numbers; run.py prints and stores them."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from benchmarks.lanes import BenchLane
+from cli.demo_events import DemoEvent
+from projections.caseload import CaseloadProjection
+from schemas import Codec
+from streams.bulk import catch_up
+from streams.progress import Progress
+from streams.publisher import EventDraft, Publisher
+from streams.topics import CASES, end_offsets
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def publish_all(lane: BenchLane, events: list[DemoEvent], chunk: int = 20_000) -> float:
+    """Publish through the SDK as each event's agency; returns events/s."""
+    by_agency: dict[str, list[EventDraft]] = defaultdict(list)
+    for event in events:
+        by_agency[event.agency].append(event.draft)
+    progress = Progress(len(events), "publish")
+    bootstrap = lane.settings.kafka_bootstrap
+    for agency, drafts in by_agency.items():
+        async with Publisher(bootstrap, agency, topic_prefix=lane.prefix) as publisher:
+            for start in range(0, len(drafts), chunk):
+                await publisher.publish_many(drafts[start : start + chunk])
+                progress.advance(len(drafts[start : start + chunk]))
+    progress.finish()
+    return progress.rate
+
+
+async def raw_ceiling(lane: BenchLane) -> float:
+    """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode."""
+    ends = {
+        TopicPartition(t, p): e
+        for (t, p), e in (await end_offsets(lane.settings.kafka_bootstrap, [lane.topic(CASES)])).items()
+    }
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=lane.settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    codec = Codec()
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        todo, seen = set(ends), 0
+        started = time.perf_counter()
+        while todo:
+            for records in (await consumer.getmany(*todo, timeout_ms=1000, max_records=10_000)).values():
+                for record in records:
+                    codec.decode(record.value)
+                seen += len(records)
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return seen / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+async def bulk(lane: BenchLane) -> float:
+    url = await lane.database("bulk")
+    result = await catch_up(CaseloadProjection(), lane.settings.kafka_bootstrap, url, topic_prefix=lane.prefix)
+    return result.rate
+
+
+def _env(lane: BenchLane, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KIM_KAFKA_BOOTSTRAP": lane.settings.kafka_bootstrap,
+        "KIM_TOPIC_PREFIX": lane.prefix,
+        **extra,
+    }
+
+
+def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "", timeout: float = 1800) -> float:
+    """Run a reference faust agent until it has seen every event; returns its events/s."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        env = _env(
+            lane,
+            BENCH_TOPIC=lane.topic(CASES),
+            BENCH_EVENTS=str(events),
+            BENCH_RESULT=str(result),
+            BENCH_APP_ID=f"{lane.prefix}{kind}",
+            KIM_DATABASE_URL=database_url,
+        )
+        with open(Path(tmp) / "agent.log", "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.faust_agents", kind],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + timeout
+            while not result.exists():
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"faust {kind} agent failed:\n{(Path(tmp) / 'agent.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+            measured = json.loads(result.read_text())
+        finally:
+            process.terminate()
+            process.wait(30)
+    return measured["events"] / measured["seconds"]
+
+
+async def _checkpoint_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int], int]:
+    rows = await conn.fetch("SELECT topic, partition, next_offset FROM projection_checkpoints")
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_worker(lane: BenchLane, database_url: str, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cli.worker", "caseload"],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=_env(lane, KIM_DATABASE_URL=database_url),
+        )
+
+
+async def live(lane: BenchLane, events: int, timeout: float = 1800) -> tuple[float, float]:
+    """The real faust worker from its first applied batch to lag 0: (events/s, peak RSS in MB)."""
+    url = await lane.database("live")
+    with tempfile.TemporaryDirectory() as tmp:
+        launched = time.perf_counter()
+        worker = start_worker(lane, url, Path(tmp) / "worker.log")
+        conn = await asyncpg.connect(url)
+        try:
+            first_time, first_done, deadline = 0.0, 0, time.monotonic() + timeout
+            while True:
+                done = sum((await _checkpoint_offsets(conn)).values())
+                if done and not first_time:
+                    first_time, first_done = time.perf_counter(), done
+                if done >= events:
+                    break
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"live worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
+                await asyncio.sleep(0.02)
+            if done > first_done:  # timed from the first applied batch: start-up is not throughput
+                rate = (done - first_done) / (time.perf_counter() - first_time)
+            else:  # everything came in one batch (tiny runs): time from process start, start-up included
+                rate = done / (time.perf_counter() - launched)
+            return rate, peak_rss_mb(worker.pid)
+        finally:
+            await conn.close()
+            worker.terminate()
+            worker.wait(30)
+
+
+async def latency(lane: BenchLane, events: list[DemoEvent], rate: int, seconds: float) -> dict[str, float]:
+    """Publish at a steady rate beside a live worker; time from publish to visible in PostgreSQL."""
+    url = await lane.database("latency")
+    warm_up, events = events[0], events[1 : 1 + int(rate * seconds)]
+    clock = _Visibility()
+    with tempfile.TemporaryDirectory() as tmp:
+        worker = start_worker(lane, url, Path(tmp) / "worker.log")
+        conn = await asyncpg.connect(url)
+        publishers: dict[str, Publisher] = {}
+        try:
+            for agency in {e.agency for e in [warm_up, *events]}:
+                publishers[agency] = Publisher(
+                    lane.settings.kafka_bootstrap, agency, topic_prefix=lane.prefix, linger_ms=0
+                )
+                await publishers[agency].__aenter__()
+            # The worker joins its group first: start-up is not latency.
+            await _send(publishers[warm_up.agency], warm_up, clock)
+            while not clock.all_visible(await _checkpoint_offsets(conn)):
+                if worker.poll() is not None:
+                    raise RuntimeError(f"latency worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
+                await asyncio.sleep(0.05)
+            clock = _Visibility()
+            poller = asyncio.create_task(_watch(conn, clock))
+            started = time.perf_counter()
+            pending = []
+            for i, event in enumerate(events):
+                if (delay := started + i / rate - time.perf_counter()) > 0:
+                    await asyncio.sleep(delay)
+                pending.append(asyncio.create_task(_send(publishers[event.agency], event, clock)))
+            await asyncio.gather(*pending)
+            deadline = time.monotonic() + 120
+            while clock.pending() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            poller.cancel()
+            rss = peak_rss_mb(worker.pid)
+        finally:
+            for publisher in publishers.values():
+                await publisher.__aexit__(None, None, None)
+            await conn.close()
+            worker.terminate()
+            worker.wait(30)
+    latencies = sorted(clock.latencies)
+
+    def pct(p: float) -> float:
+        return 1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
+
+    return {
+        "events": len(events),
+        "visible": len(latencies),
+        "rate": rate,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "worker_peak_rss_mb": rss,
+    }
+
+
+class _Visibility:
+    """Publish times per partition in a heap; a checkpoint past an offset makes it visible."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
+        self.latencies: list[float] = []
+
+    def sent(self, topic: str, partition: int, offset: int, at: float) -> None:
+        heapq.heappush(self.waiting[(topic, partition)], (offset, at))
+
+    def seen(self, offsets: dict[tuple[str, int], int], now: float) -> None:
+        for tp, heap in self.waiting.items():
+            while heap and heap[0][0] < offsets.get(tp, 0):
+                self.latencies.append(now - heapq.heappop(heap)[1])
+
+    def all_visible(self, offsets: dict[tuple[str, int], int]) -> bool:
+        self.seen(offsets, time.perf_counter())
+        return not self.pending()
+
+    def pending(self) -> int:
+        return sum(len(h) for h in self.waiting.values())
+
+
+async def _send(publisher: Publisher, event: DemoEvent, clock: _Visibility) -> None:
+    started = time.perf_counter()
+    result = await publisher.publish(event.draft)
+    clock.sent(result.topic, result.partition, result.offset, started)
+
+
+async def _watch(conn: asyncpg.Connection, clock: _Visibility) -> None:
+    while True:
+        offsets = await _checkpoint_offsets(conn)
+        clock.seen(offsets, time.perf_counter())
+        await asyncio.sleep(0.005)
