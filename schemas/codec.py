@@ -13,6 +13,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.event import Event
+from schemas.rules import domain_errors
 from schemas.validation import field_errors
 
 MAGIC = b"\xc3\x01"
@@ -24,7 +25,7 @@ class DecodeError(ValueError):
 
 
 class EncodeError(ValueError):
-    """The event does not match its schema; ``errors`` lists every invalid field."""
+    """The event does not match its schema or breaks a domain rule; ``errors`` lists every invalid field."""
 
     def __init__(self, event_type: str, errors: list[str]) -> None:
         self.event_type = event_type
@@ -46,7 +47,9 @@ class Codec:
             raise EncodeError(event_type, [f"event_type: unknown type {event_type!r}; known types: {known}"]) from None
 
     def validate(self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
-        return field_errors(self.schema_for(event_type).schema, {"envelope": envelope, "payload": payload})
+        """Schema errors, or — once the event matches its schema — domain-rule errors (schemas/rules.py)."""
+        errors = field_errors(self.schema_for(event_type).schema, {"envelope": envelope, "payload": payload})
+        return errors or domain_errors(event_type, envelope, payload)
 
     def encode(self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
         schema = self.schema_for(event_type)

@@ -7,7 +7,7 @@ internals; partners need ``payload.district: 'Dortmund-Nord' is not one of EVING
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 _INTS = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
@@ -19,10 +19,13 @@ def field_errors(schema: Any, datum: Any, path: str = "") -> list[str]:
 
 
 def _named(schema: dict[str, Any], named: dict[str, Any]) -> None:
+    """Remember a named type under its name, short name and full name (``kim.Agency``) for later references."""
     if schema.get("type") in ("record", "enum", "fixed"):
         name = schema["name"]
         named[name] = schema
         named[name.rsplit(".", 1)[-1]] = schema
+        if "." not in name and schema.get("namespace"):
+            named[f"{schema['namespace']}.{name}"] = schema
 
 
 def _check(schema: Any, datum: Any, path: str, named: dict[str, Any]) -> list[str]:
@@ -82,6 +85,10 @@ def _check_primitive(kind: str, logical: str | None, datum: Any, path: str) -> l
         if isinstance(datum, datetime) and datum.tzinfo is not None:
             return []
         return [f"{path}: expected a timezone-aware datetime, got {datum!r}"]
+    if logical == "date":
+        if isinstance(datum, date) and not isinstance(datum, datetime):
+            return []
+        return [f"{path}: expected a date, got {datum!r}"]
     if kind == "string":
         return [] if isinstance(datum, str) else [f"{path}: expected a string, got {type(datum).__name__}"]
     if kind == "boolean":

@@ -26,7 +26,7 @@ def envelope(event_type: str, agency: str, at: datetime) -> dict:
 def opened(case_id: str, agency: str = "JOBCENTER", district: str = "EVING", day: int = 0) -> Event:
     payload = {
         "case_id": case_id,
-        "client_ref": f"P-{case_id}",
+        "client_ref": f"P-{case_id:0>6}",
         "district": district,
         "access_route": "SELF",
         "target_group": "NEWCOMER",

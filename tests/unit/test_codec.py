@@ -46,8 +46,9 @@ def test_every_invalid_field_is_named_with_its_reason() -> None:
 
 
 def test_unknown_event_type_is_refused_with_the_known_ones() -> None:
-    with pytest.raises(EncodeError, match="unknown type 'CaseReopened'; known types: CaseClosed, CaseOpened"):
+    with pytest.raises(EncodeError, match="unknown type 'CaseReopened'; known types: ") as raised:
         Codec().encode("CaseReopened", {}, {})
+    assert "CaseClosed, CaseHandedOver" in str(raised.value)
 
 
 @pytest.mark.parametrize(

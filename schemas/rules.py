@@ -1,0 +1,160 @@
+"""Domain rules that Avro cannot express, reported like validation.py: ``payload.to_agency: must differ …``.
+
+Each rule sees one event whose envelope and payload already match their schema (``Codec.validate``
+checks the schema first), so fields are present and typed. Rules that need history — does the
+consent cover ``to_agency`` and is it still valid, is the referral still open — cannot be decided
+from one event; they belong to the stream side, which knows the case.
+
+Decisions:
+- An agency speaks only for itself (DOMAIN.md rule 3): a referral's or hand-over's ``from_agency``
+  must be the publishing ``source_agency``. The field stays in the payload so that a referral reads
+  completely on its own (from→to matrix) — the rule keeps the two from ever disagreeing.
+- Only the immigration and naturalisation offices publish on ``kim.immigration``.
+- Deadlines are calendar days in Dortmund: they are compared with ``occurred_at`` in Europe/Berlin,
+  so an event at 23:30 UTC on 6 January counts as 7 January.
+- Error messages never echo an identifier or pseudonym: if a name was put there by mistake, it must
+  not spread into logs and dead-letter reasons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schemas.catalog import load_catalog
+
+Rule = Callable[[str, dict[str, Any], dict[str, Any]], list[str]]
+
+LOCAL_TIME = ZoneInfo("Europe/Berlin")
+# A pseudonym is a generated token: letters, digits, '_' and '-' only. Rejects what a name, an
+# e-mail address, a postal address or a birth date typed by hand needs: spaces, '@', '.', ',', '/',
+# umlauts. At least 6 characters so that a counter or initials cannot pass as one; at most 64 to
+# keep it a token. A single word like "Yilmaz1" still passes: the pseudonymisation service, not
+# this check, is the guarantee — the check catches the common slips.
+PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{6,64}")
+PSEUDONYM_RULE = "must be a pseudonym: 6 to 64 of A-Z a-z 0-9 _ - (no names, e-mail addresses or spaces)"
+DEADLINES = ("due_by", "target_date", "valid_until", "resume_by")
+MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
+IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def domain_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings."""
+    return [error for rule in RULES for error in rule(event_type, envelope, payload)]
+
+
+def event_date(occurred_at: datetime) -> date:
+    """The calendar day in Dortmund on which the event happened."""
+    return occurred_at.astimezone(LOCAL_TIME).date()
+
+
+def _envelope_type(event_type: str, envelope: dict[str, Any], _: dict[str, Any]) -> list[str]:
+    """The envelope names the type the event is encoded as."""
+    if envelope["event_type"] == event_type:
+        return []
+    return [f"envelope.event_type: must be {event_type!r}, the type the event is encoded as"]
+
+
+def _recorded_after_it_happened(_: str, envelope: dict[str, Any], __: dict[str, Any]) -> list[str]:
+    """`occurred_at` is not after `recorded_at` (5 minutes' clock skew allowed)."""
+    if envelope["occurred_at"] <= envelope["recorded_at"] + CLOCK_SKEW:
+        return []
+    return ["envelope.occurred_at: must not be after recorded_at (an event is recorded after it happens)"]
+
+
+def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """Ids (`*_id`) are non-empty, without whitespace; refs (`*_ref`: client, case manager) look like pseudonyms."""
+    errors = []
+    for name, value in payload.items():
+        if not isinstance(value, str):
+            continue
+        if name.endswith("_ref") and not PSEUDONYM.fullmatch(value):
+            errors.append(f"payload.{name}: {PSEUDONYM_RULE}")
+        elif name.endswith("_id") and not value:
+            errors.append(f"payload.{name}: must not be empty")
+        elif name.endswith("_id") and any(c.isspace() for c in value):
+            errors.append(f"payload.{name}: must not contain whitespace")
+    return errors
+
+
+def _deadlines(_: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """`due_by`, `target_date`, `valid_until`, `resume_by` are not before the event's day (Europe/Berlin)."""
+    day = event_date(envelope["occurred_at"])
+    return [
+        f"payload.{name}: {payload[name].isoformat()} is before the event's date {day.isoformat()}"
+        for name in DEADLINES
+        if payload.get(name) is not None and payload[name] < day
+    ]
+
+
+def _appointment(_: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """`appointment_at` is not before `occurred_at`."""
+    at = payload.get("appointment_at")
+    if at is None or at >= envelope["occurred_at"]:
+        return []
+    return ["payload.appointment_at: must not be before occurred_at (an appointment is scheduled ahead)"]
+
+
+def _two_agencies(_: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """A referral or hand-over names two different agencies, and `from_agency` is the source agency."""
+    if "from_agency" not in payload:
+        return []
+    errors = []
+    if payload["to_agency"] == payload["from_agency"]:
+        errors.append("payload.to_agency: must differ from from_agency")
+    if payload["from_agency"] != envelope["source_agency"]:
+        errors.append(
+            f"payload.from_agency: must be the source agency {envelope['source_agency']} "
+            "(an agency speaks only for itself)"
+        )
+    return errors
+
+
+def _names_at_least_one(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """`needs`, `documents`, `recipients` and `data_categories` name at least one entry."""
+    return [f"payload.{name}: must name at least one" for name in MUST_NAME_ONE if payload.get(name) == []]
+
+
+def _no_duplicates(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """No list names an entry twice; `needs` has at most one entry per Lebenslage."""
+    errors = []
+    for name, value in payload.items():
+        if not isinstance(value, list):
+            continue
+        if name == "needs":
+            counts = Counter(need["lebenslage"] for need in value)
+            errors += [f"payload.needs: Lebenslage {s} is assessed more than once" for s, n in counts.items() if n > 1]
+        else:
+            counts = Counter(value)
+            errors += [f"payload.{name}: {s} is listed more than once" for s, n in counts.items() if n > 1]
+    return errors
+
+
+def _immigration_offices(event_type: str, envelope: dict[str, Any], _: dict[str, Any]) -> list[str]:
+    """Only AUSLAENDERBEHOERDE and EINBUERGERUNGSBEHOERDE publish on `kim.immigration`."""
+    try:
+        topic = load_catalog().current(event_type).topic
+    except KeyError:
+        return []
+    if topic != "kim.immigration" or envelope["source_agency"] in IMMIGRATION_OFFICES:
+        return []
+    offices = " or ".join(IMMIGRATION_OFFICES)
+    return [f"envelope.source_agency: {event_type} is published by the immigration offices only ({offices})"]
+
+
+RULES: tuple[Rule, ...] = (
+    _envelope_type,
+    _recorded_after_it_happened,
+    _immigration_offices,
+    _identifiers,
+    _two_agencies,
+    _deadlines,
+    _appointment,
+    _names_at_least_one,
+    _no_duplicates,
+)
