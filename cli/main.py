@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from infra.errors import SetupError
+
+MIB = 1024 * 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,6 +21,15 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="bring everything up, publish a realistic batch, print the caseload")
     demo.add_argument("--cases", type=int, default=300, help="how many cases to open (default 300)")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: a new one each run)")
+    publish = sub.add_parser("publish", help="publish a JSON Lines file of events (one event per line)")
+    publish.add_argument("file", type=Path, help='.jsonl file; each line {"agency", "event_type", "occurred_at", …}')
+    publish.add_argument("--chunk", type=int, default=2000, help="events sent per round trip (default 2000)")
+    publish.add_argument("--max-errors", type=int, default=50, help="rejected lines to list (default 50, 0: all)")
+    gateway = sub.add_parser("gateway", help="run the HTTP gateway for partners without a Kafka client")
+    gateway.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=8088, help="port to listen on (default 8088)")
+    gateway.add_argument("--max-body-bytes", type=int, default=MIB, help=f"request size limit (default {MIB})")
+    gateway.add_argument("--max-batch", type=int, default=500, help="events per batch request (default 500)")
     return parser
 
 
@@ -49,6 +61,16 @@ def run(argv: Sequence[str]) -> int:
         from cli import demo
 
         demo.run(settings, cases=args.cases, seed=args.seed)
+    elif args.command == "publish":
+        if args.chunk < 1:
+            raise SetupError("--chunk must be at least 1")
+        from cli import publish
+
+        return publish.run(settings, args.file, chunk=args.chunk, max_errors=args.max_errors)
+    elif args.command == "gateway":
+        from cli import gateway
+
+        gateway.run(settings, args.host, args.port, args.max_body_bytes, args.max_batch)
     return 0
 
 

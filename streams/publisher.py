@@ -2,21 +2,25 @@
 
 The source agency is fixed when the publisher is made (an agency speaks only for itself);
 the key is the event's aggregate id (``case_id`` / ``application_id``), so everything about
-one case lands in one partition, in order.
+one case lands in one partition, in order. A batch is validated as a whole before anything
+is sent: one invalid event and nothing of the batch reaches Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from schemas import Codec
+from streams.draft import EventDraft
+from streams.errors import DeliveryError
+from streams.prepare import Outgoing, Preparer
+
+__all__ = ["EventDraft", "Outgoing", "Published", "Publisher"]
 
 
 @dataclass(frozen=True)
@@ -27,24 +31,9 @@ class Published:
     event_id: str
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    key: bytes
-    value: bytes
-    event_id: str
+class Publisher(Preparer):
+    """Prepares (see ``Preparer``) and sends with an idempotent producer, acks=all."""
 
-
-@dataclass(frozen=True)
-class EventDraft:
-    event_type: str
-    payload: dict[str, Any]
-    occurred_at: datetime | None = None
-    correlation_id: str | None = None
-    causation_id: str | None = None
-
-
-class Publisher:
     def __init__(
         self,
         bootstrap: str,
@@ -53,49 +42,117 @@ class Publisher:
         topic_prefix: str = "",
         codec: Codec | None = None,
         linger_ms: int = 5,
+        request_timeout_ms: int = 30000,
     ) -> None:
-        self.codec = codec or Codec()
-        self.source_agency = source_agency
-        self.topic_prefix = topic_prefix
+        super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
+        self.bootstrap = bootstrap
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,
-            request_timeout_ms=30000,
+            request_timeout_ms=request_timeout_ms,
         )
+        self._started = False
+
+    async def start(self) -> None:
+        """Connect to the broker; raises aiokafka's ``KafkaConnectionError`` when it cannot be reached
+        (the publisher is then closed: make a new one to try again)."""
+        if not self._started:
+            try:
+                await self._producer.start()
+            except BaseException:
+                await self._producer.stop()  # release the half-open client, no "unclosed producer" warning
+                raise
+            self._started = True
+
+    async def stop(self) -> None:
+        """Flush what is in flight and disconnect. Twice is harmless."""
+        if self._started:
+            self._started = False
+            await self._producer.stop()
 
     async def __aenter__(self) -> Publisher:
-        await self._producer.start()
+        await self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._producer.stop()
+        await self.stop()
 
-    def prepare(self, draft: EventDraft) -> Outgoing:
-        """Validate and encode one event; raises ``EncodeError`` listing every invalid field."""
-        schema = self.codec.schema_for(draft.event_type)
-        now = datetime.now(UTC)
-        event_id = str(uuid.uuid4())
-        envelope = {
-            "event_id": event_id,
-            "event_type": draft.event_type,
-            "occurred_at": draft.occurred_at or now,
-            "recorded_at": now,
-            "source_agency": self.source_agency,
-            "correlation_id": draft.correlation_id or event_id,
-            "causation_id": draft.causation_id,
-        }
-        value = self.codec.encode(draft.event_type, envelope, draft.payload)
-        key = str(draft.payload[schema.key_field]).encode()
-        return Outgoing(self.topic_prefix + schema.topic, key, value, event_id)
+    async def send(self, outgoing: Sequence[Outgoing]) -> list[Published]:
+        """Send encoded events in order and wait for every acknowledgement (acks=all).
+
+        Raises ``DeliveryError`` (with what *was* acknowledged) when Kafka did not take them all.
+        """
+        self._require_started()
+        futures: list[asyncio.Future | None] = []
+        reasons: dict[int, str] = {}
+        for i, item in enumerate(outgoing):
+            if reasons:  # the producer already gave up on an earlier one: do not wait out a timeout per event
+                reasons[i] = "not sent after an earlier failure"
+                futures.append(None)
+                continue
+            try:
+                futures.append(await self._producer.send(item.topic, item.value, key=item.key))
+            except KafkaError as error:
+                reasons[i] = _describe(error, item.topic)
+                futures.append(None)
+        acks = await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
+        pending = iter(acks)
+        results: list[Published | None] = []
+        for i, (item, future) in enumerate(zip(outgoing, futures, strict=True)):
+            meta = next(pending) if future is not None else None
+            if isinstance(meta, BaseException):
+                reasons[i] = _describe(meta, item.topic)
+                meta = None
+            results.append(Published(meta.topic, meta.partition, meta.offset, item.event_id) if meta else None)
+        if reasons:
+            raise DeliveryError(results, reasons)
+        return [r for r in results if r is not None]
+
+    async def enqueue(self, item: Outgoing) -> Awaitable[Published]:
+        """Hand one encoded event to the producer and return what resolves to its ``Published`` once Kafka
+        acknowledged it (or raises ``DeliveryError``). Events enqueued one after the other keep their order per
+        partition; await each result."""
+        self._require_started()
+        try:
+            ack = await self._producer.send(item.topic, item.value, key=item.key)
+        except KafkaError as error:
+            return _failed(_describe(error, item.topic))
+        return _acked(ack, item)
 
     async def publish(self, draft: EventDraft) -> Published:
-        return (await self.publish_many([draft]))[0]
+        """Publish one event; raises ``EncodeError`` when it is invalid, ``DeliveryError`` when not acknowledged."""
+        return (await self.send([self.prepare(draft)]))[0]
 
     async def publish_many(self, drafts: Iterable[EventDraft]) -> list[Published]:
         """Validate all first (nothing is sent if one is invalid), then send and await every ack."""
-        outgoing = [self.prepare(d) for d in drafts]
-        futures = [await self._producer.send(o.topic, o.value, key=o.key) for o in outgoing]
-        metadata = await asyncio.gather(*futures)
-        return [Published(m.topic, m.partition, m.offset, o.event_id) for m, o in zip(metadata, outgoing, strict=True)]
+        return await self.send(self.prepare_all(drafts))
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("the publisher is not started: use `async with Publisher(...)` or `await start()`")
+
+    async def missing_topics(self) -> list[str]:
+        """The catalog's topics (with this publisher's prefix) that the broker does not have."""
+        metadata = await self._producer.client.fetch_all_metadata()
+        wanted = {self.topic_prefix + topic for topic in self.codec.catalog.topics()}
+        return sorted(wanted - set(metadata.topics()))
+
+
+async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:
+    try:
+        meta = await ack
+    except KafkaError as error:
+        raise DeliveryError([None], {0: _describe(error, item.topic)}) from None
+    return Published(meta.topic, meta.partition, meta.offset, item.event_id)
+
+
+async def _failed(reason: str) -> Published:
+    raise DeliveryError([None], {0: reason})
+
+
+def _describe(error: BaseException, topic: str) -> str:
+    if isinstance(error, UnknownTopicOrPartitionError):
+        return f"topic {topic} does not exist on the broker (kim up creates the topics)"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,40 @@
+"""`kim gateway`: check Kafka and the port, then run the HTTP gateway until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from cli.preflight import require_kafka
+from gateway.config import GatewayConfig
+from gateway.serve import serve
+from infra.errors import SetupError
+from infra.processes import port_in_use
+from infra.settings import Settings
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch: int) -> None:
+    if not 1 <= port <= 65535:
+        raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
+    if max_body_bytes < 1024 or max_batch < 1:
+        raise SetupError("--max-body-bytes must be at least 1024 and --max-batch at least 1")
+    try:
+        taken = port_in_use(host, port)
+    except OSError as why:
+        raise SetupError(f"cannot listen on {host}:{port} ({why.strerror}); choose another --host") from None
+    if taken:
+        raise SetupError(f"port {port} on {host} is already in use; choose another with --port")
+    require_kafka(settings)
+    if host not in LOOPBACK:
+        print(
+            f"warning: listening on {host}: the gateway has no authentication yet (callers name their agency "
+            "in X-KIM-Agency); expose it only inside a trusted network",
+            file=sys.stderr,
+        )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = GatewayConfig(
+        settings.kafka_bootstrap, settings.topic_prefix, max_body_bytes=max_body_bytes, max_batch=max_batch
+    )
+    serve(config, host, port)

@@ -1,0 +1,139 @@
+"""The gateway's routes: publish one event or a batch, the OpenAPI document, liveness.
+
+A 202 is sent only after Kafka acknowledged every event of the request (acks=all). A batch
+is validated as a whole first: one invalid event and nothing of it is published.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from gateway.body import calling_agency, json_body
+from gateway.config import GatewayConfig
+from gateway.openapi import document
+from gateway.responses import Problem, field_error, json_errors
+from schemas import Codec, EncodeError
+from streams.draft import EventDraft
+from streams.errors import DeliveryError, field_errors_of
+from streams.pool import PublisherPool
+from streams.prepare import Outgoing, Preparer
+from streams.publisher import Published
+
+CONFIG = web.AppKey("config", GatewayConfig)
+CODEC = web.AppKey("codec", Codec)
+POOL = web.AppKey("pool", PublisherPool)
+OPENAPI = web.AppKey("openapi", dict)
+
+
+def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Application:
+    """The aiohttp application; its Kafka producers (one per agency) start on first use and stop on cleanup."""
+    app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[CODEC] = codec or Codec()
+    app[POOL] = PublisherPool(
+        config.bootstrap,
+        topic_prefix=config.topic_prefix,
+        codec=app[CODEC],
+        request_timeout_ms=config.request_timeout_ms,
+    )
+    app[OPENAPI] = document(app[CODEC], config)
+    app.router.add_post("/v1/events", publish_one)
+    app.router.add_post("/v1/events:batch", publish_batch)
+    app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/healthz", healthz)
+    app.on_cleanup.append(_close_pool)
+    return app
+
+
+async def publish_one(request: web.Request) -> web.Response:
+    config, codec = request.app[CONFIG], request.app[CODEC]
+    agency = calling_agency(request)
+    body = await json_body(request, config.max_body_bytes)
+    if not isinstance(body, dict):
+        raise Problem(400, "expected one event as a JSON object; to send several, POST an array to /v1/events:batch")
+    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
+    try:
+        outgoing = preparer.prepare(EventDraft.from_dict(body, codec))
+    except EncodeError as error:
+        errors = [field_error(e) for e in field_errors_of(error)]
+        message = f"invalid {_event_type(body)}: {len(errors)} problem(s); nothing was published"
+        raise Problem(422, message, errors) from None
+    published = await _send(request, agency, [outgoing])
+    return web.json_response(_accepted(outgoing, published[0]), status=202)
+
+
+async def publish_batch(request: web.Request) -> web.Response:
+    config, codec = request.app[CONFIG], request.app[CODEC]
+    agency = calling_agency(request)
+    body = await json_body(request, config.max_body_bytes)
+    if not isinstance(body, list):
+        raise Problem(400, "expected a JSON array of events; to send one event, POST it to /v1/events")
+    if not body:
+        raise Problem(400, "the batch is empty; send at least one event")
+    if len(body) > config.max_batch:
+        raise Problem(413, f"the batch holds {len(body)} events; at most {config.max_batch} per request")
+    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
+    outgoing: list[Outgoing] = []
+    errors: list[dict[str, Any]] = []
+    invalid = 0
+    for index, item in enumerate(body):
+        try:
+            outgoing.append(preparer.prepare(EventDraft.from_dict(item, codec)))
+        except EncodeError as error:
+            invalid += 1
+            errors += [field_error(e, index) for e in field_errors_of(error)]
+    if errors:
+        raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
+    published = await _send(request, agency, outgoing)
+    events = [{"index": i, **_accepted(o, p)} for i, (o, p) in enumerate(zip(outgoing, published, strict=True))]
+    return web.json_response({"accepted": len(events), "events": events}, status=202)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _send(request: web.Request, agency: str, outgoing: list[Outgoing]) -> list[Published]:
+    """Send and wait for Kafka's acknowledgement of every event; a 503 (never a 202) when it does not come."""
+    pool = request.app[POOL]
+    try:
+        publisher = await pool.get(agency)
+    except (KafkaError, OSError) as why:
+        raise Problem(503, f"Kafka is unreachable ({why}); nothing was published, try again later") from None
+    try:
+        return await publisher.send(outgoing)
+    except DeliveryError as failure:
+        acked = [
+            {"index": i, **_accepted(o, p)}
+            for i, (o, p) in enumerate(zip(outgoing, failure.results, strict=True))
+            if p is not None
+        ]
+        errors = [{"index": i, "field": "", "reason": reason} for i, reason in sorted(failure.reasons.items())]
+        message = f"{failure}; the events listed under 'events' were published, the others were not"
+        raise Problem(503, message, errors, events=acked) from None
+
+
+def _accepted(outgoing: Outgoing, published: Published) -> dict[str, Any]:
+    return {
+        "event_id": published.event_id,
+        "event_type": outgoing.event_type,
+        "topic": published.topic,
+        "partition": published.partition,
+        "offset": published.offset,
+    }
+
+
+def _event_type(body: dict[str, Any]) -> str:
+    event_type = body.get("event_type")
+    return event_type if isinstance(event_type, str) and event_type else "event"
+
+
+async def _close_pool(app: web.Application) -> None:
+    await app[POOL].close()

@@ -1,0 +1,16 @@
+"""The gateway's few settings: where Kafka is, and how much one request may carry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    bootstrap: str
+    topic_prefix: str = ""
+    max_body_bytes: int = MIB
+    max_batch: int = 500
+    request_timeout_ms: int = 30000

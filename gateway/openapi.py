@@ -1,0 +1,181 @@
+"""The OpenAPI 3.1 document of the gateway, generated from the event catalog (one schema per event type)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.body import AGENCY_HEADER
+from gateway.config import GatewayConfig
+from gateway.jsonschema import json_schema
+from schemas import Codec
+from streams.convert import named_types
+from streams.draft import FIELDS, agencies
+
+_CALLER_ENVELOPE = [f for f in FIELDS if f not in ("event_type", "payload")]
+_OPTIONAL_NOTES = {
+    "occurred_at": " Optional: defaults to the time the gateway records the event.",
+    "correlation_id": " Optional: defaults to the event's own id.",
+}
+
+
+def event_schema(codec: Codec, event_type: str) -> dict[str, Any]:
+    """The JSON a partner sends for one event of ``event_type``."""
+    current = codec.schema_for(event_type)
+    message = current.schema
+    named = named_types(message)
+    envelope = {f["name"]: f for f in message["fields"][0]["type"]["fields"]}
+    payload = message["fields"][1]["type"]
+    properties: dict[str, Any] = {"event_type": {"const": event_type}}
+    for name in _CALLER_ENVELOPE:
+        schema = json_schema(envelope[name]["type"], named)
+        schema["description"] = envelope[name].get("doc", "") + _OPTIONAL_NOTES.get(name, "")
+        properties[name] = schema
+    properties["payload"] = json_schema(payload, named)
+    out: dict[str, Any] = {
+        "type": "object",
+        "title": event_type,
+        "description": payload.get("doc", ""),
+        "required": ["event_type", "payload"],
+        "properties": properties,
+        "additionalProperties": False,
+        "x-kim-topic": current.topic,
+        "x-kim-key": f"payload.{current.key_field}",
+        "x-kim-version": current.version,
+    }
+    if payload.get("kim.emitted_by"):
+        out["x-kim-emitted-by"] = payload["kim.emitted_by"]
+    return out
+
+
+def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
+    types = sorted(codec.catalog.event_types())
+    schemas: dict[str, Any] = {t: event_schema(codec, t) for t in types}
+    schemas["Event"] = {
+        "oneOf": [_ref(t) for t in types],
+        "discriminator": {"propertyName": "event_type", "mapping": {t: f"#/components/schemas/{t}" for t in types}},
+    }
+    schemas.update(_response_schemas())
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "KIM partner gateway",
+            "version": "1",
+            "description": (
+                "Publish case events of the Kommunales Integrationsmanagement (KIM) over HTTP. A 202 means Kafka "
+                "acknowledged every event (acks=all). Until authentication exists, the calling agency names itself "
+                f"in the {AGENCY_HEADER} header."
+            ),
+        },
+        "paths": {
+            "/v1/events": {"post": _publish_operation(single=True, config=config)},
+            "/v1/events:batch": {"post": _publish_operation(single=False, config=config)},
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness: the gateway process answers",
+                    "responses": {"200": _json_response("Alive", {"$ref": "#/components/schemas/Health"})},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json_response("The OpenAPI document", {"type": "object"})},
+                }
+            },
+        },
+        "components": {
+            "schemas": schemas,
+            "parameters": {
+                "Agency": {
+                    "name": AGENCY_HEADER,
+                    "in": "header",
+                    "required": True,
+                    "description": "The publishing agency (the events' source_agency). Replaced by authentication "
+                    "in a later version.",
+                    "schema": {"type": "string", "enum": list(agencies(codec))},
+                }
+            },
+        },
+    }
+
+
+def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
+    if single:
+        body: dict[str, Any] = _ref("Event")
+        accepted = _ref("Accepted")
+        summary = "Publish one event"
+        invalid = "The event breaks the contract (schema or domain rules); errors name every invalid field"
+    else:
+        body = {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": config.max_batch}
+        accepted = _ref("BatchAccepted")
+        summary = "Publish several events, all or nothing: if one is invalid, none is published"
+        invalid = "Some events are invalid and nothing was published; errors carry each invalid event's index"
+    return {
+        "summary": summary,
+        "parameters": [{"$ref": "#/components/parameters/Agency"}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+        "responses": {
+            "202": _json_response("Acknowledged by Kafka (acks=all)", accepted),
+            "400": _error("Unusable request: missing/unknown agency header, invalid JSON or UTF-8, wrong body type"),
+            "413": _error(f"Body over {config.max_body_bytes} bytes or batch over {config.max_batch} events"),
+            "415": _error("Body is not JSON in UTF-8"),
+            "422": _error(invalid),
+            "503": _error("Kafka unreachable or did not acknowledge; the body lists what was acknowledged"),
+        },
+    }
+
+
+def _response_schemas() -> dict[str, Any]:
+    published = {
+        "type": "object",
+        "required": ["event_id", "event_type", "topic", "partition", "offset"],
+        "properties": {
+            "event_id": {"type": "string", "format": "uuid"},
+            "event_type": {"type": "string"},
+            "topic": {"type": "string"},
+            "partition": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+    indexed = {**published, "properties": {"index": {"type": "integer"}, **published["properties"]}}
+    return {
+        "Accepted": published,
+        "BatchAccepted": {
+            "type": "object",
+            "properties": {"accepted": {"type": "integer"}, "events": {"type": "array", "items": indexed}},
+        },
+        "FieldError": {
+            "type": "object",
+            "required": ["field", "reason"],
+            "properties": {
+                "index": {"type": "integer", "description": "Position of the event in a batch (batches only)."},
+                "field": {"type": "string", "description": "e.g. payload.district; empty when no single field."},
+                "reason": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {"type": "string", "description": "One line: what is wrong."},
+                "errors": {"type": "array", "items": _ref("FieldError")},
+                "events": {
+                    "type": "array",
+                    "items": indexed,
+                    "description": "503 only: the events Kafka did acknowledge before it failed.",
+                },
+            },
+        },
+        "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
+    }
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json_response(description, _ref("Error"))
