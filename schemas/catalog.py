@@ -112,18 +112,25 @@ def load_catalog(avro_dir: Path = AVRO_DIR) -> Catalog:
             match = _VERSION_FILE.match(path.name)
             if not match:
                 continue
-            payload = _read(path)
-            schema = compose(envelope, payload, named)
-            canonical = to_parsing_canonical_form(parse_schema(schema))
-            schemas.append(
-                EventSchema(
-                    event_type=type_dir.name,
-                    version=int(match.group(1)),
-                    topic=payload["kim.topic"],
-                    key_field=payload["kim.key"],
-                    schema=schema,
-                    parsed=parse_schema(schema),
-                    fingerprint=bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO")),
-                )
-            )
+            schema = compose(envelope, _read(path), named)
+            schemas.append(event_schema(type_dir.name, int(match.group(1)), schema))
     return Catalog(tuple(schemas))
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """The CRC-64-AVRO fingerprint of a message schema's parsing canonical form (8 bytes, little-endian)."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(parse_schema(schema)), "CRC-64-AVRO"))
+
+
+def event_schema(event_type: str, version: int, schema: dict[str, Any]) -> EventSchema:
+    """An ``EventSchema`` for a composed message schema ``{envelope, payload}``."""
+    payload = schema["fields"][1]["type"]
+    return EventSchema(
+        event_type=event_type,
+        version=version,
+        topic=payload["kim.topic"],
+        key_field=payload["kim.key"],
+        schema=schema,
+        parsed=parse_schema(schema),
+        fingerprint=schema_fingerprint(schema),
+    )

@@ -1,20 +1,27 @@
 """Avro single-object encoding: ``C3 01`` + CRC-64-AVRO fingerprint (8 bytes, little-endian) + body.
 
-Every message names its writer schema, so any reader can find that schema in the catalog
-and resolve it into the current version of the event type.
+Every message names its writer schema, so any reader can find that schema — in the catalog, or
+among the frozen published schemas (``schemas/history``) — and read it as the current version of
+its event type: Avro resolution for the shape (``schemas/resolution.py``, compiled once per writer),
+then the upcasters for the meaning (``schemas/upcasters.py``).
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.event import Event
+from schemas.history import HISTORY_DIR, frozen_schemas
+from schemas.resolution import ResolutionError, Resolve, compile_resolution
 from schemas.rules import domain_errors
-from schemas.validation import field_errors
+from schemas.upcasters import Upcaster, chain
+from schemas.validation import field_errors, shown
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -33,48 +40,126 @@ class EncodeError(ValueError):
         super().__init__(f"invalid {event_type}: " + "; ".join(errors))
 
 
-class Codec:
-    def __init__(self, catalog: Catalog | None = None) -> None:
-        self.catalog = catalog or load_catalog()
-        self._writers = self.catalog.by_fingerprint()
-        self._readers = {t: self.catalog.current(t) for t in self.catalog.event_types()}
+@dataclass(frozen=True)
+class _Plan:
+    """How to read the messages of one writer schema as the current version of their type."""
 
-    def schema_for(self, event_type: str) -> EventSchema:
+    writer: EventSchema
+    reader: EventSchema
+    fastavro_reader: dict[str, Any] | None = None  # set when no compiled resolution fits
+    resolve: Resolve | None = None
+    upcasters: tuple[Upcaster, ...] = field(default_factory=tuple)
+    error: str | None = None  # the writer cannot be read at all
+
+
+class Codec:
+    def __init__(self, catalog: Catalog | None = None, *, history: Path = HISTORY_DIR) -> None:
+        self.catalog = catalog or load_catalog()
+        self._readers = {t: self.catalog.current(t) for t in self.catalog.event_types()}
+        # Published writer schemas as frozen, then today's compositions (the same where nothing changed).
+        self._writers = {s.fingerprint: s for s in frozen_schemas(history) if s.event_type in self._readers}
+        self._writers.update(self.catalog.by_fingerprint())
+        self._plans: dict[bytes, _Plan] = {}
+
+    def schema_for(self, event_type: str, version: int | None = None) -> EventSchema:
+        """The current schema of ``event_type`` (or the given published ``version`` of it)."""
+        if not isinstance(event_type, str):
+            raise EncodeError(shown(event_type), [f"event_type: expected a string, got {type(event_type).__name__}"])
         try:
-            return self._readers[event_type]
+            current = self._readers[event_type]
         except KeyError:
             known = ", ".join(sorted(self._readers))
-            raise EncodeError(event_type, [f"event_type: unknown type {event_type!r}; known types: {known}"]) from None
+            raise EncodeError(
+                event_type, [f"event_type: unknown type {shown(event_type)}; known types: {known}"]
+            ) from None
+        if version is None or version == current.version:
+            return current
+        for schema in self.catalog.schemas:
+            if schema.event_type == event_type and schema.version == version:
+                return schema
+        raise EncodeError(event_type, [f"version: {event_type} has no version {shown(version)}"])
 
-    def validate(self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    def validate(
+        self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any], *, version: int | None = None
+    ) -> list[str]:
         """Schema errors, or — once the event matches its schema — domain-rule errors (schemas/rules.py)."""
-        errors = field_errors(self.schema_for(event_type).schema, {"envelope": envelope, "payload": payload})
+        errors = field_errors(self.schema_for(event_type, version).schema, {"envelope": envelope, "payload": payload})
         return errors or domain_errors(event_type, envelope, payload)
 
-    def encode(self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
-        schema = self.schema_for(event_type)
-        errors = self.validate(event_type, envelope, payload)
+    def encode(
+        self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any], *, version: int | None = None
+    ) -> bytes:
+        """The event in single-object encoding, written by the current version (or an older ``version``)."""
+        schema = self.schema_for(event_type, version)
+        errors = self.validate(event_type, envelope, payload, version=version)
         if errors:
             raise EncodeError(event_type, errors)
         out = io.BytesIO()
         out.write(MAGIC)
         out.write(schema.fingerprint)
-        schemaless_writer(out, schema.parsed, {"envelope": envelope, "payload": payload})
+        try:
+            schemaless_writer(out, schema.parsed, {"envelope": envelope, "payload": payload})
+        except Exception as exc:  # a value validation lets through but Avro cannot write (e.g. a lone surrogate)
+            raise EncodeError(event_type, [f"event: cannot be written as Avro: {shown(exc, 200)}"]) from None
         return out.getvalue()
 
     def decode(self, data: bytes) -> Event:
+        """The event in ``data``, read as the current version of its type."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")
-        writer = self._writers.get(data[2:HEADER_SIZE])
-        if writer is None:
-            raise DecodeError(f"unknown writer schema fingerprint {data[2:HEADER_SIZE].hex()}")
-        reader = self._readers[writer.event_type]
-        body = io.BytesIO(data[HEADER_SIZE:])
+        plan = self._plan(data[2:HEADER_SIZE])
+        writer = plan.writer
+        if plan.error:
+            raise DecodeError(plan.error)
+        body = io.BytesIO(data)
+        body.seek(HEADER_SIZE)
         try:
-            if reader is writer:
-                record = schemaless_reader(body, writer.parsed, None)
-            else:
-                record = schemaless_reader(body, writer.parsed, reader.parsed)
-        except Exception as exc:  # fastavro raises many types on corrupt bytes
-            raise DecodeError(f"corrupt {writer.event_type} v{writer.version} body: {exc}") from None
-        return Event(writer.event_type, record["envelope"], record["payload"])
+            record = schemaless_reader(body, writer.parsed, plan.fastavro_reader)
+            if body.tell() != len(data):
+                raise DecodeError(
+                    f"corrupt {writer.event_type} v{writer.version} body: {len(data) - body.tell()} "
+                    "bytes after the end of the event"
+                )
+            if plan.resolve is not None:
+                record = plan.resolve(record)
+            envelope, payload = record["envelope"], record["payload"]
+        except DecodeError:
+            raise
+        except Exception as exc:  # fastavro raises many types on corrupt bytes (EOFError, ValueError, …)
+            raise DecodeError(f"corrupt {writer.event_type} v{writer.version} body: {shown(exc, 200)}") from None
+        for upcast in plan.upcasters:
+            try:
+                payload = upcast(payload, envelope)
+            except Exception as exc:
+                raise DecodeError(
+                    f"{writer.event_type} v{writer.version}: upcaster {upcast.__name__} failed: {shown(exc, 200)}"
+                ) from None
+        return Event(writer.event_type, envelope, payload)
+
+    def _plan(self, fingerprint: bytes) -> _Plan:
+        plan = self._plans.get(fingerprint)
+        if plan is None:
+            writer = self._writers.get(fingerprint)
+            if writer is None:
+                raise DecodeError(f"unknown writer schema fingerprint {fingerprint.hex()}")
+            plan = self._plans[fingerprint] = self._compile(writer)
+        return plan
+
+    def _compile(self, writer: EventSchema) -> _Plan:
+        reader = self._readers[writer.event_type]
+        if writer.fingerprint == reader.fingerprint:
+            return _Plan(writer, reader)
+        upcasters = chain(writer.event_type, writer.version, reader.version)
+        try:
+            return _Plan(writer, reader, resolve=compile_resolution(writer.parsed, reader.parsed), upcasters=upcasters)
+        except ResolutionError as exc:
+            return _Plan(
+                writer,
+                reader,
+                error=f"{writer.event_type} v{writer.version} cannot be read as v{reader.version}: {exc}",
+            )
+        except Exception:  # Unsupported, or anything a plan cannot say: fastavro resolves on every call
+            return _Plan(writer, reader, fastavro_reader=reader.parsed, upcasters=upcasters)

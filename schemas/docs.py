@@ -13,6 +13,7 @@ from typing import Any
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.labels import LABELS
 from schemas.rules import RULES
+from schemas.upcasters import UPCASTERS
 
 CATALOG_MD = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
 TOPIC_ORDER = ("kim.cases", "kim.immigration")
@@ -114,9 +115,26 @@ def _event_section(versions: list[EventSchema]) -> list[str]:
         "",
         f"Emitted by {payload['kim.emitted_by']}; key `{current.key_field}`; versions (fingerprint): {published}.",
         "",
+        *_older_versions(current, versions),
         *_table(("field", "type", "meaning"), _field_rows(payload["fields"])),
         "",
     ]
+
+
+def _older_versions(current: EventSchema, versions: list[EventSchema]) -> list[str]:
+    """How events of older versions read today: Avro resolution, then the upcasters (schemas/upcasters.py)."""
+    older = sorted(s.version for s in versions if s.version < current.version)
+    if not older:
+        return []
+    lines = [
+        f"Events written by {', '.join(f'v{v}' for v in older)} are read as v{current.version}: fields new since "
+        "then take their defaults, dropped fields are left out."
+    ]
+    for version in range(older[0], current.version):
+        upcast = UPCASTERS.get((current.event_type, version))
+        if upcast is not None:
+            lines[0] += f" From v{version} to v{version + 1}: {' '.join((upcast.__doc__ or '').split())}"
+    return [*lines, ""]
 
 
 def _lifecycle_position(event_type: str) -> tuple[int, str]:
@@ -155,7 +173,7 @@ def _rules_section() -> list[str]:
         "nor expired, the referral is open — are checked on the stream side.",
         "",
     ]
-    return [*lines, *(f"- {(rule.__doc__ or rule.__name__).strip()}" for rule in RULES), ""]
+    return [*lines, *(f"- {' '.join((rule.__doc__ or rule.__name__).split())}" for rule in RULES), ""]
 
 
 def render(catalog: Catalog | None = None) -> str:

@@ -37,7 +37,7 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")
 # this check, is the guarantee — the check catches the common slips.
 PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{6,64}")
 PSEUDONYM_RULE = "must be a pseudonym: 6 to 64 of A-Z a-z 0-9 _ - (no names, e-mail addresses or spaces)"
-DEADLINES = ("due_by", "target_date", "valid_until", "resume_by")
+DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
 CLOCK_SKEW = timedelta(minutes=5)
@@ -83,7 +83,8 @@ def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[st
 
 
 def _deadlines(_: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
-    """`due_by`, `target_date`, `valid_until`, `resume_by` are not before the event's day (Europe/Berlin)."""
+    """`due_by`, `target_date`, `valid_until`, `resume_by`, `expected_resume_on` are not before the event's day
+    (Europe/Berlin)."""
     day = event_date(envelope["occurred_at"])
     return [
         f"payload.{name}: {payload[name].isoformat()} is before the event's date {day.isoformat()}"

@@ -98,7 +98,12 @@ def _payloads(day: date) -> dict[str, Callable[[], dict[str, Any]]]:
             "to_agency": "JOBCENTER",
             "consent_id": CONSENT_ID,
         },
-        "CasePaused": lambda: {**_CASE, "reason": "WAITING_FOR_DECISION", "resume_by": days(42)},
+        "CasePaused": lambda: {
+            **_CASE,
+            "reason": "WAITING_FOR_DECISION",
+            "resume_by": days(42),
+            "expected_resume_on": days(56),
+        },
         "CaseResumed": lambda: dict(_CASE),
         "CaseClosed": lambda: {**_CASE, "reason": "HANDED_OVER_TO_REGELSYSTEM"},
         "ApplicationFiled": lambda: {

@@ -1,16 +1,32 @@
-"""Dead-letter routing: the original bytes, where they came from, and why they were not applied."""
+"""Dead letters: the original bytes, where they came from, why they were not applied — and reading them back.
+
+Headers on every dead letter: ``kim.reason``, ``kim.projection``, ``kim.source.topic`` /
+``.partition`` / ``.offset``, ``kim.failed_at``, ``kim.attempt`` (1 for the first failure) and,
+for a re-driven letter that failed again, ``kim.history`` (earlier reasons, JSON) and
+``kim.redriven_from`` (the DLQ position of the letter it came from).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from projections.records import Rejection
+from streams.topics import end_offsets
 
 
-def dlq_headers(projection: str, rejection: Rejection) -> list[tuple[str, bytes]]:
+def dlq_headers(
+    projection: str,
+    rejection: Rejection,
+    attempt: int = 1,
+    history: Sequence[str] = (),
+    redriven_from: str | None = None,
+) -> list[tuple[str, bytes]]:
     record = rejection.record
     headers = {
         "kim.reason": rejection.reason,
@@ -19,9 +35,14 @@ def dlq_headers(projection: str, rejection: Rejection) -> list[tuple[str, bytes]
         "kim.source.partition": str(record.partition),
         "kim.source.offset": str(record.offset),
         "kim.failed_at": datetime.now(UTC).isoformat(),
+        "kim.attempt": str(attempt),
     }
     if rejection.event_type:
         headers["kim.event_type"] = rejection.event_type
+    if history:
+        headers["kim.history"] = json.dumps(list(history), ensure_ascii=False)
+    if redriven_from:
+        headers["kim.redriven_from"] = redriven_from
     return [(k, v.encode()) for k, v in headers.items()]
 
 
@@ -33,3 +54,102 @@ async def send_rejections(
         for r in rejections
     ]
     await asyncio.gather(*futures)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One record of the dead-letter topic, with its headers read back."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str] = field(repr=False)
+
+    @property
+    def position(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+    @property
+    def reason(self) -> str:
+        return self.headers.get("kim.reason", "")
+
+    @property
+    def projection(self) -> str:
+        return self.headers.get("kim.projection", "")
+
+    @property
+    def source(self) -> tuple[str, int, int]:
+        h = self.headers
+        return (
+            h.get("kim.source.topic", ""),
+            int(h.get("kim.source.partition", -1)),
+            int(h.get("kim.source.offset", -1)),
+        )
+
+    @property
+    def failed_at(self) -> datetime | None:
+        raw = self.headers.get("kim.failed_at")
+        return datetime.fromisoformat(raw) if raw else None
+
+    @property
+    def attempt(self) -> int:
+        return int(self.headers.get("kim.attempt", "1"))
+
+    @property
+    def history(self) -> list[str]:
+        return json.loads(self.headers.get("kim.history", "[]"))
+
+
+@dataclass(frozen=True)
+class LetterFilter:
+    projection: str | None = None
+    reason: str | None = None  # a substring, case-insensitive
+    source_topic: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def matches(self, letter: DeadLetter) -> bool:
+        failed = letter.failed_at
+        return (
+            (self.projection is None or letter.projection == self.projection)
+            and (self.reason is None or self.reason.lower() in letter.reason.lower())
+            and (self.source_topic is None or letter.source[0] == self.source_topic)
+            and (self.since is None or (failed is not None and failed >= self.since))
+            and (self.until is None or (failed is not None and failed < self.until))
+        )
+
+
+async def read_dead_letters(bootstrap: str, dlq_topic: str, timeout: float = 60.0) -> list[DeadLetter]:
+    """Every dead letter from the beginning to the end offsets at call time, in offset order per partition."""
+    ends = {TopicPartition(t, p): e for (t, p), e in (await end_offsets(bootstrap, [dlq_topic])).items() if e > 0}
+    if not ends:
+        return []
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    letters: list[DeadLetter] = []
+    try:
+        consumer.assign(list(ends))
+        await consumer.seek_to_beginning(*ends)
+        todo = set(ends)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while todo and loop.time() < deadline:
+            for tp, records in (await consumer.getmany(*todo, timeout_ms=500)).items():
+                letters += [
+                    DeadLetter(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        {k: v.decode(errors="replace") for k, v in r.headers},
+                    )
+                    for r in records
+                    if r.offset < ends[tp]
+                ]
+            todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))

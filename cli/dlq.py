@@ -1,0 +1,105 @@
+"""`kim dlq list | show | redrive`: what the projections could not apply, and re-driving it after a fix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+
+from cli import render
+from infra.errors import SetupError
+from infra.processes import run_sync
+from infra.settings import Settings
+from projections.registry import PROJECTIONS
+from schemas import Codec, DecodeError
+from streams.dlq import DeadLetter, LetterFilter, read_dead_letters
+from streams.redrive import redrive
+from streams.topics import DLQ
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    dlq = sub.add_parser("dlq", help="list, show and re-drive dead letters")
+    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("list", "list dead letters (filters below)"), ("redrive", "re-apply dead letters, once each")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--projection", choices=sorted(PROJECTIONS), help="only letters of this projection")
+        action.add_argument("--reason", help="only letters whose reason contains this text (any case)")
+        action.add_argument("--topic", help="only letters from this source topic (e.g. kim.cases)")
+        action.add_argument("--since", type=_when, help="failed at or after this ISO time (e.g. 2026-11-01)")
+        action.add_argument("--until", type=_when, help="failed before this ISO time")
+    show = actions.add_parser("show", help="one dead letter in full, by its position PARTITION:OFFSET")
+    show.add_argument("position", help="as printed by `kim dlq list`, e.g. 1:42")
+
+
+def _when(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01T08:00+01:00)") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    letters = run_sync(read_dead_letters(settings.kafka_bootstrap, settings.topic(DLQ)))
+    if args.action == "show":
+        print(_show(_find(letters, args.position)))
+        return 0
+    source = settings.topic(args.topic) if args.topic else None
+    wanted = LetterFilter(args.projection, args.reason, source, args.since, args.until)
+    chosen = [letter for letter in letters if wanted.matches(letter)]
+    if args.action == "list":
+        print(_table(chosen) if chosen else "no dead letters match")
+        print(f"{len(chosen)} of {len(letters)} dead letters")
+        return 0
+    totals = {"applied": 0, "failed again": 0, "already re-driven": 0}
+    for name in sorted({letter.projection for letter in chosen}):
+        if name not in PROJECTIONS:
+            raise SetupError(f"dead letters name an unknown projection {name!r}; re-drive with --projection")
+        result = run_sync(
+            redrive(settings.kafka_bootstrap, settings.database_url, PROJECTIONS[name], chosen, settings.topic(DLQ))
+        )
+        totals["applied"] += result.applied
+        totals["failed again"] += result.failed_again
+        totals["already re-driven"] += result.already_redriven
+    print(", ".join(f"{n} {what}" for what, n in totals.items()) + f" (of {len(chosen)} chosen)")
+    return 0
+
+
+def _find(letters: list[DeadLetter], position: str) -> DeadLetter:
+    for letter in letters:
+        if letter.position == position:
+            return letter
+    raise SetupError(f"no dead letter at {position!r}; `kim dlq list` prints the positions (PARTITION:OFFSET)")
+
+
+def _table(letters: list[DeadLetter]) -> str:
+    rows = []
+    for letter in letters:
+        topic, partition, offset = letter.source
+        failed = letter.failed_at.strftime("%Y-%m-%d %H:%M") if letter.failed_at else "-"
+        reason = letter.reason if len(letter.reason) <= 70 else letter.reason[:67] + "..."
+        rows.append(
+            [
+                letter.position,
+                letter.projection,
+                f"{topic}:{partition}:{offset}",
+                letter.headers.get("kim.event_type", "-"),
+                failed,
+                letter.attempt,
+                reason,
+            ]
+        )
+    return render.table(["dlq", "projection", "source", "event", "failed at", "try", "reason"], rows)
+
+
+def _show(letter: DeadLetter) -> str:
+    lines = [f"dead letter {letter.position} of {letter.topic}"]
+    lines += [f"  {key}: {value}" for key, value in sorted(letter.headers.items())]
+    try:
+        event = Codec().decode(letter.value)
+    except DecodeError as why:
+        lines.append(f"  body: {len(letter.value)} bytes, not decodable ({why})")
+    else:
+        body = {"event_type": event.event_type, "envelope": event.envelope, "payload": event.payload}
+        lines.append("  event: " + json.dumps(body, default=str, ensure_ascii=False, indent=2).replace("\n", "\n  "))
+    return "\n".join(lines)
