@@ -21,7 +21,6 @@ from typing import BinaryIO, TextIO
 from aiokafka.errors import KafkaError
 
 from cli.preflight import require_kafka
-from cli.progress_line import ProgressLine
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -31,6 +30,7 @@ from streams.errors import DeliveryError
 from streams.ordered import OrderedSender, Result
 from streams.pool import PublisherPool
 from streams.prepare import Outgoing, Preparer
+from streams.progress import Progress
 from streams.publisher import Published
 
 
@@ -66,7 +66,7 @@ async def publish_file(settings: Settings, path: Path, total: int, chunk: int) -
     codec = Codec()
     preparers: dict[str, Preparer] = {}
     outcome = Outcome()
-    progress = ProgressLine(total)
+    progress = Progress(total, path.name, delay=1.0, unit="lines")
     pending: list[Line] = []
     number = 0
     async with PublisherPool(settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, codec=codec) as pool:
@@ -88,7 +88,7 @@ async def publish_file(settings: Settings, path: Path, total: int, chunk: int) -
         if pending and not outcome.failure:
             await sender.send(pending)
         await sender.settle()
-    progress.finish()
+    progress.finish(summary=False)
     if outcome.failure:
         outcome.failure += f"; stopped after line {number}, later lines were not read"
     return outcome
