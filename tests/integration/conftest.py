@@ -8,6 +8,7 @@ so tests never see each other's events or rows.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,3 +147,4 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
         worker.stop()
     run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
     postgres_server.drop_database(base_settings.database_url, name)
+    shutil.rmtree(home, ignore_errors=True)
