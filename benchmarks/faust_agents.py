@@ -1,7 +1,8 @@
 """Reference faust agents for the benchmark: ``python -m benchmarks.faust_agents noop|naive``.
 
 - noop: decodes nothing, does nothing — faust's own per-event ceiling.
-- naive: decodes each event and runs one asyncpg upsert per event — the baseline a sink must beat.
+- naive: decodes each event and runs one asyncpg statement per event the caseload applies — the baseline a
+  sink must beat.
 
 Reads BENCH_TOPIC, BENCH_EVENTS, BENCH_RESULT, BENCH_APP_ID, KIM_KAFKA_BOOTSTRAP and (naive)
 KIM_DATABASE_URL from the environment; writes ``{"events": n, "seconds": s}`` to BENCH_RESULT
@@ -21,14 +22,47 @@ import faust
 
 from schemas import Codec
 
-NAIVE_SQL = {
+NAIVE_SQL = {  # one statement per event the caseload projection applies (no checks, no dedupe)
     "CaseOpened": """
-        INSERT INTO caseload_cases (case_id, agency, district, status, opened_at)
-        VALUES ($1, $2, $3, 'open', $4) ON CONFLICT (case_id) DO NOTHING""",
+        INSERT INTO caseload_cases (case_id, agency, district, status, opened_at, opened_by)
+        VALUES ($1, $2, $3, 'open', $4, $2) ON CONFLICT (case_id) DO NOTHING""",
     "CaseClosed": """
         UPDATE caseload_cases SET status = 'closed', closed_at = $2, closure_reason = $3
         WHERE case_id = $1 AND status = 'open'""",
+    "CaseManagerAssigned": """
+        UPDATE caseload_cases SET case_manager_ref = $2, manager_agency = $3, assigned_at = $4,
+            first_assigned_at = coalesce(first_assigned_at, $4) WHERE case_id = $1""",
+    "NeedsAssessed": "UPDATE caseload_cases SET lebenslagen = $2, priorities = $3 WHERE case_id = $1",
+    "CaseHandedOver": """
+        UPDATE caseload_cases SET agency = $2, handovers = handovers + 1, handed_over_at = $3 WHERE case_id = $1""",
+    "CasePaused": "UPDATE caseload_cases SET paused_since = $2, pauses = pauses + 1 WHERE case_id = $1",
+    "CaseResumed": "UPDATE caseload_cases SET paused_since = NULL WHERE case_id = $1",
+    "ConsentGranted": """
+        UPDATE caseload_cases SET consents = (consents::jsonb || jsonb_build_object($2::text, $3::text))::json
+        WHERE case_id = $1""",
+    "ConsentWithdrawn": """
+        UPDATE caseload_cases SET consents = (consents::jsonb - $2::text)::json WHERE case_id = $1""",
 }
+
+
+def _naive_args(event_type: str, p: dict, agency: str, at: object) -> tuple:
+    if event_type == "CaseOpened":
+        return (p["case_id"], agency, p["district"], at)
+    if event_type == "CaseClosed":
+        return (p["case_id"], at, p["reason"])
+    if event_type == "CaseManagerAssigned":
+        return (p["case_id"], p["case_manager_ref"], p["agency"], at)
+    if event_type == "NeedsAssessed":
+        return (p["case_id"], [n["lebenslage"] for n in p["needs"]], [n["priority"] for n in p["needs"]])
+    if event_type == "CaseHandedOver":
+        return (p["case_id"], p["to_agency"], at)
+    if event_type == "CasePaused":
+        return (p["case_id"], at)
+    if event_type == "CaseResumed":
+        return (p["case_id"],)
+    if event_type == "ConsentGranted":
+        return (p["case_id"], p["consent_id"], ",".join(p["recipients"]))
+    return (p["case_id"], p["consent_id"])  # ConsentWithdrawn
 
 
 def main(kind: str) -> None:
@@ -70,13 +104,10 @@ def main(kind: str) -> None:
             conn = await asyncpg.connect(env["KIM_DATABASE_URL"])
             async for value in stream:
                 event = codec.decode(value)
-                p = event.payload
-                if event.event_type == "CaseOpened":
-                    await conn.execute(
-                        NAIVE_SQL["CaseOpened"], p["case_id"], event.source_agency, p["district"], event.occurred_at
-                    )
-                elif event.event_type == "CaseClosed":
-                    await conn.execute(NAIVE_SQL["CaseClosed"], p["case_id"], event.occurred_at, p["reason"])
+                sql = NAIVE_SQL.get(event.event_type)
+                if sql is not None:
+                    args = _naive_args(event.event_type, event.payload, event.source_agency, event.occurred_at)
+                    await conn.execute(sql, *args)
                 count()
 
     worker = faust.Worker(app, loglevel="warn", quiet=True)

@@ -1,8 +1,12 @@
-"""Every projection the platform runs, by name."""
+"""Every projection the platform runs, by name (workers, `kim status` and the bulk path use these names)."""
 
 from __future__ import annotations
 
+from projections.backlog import BacklogProjection
 from projections.caseload import CaseloadProjection
+from projections.referrals import ReferralsProjection
 from projections.runner import Projection
 
-PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CaseloadProjection(),)}
+PROJECTIONS: dict[str, Projection] = {
+    p.name: p for p in (CaseloadProjection(), ReferralsProjection(), BacklogProjection())
+}

@@ -2,21 +2,29 @@
 
 The stream side hands in raw log records; everything that decides what a record does to a
 projection happens here, so a worker, a replay and a test all share the same path.
+
+``apply_batch`` runs in two steps that callers may also run apart, to overlap them:
+``prepare`` decodes the batch (pure CPU, no database) and ``apply_prepared`` is the transaction.
+A caller can decode the next batch while the database commits the previous one; batches are
+still applied one after the other, each exactly once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
 from projections import checkpoints
-from projections.records import Applied, LogRecord, Rejection, TopicPartition, next_offsets
+from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas import Codec, DecodeError
 
 OnRejected = Callable[[list[Rejection]], Awaitable[None]]
+
+MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, 8-byte fingerprint, body
 
 
 class Projection(Protocol):
@@ -24,6 +32,51 @@ class Projection(Protocol):
     source_topics: tuple[str, ...]
 
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]: ...
+
+
+# A projection may also declare ``event_types: frozenset[str]``, the types its fold reads; records of
+# other types are then not decoded at all (only their writer-schema fingerprint is looked at).
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A batch decoded outside any transaction: what each record is, before the checkpoint filter."""
+
+    records: Sequence[LogRecord]
+    events: list[Applied | Rejection | None]  # per record: decoded, undecodable, or of no interest
+
+
+_TYPES_BY_FINGERPRINT: dict[int, dict[bytes, str]] = {}
+
+
+def _types_by_fingerprint(codec: Codec) -> dict[bytes, str]:
+    known = _TYPES_BY_FINGERPRINT.get(id(codec))
+    if known is None:
+        known = {fp: s.event_type for fp, s in codec.catalog.by_fingerprint().items()}
+        _TYPES_BY_FINGERPRINT.clear()  # one codec per process in practice; never grow
+        _TYPES_BY_FINGERPRINT[id(codec)] = known
+    return known
+
+
+def prepare(projection: Projection, records: Sequence[LogRecord], codec: Codec) -> Prepared:
+    """Decode what the projection reads; mark what it cannot read (dead letters) and what it ignores."""
+    wanted = getattr(projection, "event_types", None)
+    types = _types_by_fingerprint(codec) if wanted is not None else {}
+    decode = codec.decode
+    out: list[Applied | Rejection | None] = []
+    append = out.append
+    for record in records:
+        value = record.value
+        if wanted is not None and value[:2] == MAGIC:
+            kind = types.get(value[2:10])
+            if kind is not None and kind not in wanted:
+                append(None)
+                continue
+        try:
+            append(Applied(record, decode(value)))
+        except DecodeError as why:
+            append(Rejection(record, f"undecodable: {why}"))
+    return Prepared(records, out)
 
 
 async def apply_batch(
@@ -38,23 +91,56 @@ async def apply_batch(
     ``on_rejected`` runs inside the transaction (it dead-letters); if it fails, nothing commits
     and the batch is retried.
     """
+    return await apply_prepared(conn, projection, prepare(projection, records, codec), on_rejected)
+
+
+async def apply_prepared(
+    conn: asyncpg.Connection, projection: Projection, prepared: Prepared, on_rejected: OnRejected
+) -> int:
+    """The transaction of ``apply_batch`` for a batch ``prepare`` has decoded."""
+    records = prepared.records
     async with conn.transaction():
-        await checkpoints.lock_partitions(conn, projection.name, {r.tp for r in records})
-        fresh = unseen(records, await checkpoints.load(conn, projection.name))
+        await checkpoints.lock_partitions(conn, projection.name, {(r.topic, r.partition) for r in records})
+        fresh, positions = _fresh(records, await checkpoints.load(conn, projection.name))
         if not fresh:
             return 0
         decoded: list[Applied] = []
         rejected: list[Rejection] = []
-        for record in fresh:
-            try:
-                decoded.append(Applied(record, codec.decode(record.value)))
-            except DecodeError as why:
-                rejected.append(Rejection(record, f"undecodable: {why}"))
-        rejected.extend(await projection.apply(conn, decoded))
+        latest: dict[TopicPartition, datetime] = {}
+        for i in fresh:
+            item = prepared.events[i]
+            if item is None:
+                continue
+            if isinstance(item, Rejection):
+                rejected.append(item)
+                continue
+            decoded.append(item)
+            tp = item.record.tp
+            at = item.event.occurred_at
+            if tp not in latest or at > latest[tp]:
+                latest[tp] = at
+        if decoded:
+            rejected.extend(await projection.apply(conn, decoded))
         if rejected:
+            rejected.sort(key=lambda r: (r.record.topic, r.record.partition, r.record.offset))
             await on_rejected(rejected)
-        await checkpoints.save(conn, projection.name, next_offsets(fresh), _last_event_times(decoded))
+        await checkpoints.save(conn, projection.name, positions, latest)
         return len(fresh)
+
+
+def _fresh(
+    records: Sequence[LogRecord], seen: dict[TopicPartition, int]
+) -> tuple[list[int], dict[TopicPartition, int]]:
+    """Indexes of the records not seen yet, and the checkpoint each partition with one moves to."""
+    position = dict(seen)
+    moved: dict[TopicPartition, int] = {}
+    fresh = []
+    for i, record in enumerate(records):
+        tp = (record.topic, record.partition)
+        if record.offset >= position.get(tp, 0):
+            fresh.append(i)
+            position[tp] = moved[tp] = record.offset + 1
+    return fresh, moved
 
 
 def unseen(records: Sequence[LogRecord], seen: dict[TopicPartition, int]) -> list[LogRecord]:
@@ -63,19 +149,4 @@ def unseen(records: Sequence[LogRecord], seen: dict[TopicPartition, int]) -> lis
     A batch can hold an offset twice (a consumer that seeks re-fetches what it had buffered),
     so the position advances record by record, not only from the stored checkpoint.
     """
-    position = dict(seen)
-    fresh = []
-    for record in records:
-        if record.offset >= position.get(record.tp, 0):
-            fresh.append(record)
-            position[record.tp] = record.offset + 1
-    return fresh
-
-
-def _last_event_times(decoded: list[Applied]) -> dict[TopicPartition, datetime]:
-    latest: dict[TopicPartition, datetime] = {}
-    for item in decoded:
-        tp = item.record.tp
-        if tp not in latest or item.event.occurred_at > latest[tp]:
-            latest[tp] = item.event.occurred_at
-    return latest
+    return [records[i] for i in _fresh(records, seen)[0]]

@@ -2,7 +2,8 @@
 
 Faust spends its time in per-event plumbing (FACTS.md: ~5k events/s for a do-nothing agent);
 replays and catch-up read with ``getmany`` instead and push each batch through the same
-``apply_batch`` as the live worker, so rows, checkpoints and dead letters are identical. It is
+``prepare`` + ``apply_prepared`` as the live worker (decoding batch n+1 while batch n commits),
+so rows, checkpoints and dead letters are identical. It is
 safe beside a live worker: both lock the partition and skip what its checkpoint has seen.
 """
 
@@ -17,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from projections import checkpoints
 from projections.records import LogRecord
-from projections.runner import Projection, apply_batch
+from projections.runner import OnRejected, Prepared, Projection, apply_prepared, prepare
 from schemas import Codec
 from streams.dlq import send_rejections
 from streams.progress import Progress
@@ -66,23 +67,40 @@ async def catch_up(
             for tp in todo:
                 consumer.seek(tp, start[tp])
         applied = 0
-        while todo:
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
-            records = [
-                LogRecord(r.topic, r.partition, r.offset, r.key, r.value)
-                for tp, rs in batch.items()
-                for r in rs
-                if r.offset < ends[tp]
-            ]
-            if records:
-                async with pool.acquire() as conn:
-                    applied += await apply_batch(conn, projection, records, codec, dead_letter)
-                progress.advance(len(records))
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
+        committing: asyncio.Task[int] | None = None
+        try:
+            while todo:
+                batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
+                records = [
+                    LogRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                    for tp, rs in batch.items()
+                    for r in rs
+                    if r.offset < ends[tp]
+                ]
+                if records:
+                    # Decode this batch while PostgreSQL commits the previous one; commits stay in order.
+                    prepared = prepare(projection, records, codec)
+                    if committing is not None:
+                        applied += await committing
+                    committing = asyncio.ensure_future(_commit(pool, projection, prepared, dead_letter))
+                    progress.advance(len(records))
+                for tp in list(todo):
+                    if await consumer.position(tp) >= ends[tp]:
+                        todo.discard(tp)
+            if committing is not None:
+                applied += await committing
+                committing = None
+        finally:
+            if committing is not None and not committing.done():
+                committing.cancel()  # cut off: the open transaction rolls back, the batch is applied next time
+                await asyncio.gather(committing, return_exceptions=True)
         progress.finish()
         return CatchUpResult(applied, progress.elapsed)
     finally:
         await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
         await pool.close()
+
+
+async def _commit(pool: asyncpg.Pool, projection: Projection, prepared: Prepared, dead_letter: OnRejected) -> int:
+    async with pool.acquire() as conn:
+        return await apply_prepared(conn, projection, prepared, dead_letter)

@@ -1,16 +1,19 @@
 """A faust-streaming worker that keeps one projection up to date.
 
-One consumer group per projection. Batches come from ``stream.take_events`` and go through
-``projections.runner.apply_batch`` (rows and checkpoints in one transaction). On assignment
-the worker seeks every partition to its checkpoint; the runner also drops records below the
-checkpoint, so losing a race with faust's own positioning costs time, never correctness.
+One consumer group per projection. Events are collected into batches (``_Batches``) that go through
+``projections.runner`` (decode what the projection reads; rows and checkpoints in one transaction);
+faust hears of an event (ack) only after its batch committed. On assignment the worker seeks every
+partition to its checkpoint; the runner also drops records below the checkpoint, so losing a race with
+faust's own positioning costs time, never correctness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -20,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from projections import checkpoints
 from projections.records import LogRecord
 from projections.registry import PROJECTIONS
-from projections.runner import apply_batch
+from projections.runner import Prepared, Projection, apply_prepared, prepare
 from schemas import Codec
 from streams.dlq import send_rejections
 from streams.topics import DLQ
@@ -32,9 +35,10 @@ RETRY_SECONDS = 2.0
 class _Resources:
     """Pool and DLQ producer, created on first use inside the worker's event loop."""
 
-    def __init__(self, bootstrap: str, database_url: str) -> None:
+    def __init__(self, bootstrap: str, database_url: str, application_name: str) -> None:
         self.bootstrap = bootstrap
         self.database_url = database_url
+        self.application_name = application_name
         self._lock = asyncio.Lock()
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
@@ -42,7 +46,12 @@ class _Resources:
     async def get(self) -> tuple[asyncpg.Pool, AIOKafkaProducer]:
         async with self._lock:
             if self.pool is None:
-                self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=2)
+                self.pool = await asyncpg.create_pool(
+                    self.database_url,
+                    min_size=1,
+                    max_size=2,
+                    server_settings={"application_name": self.application_name},  # who is who in pg_stat_activity
+                )
             if self.producer is None:
                 self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all")
                 await self.producer.start()
@@ -61,14 +70,14 @@ def build_app(
     database_url: str,
     *,
     topic_prefix: str = "",
-    batch_size: int = 1000,
+    batch_size: int = 5000,
     within: float = 0.2,
 ) -> faust.App:
     projection = PROJECTIONS[projection_name]
     source_topics = tuple(topic_prefix + t for t in projection.source_topics)
     dlq_topic = topic_prefix + DLQ
     codec = Codec()
-    resources = _Resources(bootstrap, database_url)
+    resources = _Resources(bootstrap, database_url, f"kim-worker-{projection.name}")
 
     app = faust.App(
         f"{topic_prefix}kim-projection-{projection.name}",
@@ -97,29 +106,31 @@ def build_app(
         await app.consumer.seek_wait({tp: seen.get((tp.topic, tp.partition), 0) for tp in mine})
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
 
+    batches: list[_Batches] = []
+
     @app.agent(source, name=f"{projection.name}-sink")
     async def sink(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(batch_size, within=within):
-            records = [
-                LogRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                for e in events
-            ]
-            await _apply_until_done(records)
+        # Plain iteration with manual acknowledgement: faust's take_events() costs ~25 us per event more.
+        manual = stream.noack()
+        batcher = _Batches(manual, projection, codec, _apply_until_done, batch_size, within)
+        batches.append(batcher)
+        async for event in manual.events():
+            await batcher.add(event)
 
-    async def _apply_until_done(records: list[LogRecord]) -> None:
+    async def _apply_until_done(prepared: Prepared) -> None:
         """A failing database or DLQ never skips a batch: retry the same records until they commit."""
         while True:
             try:
                 pool, producer = await resources.get()
                 dead_letter = functools.partial(send_rejections, producer, dlq_topic, projection.name)
                 async with pool.acquire() as conn:
-                    await apply_batch(conn, projection, records, codec, dead_letter)
+                    await apply_prepared(conn, projection, prepared, dead_letter)
                 return
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as why:
                 log.error(
                     "%s: batch of %d not applied (%s); retrying in %.0f s",
                     projection.name,
-                    len(records),
+                    len(prepared.records),
                     why,
                     RETRY_SECONDS,
                 )
@@ -127,6 +138,83 @@ def build_app(
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_resources(sender: Any, **_: Any) -> None:
+        for batcher in batches:
+            try:  # a clean stop commits what it has taken; a batch left over is applied again after restart
+                await asyncio.wait_for(batcher.drain(), timeout=10.0)
+            except Exception as why:
+                log.warning("%s: last batch not committed before shutdown (%s)", projection.name, why)
         await resources.close()
 
     return app
+
+
+class _Batches:
+    """Collects events into batches and commits them one after the other, acknowledging each batch to
+    faust only after its transaction committed.
+
+    A batch is cut at ``size`` events or ``within`` seconds after its first event. While one batch
+    commits, the next one fills (faust keeps fetching and iterating) and is decoded; at most one
+    commit is in flight. Because faust learns of an event only once its batch is committed, the
+    offsets faust commits to Kafka never run ahead of the checkpoints in PostgreSQL — so positioning
+    from either after a crash or rebalance can cost time (records the checkpoint filter drops),
+    never an event.
+    """
+
+    def __init__(
+        self,
+        stream: faust.StreamT,
+        projection: Projection,
+        codec: Codec,
+        commit: Callable[[Prepared], Awaitable[None]],
+        size: int,
+        within: float,
+    ) -> None:
+        self.stream = stream
+        self.projection = projection
+        self.codec = codec
+        self.commit = commit
+        self.size = size
+        self.within = within
+        self.events: list[Any] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.committing: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    async def add(self, event: Any) -> None:
+        self.events.append(event)
+        if len(self.events) == 1:
+            self.timer = asyncio.get_running_loop().call_later(self.within, self.cut)
+        if len(self.events) >= self.size:
+            self.cut()
+            while len(self.committing) > 1:  # back-pressure: one commit in flight, one batch filling
+                await self.committing[0]
+                self.committing.popleft()
+        while self.committing and self.committing[0].done():
+            self.committing.popleft().result()  # a failure that is not retried stops the agent
+
+    def cut(self) -> None:
+        """Close the current batch: decode it now, commit it after the batches before it."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.events:
+            return
+        events, self.events = self.events, []
+        records = [
+            LogRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        prepared = prepare(self.projection, records, self.codec)
+        previous = self.committing[-1] if self.committing else None
+        self.committing.append(asyncio.ensure_future(self._commit(previous, prepared, events)))
+
+    async def _commit(self, previous: asyncio.Future[None] | None, prepared: Prepared, events: list[Any]) -> None:
+        if previous is not None:
+            await previous
+        await self.commit(prepared)
+        for event in events:
+            await self.stream.ack(event)
+
+    async def drain(self) -> None:
+        self.cut()
+        while self.committing:
+            await self.committing.popleft()

@@ -1,0 +1,200 @@
+"""The referrals fold: pure, no I/O. ``evolve(state, event) -> state`` per case, ``fold`` for a batch.
+
+Per case the projection keeps what it needs to judge a referral — whether the case is open, its
+consents, the ids of the events it applied — and every referral of the case with its lifecycle:
+issued → accepted → completed, or issued → declined. A referral needs a consent that covers the
+receiving agency at the time it is issued; an answer must come from the receiving agency and fit
+the referral's status. Everything else that contradicts the history is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import NamedTuple
+
+from projections.common import (
+    NO_CONSENTS,
+    Rejected,
+    consent_problem,
+    grant_consent,
+    seen_id,
+    withdraw_consent,
+)
+from schemas import Event
+
+__all__ = [
+    "CASE_COLUMNS",
+    "REFERRAL_COLUMNS",
+    "RELEVANT",
+    "CaseState",
+    "FoldResult",
+    "ReferralCase",
+    "ReferralRow",
+    "Rejected",
+    "evolve",
+    "fold",
+]
+
+ANSWERS = frozenset({"ReferralAccepted", "ReferralDeclined", "ReferralCompleted"})
+RELEVANT = frozenset({"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", *ANSWERS})
+
+
+class ReferralCase(NamedTuple):
+    """A row of ``referral_cases``: the case context the referrals are judged against."""
+
+    case_id: str
+    status: str  # open | closed
+    opened_at: datetime
+    closed_at: datetime | None = None
+    consents: str = NO_CONSENTS
+    seen: list[int] = field(default_factory=list)
+
+
+class ReferralRow(NamedTuple):
+    """A row of ``referrals``: one referral and its lifecycle timestamps."""
+
+    case_id: str
+    referral_id: str
+    from_agency: str
+    to_agency: str
+    lebenslage: str
+    consent_id: str
+    due_by: date
+    status: str  # issued | accepted | declined | completed
+    issued_at: datetime
+    accepted_at: datetime | None = None
+    declined_at: datetime | None = None
+    completed_at: datetime | None = None
+    decline_reason: str | None = None
+    outcome: str | None = None
+
+
+CASE_COLUMNS: tuple[str, ...] = ReferralCase._fields
+REFERRAL_COLUMNS: tuple[str, ...] = ReferralRow._fields
+
+
+@dataclass(frozen=True, slots=True)
+class CaseState:
+    case: ReferralCase
+    referrals: dict[str, ReferralRow] = field(default_factory=dict)
+
+
+def _answer(state: CaseState | None, event: Event) -> ReferralRow:
+    """The referral an answer is about, checked against who answers and where the referral stands."""
+    payload = event.payload
+    referral_id = payload["referral_id"]
+    referral = state.referrals.get(referral_id) if state is not None else None
+    if referral is None:
+        raise Rejected(f"referral {referral_id} of case {payload['case_id']} was never issued")
+    if event.source_agency != referral.to_agency:
+        raise Rejected(
+            f"referral {referral_id} was sent to {referral.to_agency}; {event.source_agency} cannot answer it"
+        )
+    wanted = "accepted" if event.event_type == "ReferralCompleted" else "issued"
+    if referral.status != wanted:
+        if wanted == "accepted" and referral.status == "issued":
+            raise Rejected(f"referral {referral_id} cannot be completed: it was never accepted")
+        raise Rejected(f"referral {referral_id} is already {referral.status}")
+    return referral
+
+
+def evolve(state: CaseState | None, event: Event) -> CaseState | None:
+    """The case's referral state after ``event``; raises ``Rejected`` when the event contradicts it."""
+    kind = event.event_type
+    if kind not in RELEVANT:
+        return state
+    payload = event.payload
+    case_id = payload["case_id"]
+    at = event.occurred_at
+    sid = seen_id(event)
+    if state is not None and sid is not None and sid in state.case.seen:
+        return state  # the same event delivered again
+    if kind == "CaseOpened":
+        if state is not None:
+            raise Rejected(f"case {case_id} was already opened at {state.case.opened_at.isoformat()}")
+        return CaseState(ReferralCase(case_id, "open", at, seen=[] if sid is None else [sid]))
+    if kind in ANSWERS:
+        referral = _answer(state, event)
+        assert state is not None
+        if kind == "ReferralAccepted":
+            referral = referral._replace(status="accepted", accepted_at=at)
+        elif kind == "ReferralDeclined":
+            referral = referral._replace(status="declined", declined_at=at, decline_reason=payload["reason"])
+        else:
+            referral = referral._replace(status="completed", completed_at=at, outcome=payload["outcome"])
+        return _with(state, sid, referral=referral)
+    if state is None:
+        raise Rejected(f"case {case_id} was never opened")
+    case = state.case
+    if kind == "ConsentWithdrawn":  # a client may withdraw consent after the case is closed
+        return _with(state, sid, consents=withdraw_consent(case.consents, case_id, payload["consent_id"], at))
+    if case.status == "closed":
+        raise Rejected(f"case {case_id} is already closed")
+    if kind == "CaseClosed":
+        return _with(state, sid, status="closed", closed_at=at)
+    if kind == "ConsentGranted":
+        return _with(state, sid, consents=grant_consent(case.consents, case_id, payload))
+    # ReferralIssued
+    referral_id = payload["referral_id"]
+    if referral_id in state.referrals:
+        raise Rejected(f"referral {referral_id} of case {case_id} was already issued")
+    problem = consent_problem(case.consents, payload["consent_id"], payload["to_agency"], at)
+    if problem:
+        raise Rejected(f"referral {referral_id} to {payload['to_agency']} refused: {problem}")
+    referral = ReferralRow(
+        case_id=case_id,
+        referral_id=referral_id,
+        from_agency=payload["from_agency"],
+        to_agency=payload["to_agency"],
+        lebenslage=payload["lebenslage"],
+        consent_id=payload["consent_id"],
+        due_by=payload["due_by"],
+        status="issued",
+        issued_at=at,
+    )
+    return _with(state, sid, referral=referral)
+
+
+def _with(state: CaseState, sid: int | None, referral: ReferralRow | None = None, **case_changes: object) -> CaseState:
+    seen = state.case.seen if sid is None else [*state.case.seen, sid]
+    case = state.case._replace(seen=seen, **case_changes)
+    if referral is None:
+        return CaseState(case, state.referrals)
+    return CaseState(case, {**state.referrals, referral.referral_id: referral})
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    cases: dict[str, ReferralCase]
+    referrals: dict[tuple[str, str], ReferralRow]
+    rejected: list[tuple[int, str]]
+
+
+def fold(states: Mapping[str, CaseState], events: Iterable[Event]) -> FoldResult:
+    """Apply events in order; return the case rows and referral rows that changed, and (index, reason) rejects."""
+    state: dict[str, CaseState] = dict(states)
+    cases: dict[str, ReferralCase] = {}
+    referrals: dict[tuple[str, str], ReferralRow] = {}
+    rejected: list[tuple[int, str]] = []
+    for index, event in enumerate(events):
+        if event.event_type not in RELEVANT:
+            continue
+        case_id = event.payload["case_id"]
+        old = state.get(case_id)
+        try:
+            new = evolve(old, event)
+        except Rejected as why:
+            rejected.append((index, str(why)))
+            continue
+        if new is None or new is old:
+            continue
+        state[case_id] = new
+        if old is None or new.case is not old.case:
+            cases[case_id] = new.case
+        if old is None or new.referrals is not old.referrals:
+            for referral_id, referral in new.referrals.items():
+                if old is None or old.referrals.get(referral_id) is not referral:
+                    referrals[(case_id, referral_id)] = referral
+    return FoldResult(cases, referrals, rejected)
