@@ -18,30 +18,22 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
 from cli.demo_events import DemoEvent
-from projections.caseload import CaseloadProjection
+from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.bulk import catch_up
+from streams.ordered_publish import publish_in_order
 from streams.progress import Progress
-from streams.publisher import EventDraft, Publisher
+from streams.publisher import Publisher
 from streams.topics import CASES, end_offsets
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 async def publish_all(lane: BenchLane, events: list[DemoEvent], chunk: int = 20_000) -> float:
-    """Publish through the SDK as each event's agency; returns events/s."""
-    by_agency: dict[str, list[EventDraft]] = defaultdict(list)
-    for event in events:
-        by_agency[event.agency].append(event.draft)
+    """Publish through the SDK as each event's agency, every case in order (``publish_in_order``); returns events/s."""
     progress = Progress(len(events), "publish")
-    bootstrap = lane.settings.kafka_bootstrap
-    for agency, drafts in by_agency.items():
-        async with Publisher(bootstrap, agency, topic_prefix=lane.prefix) as publisher:
-            for start in range(0, len(drafts), chunk):
-                await publisher.publish_many(drafts[start : start + chunk])
-                progress.advance(len(drafts[start : start + chunk]))
-    progress.finish()
-    return progress.rate
+    await publish_in_order(lane.settings.kafka_bootstrap, events, lane.prefix, progress=progress, chunk=chunk)
+    return progress.done / progress.elapsed
 
 
 async def raw_ceiling(lane: BenchLane) -> float:
@@ -75,9 +67,9 @@ async def raw_ceiling(lane: BenchLane) -> float:
         await consumer.stop()
 
 
-async def bulk(lane: BenchLane) -> float:
-    url = await lane.database("bulk")
-    result = await catch_up(CaseloadProjection(), lane.settings.kafka_bootstrap, url, topic_prefix=lane.prefix)
+async def bulk(lane: BenchLane, projection: str = "caseload") -> float:
+    url = await lane.database(f"bulk_{projection}")
+    result = await catch_up(PROJECTIONS[projection], lane.settings.kafka_bootstrap, url, topic_prefix=lane.prefix)
     return result.rate
 
 
@@ -135,10 +127,10 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_worker(lane: BenchLane, database_url: str, log: Path) -> subprocess.Popen:
+def start_worker(lane: BenchLane, database_url: str, log: Path, projection: str = "caseload") -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli.worker", "caseload"],
+            [sys.executable, "-m", "cli.worker", projection],
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -146,12 +138,14 @@ def start_worker(lane: BenchLane, database_url: str, log: Path) -> subprocess.Po
         )
 
 
-async def live(lane: BenchLane, events: int, timeout: float = 1800) -> tuple[float, float]:
+async def live(
+    lane: BenchLane, events: int, timeout: float = 1800, projection: str = "caseload"
+) -> tuple[float, float]:
     """The real faust worker from its first applied batch to lag 0: (events/s, peak RSS in MB)."""
-    url = await lane.database("live")
+    url = await lane.database("live" if projection == "caseload" else f"live_{projection}")
     with tempfile.TemporaryDirectory() as tmp:
         launched = time.perf_counter()
-        worker = start_worker(lane, url, Path(tmp) / "worker.log")
+        worker = start_worker(lane, url, Path(tmp) / "worker.log", projection)
         conn = await asyncpg.connect(url)
         try:
             first_time, first_done, deadline = 0.0, 0, time.monotonic() + timeout

@@ -22,18 +22,27 @@ from pathlib import Path
 from benchmarks import measures
 from benchmarks.lanes import new_lane
 from cli import render, services
-from cli.demo_events import demo_events
 from infra.errors import SetupError
 from infra.settings import load_settings
+from simulation import SimulationConfig, simulate_list
+
+CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 
 
 def _events(count: int, seed: int) -> list:
-    """Exactly ``count`` events: openings first, then closings (each after its opening)."""
-    openings, closings = demo_events(seed, count, until=datetime(2025, 12, 31, tzinfo=UTC), weeks=52)
-    cases = max(1, round(count / (1 + len(closings) / len(openings))))
-    kept = {e.draft.payload["case_id"] for e in openings[:cases]}
-    events = openings[:cases] + [e for e in closings if e.draft.payload["case_id"] in kept]
-    return (events + openings[cases:])[:count]
+    """Exactly ``count`` kim.cases events from the simulator, in event-time order (every case's history in order).
+
+    The suite measures the caseload path, which reads kim.cases: so a year of Dortmund's case management
+    (``immigration_scale=0``: only the applications of KIM clients, which are left out here), scaled up until
+    the year holds ``count`` case events.
+    """
+    scale = max(0.01, 1.25 * count / CASE_EVENTS_PER_YEAR)
+    while True:
+        config = SimulationConfig(years=1.0, seed=seed, scale=scale, immigration_scale=0.0)
+        events = [e for e in simulate_list(config) if "application_id" not in e.draft.payload][:count]
+        if len(events) == count:
+            return events
+        scale *= 2
 
 
 async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) -> dict:
@@ -61,6 +70,9 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         results["naive_per_s"] = measures.faust_agent(lane, "naive", n, await lane.database("naive"))
         step("live path (faust worker)")
         results["live_per_s"], results["live_worker_peak_rss_mb"] = await measures.live(lane, n)
+        step("referrals projection: bulk and live paths on the same events")
+        results["bulk_referrals_per_s"] = await measures.bulk(lane, "referrals")
+        results["live_referrals_per_s"], _ = await measures.live(lane, n, projection="referrals")
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
@@ -74,6 +86,8 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         "bulk_to_raw_ceiling": results["bulk_per_s"] / results["raw_ceiling_per_s"],
         "live_to_faust_noop": results["live_per_s"] / results["faust_noop_per_s"],
         "live_to_naive": results["live_per_s"] / results["naive_per_s"],
+        "bulk_referrals_to_raw_ceiling": results["bulk_referrals_per_s"] / results["raw_ceiling_per_s"],
+        "live_referrals_to_faust_noop": results["live_referrals_per_s"] / results["faust_noop_per_s"],
     }
     return results
 
@@ -94,6 +108,12 @@ def table(results: dict) -> str:
             "bulk path (getmany, batched sink)",
             f"{r['bulk_per_s']:,.0f}/s",
             f"{r['ratios']['bulk_to_raw_ceiling']:.0%} of raw ceiling",
+        ],
+        [
+            "referrals: live path / bulk path",
+            f"{r['live_referrals_per_s']:,.0f}/s / {r['bulk_referrals_per_s']:,.0f}/s",
+            f"{r['ratios']['live_referrals_to_faust_noop']:.0%} of do-nothing, "
+            f"{r['ratios']['bulk_referrals_to_raw_ceiling']:.0%} of raw ceiling",
         ],
         [
             f"latency p50/p95/p99 at {lat['rate']}/s",

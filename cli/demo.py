@@ -1,37 +1,34 @@
-"""`kim demo`: bring the platform up, publish a realistic batch, wait for lag 0, print the caseload."""
+"""`kim demo`: bring the platform up, publish a simulated year of a scaled-down Dortmund, wait for lag 0, print."""
 
 from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
 from cli import render, services
 from cli.catchup import wait_caught_up
-from cli.demo_events import DemoEvent, demo_events
+from cli.report import backlog_report, referrals_report
+from cli.simulate import describe, make_config, publish_events, require_past
 from infra import processes
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.records import TopicPartition
+from projections.registry import PROJECTIONS
 from schemas.labels import label
-from streams.publisher import Publisher
+from simulation import SimEvent, SimulationConfig, simulate
+from streams.ordered_publish import AgencyEvent, publish_in_order
+
+DEMO_START = date(2025, 1, 1)
+DEMO_SCALE = 0.1  # a tenth of Dortmund: ~12,000 events a year, published and projected in seconds
 
 
-async def publish(settings: Settings, events: list[DemoEvent]) -> dict[TopicPartition, int]:
-    """Publish as each event's own agency; return the next offset per partition written."""
-    by_agency: dict[str, list[DemoEvent]] = defaultdict(list)
-    for event in events:
-        by_agency[event.agency].append(event)
-    targets: dict[TopicPartition, int] = {}
-    for agency, mine in by_agency.items():
-        async with Publisher(settings.kafka_bootstrap, agency, topic_prefix=settings.topic_prefix) as publisher:
-            for result in await publisher.publish_many(e.draft for e in mine):
-                tp = (result.topic, result.partition)
-                targets[tp] = max(targets.get(tp, 0), result.offset + 1)
-    return targets
+async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> dict[TopicPartition, int]:
+    """Publish as each event's own agency, every key in order; return the next offset per partition written."""
+    return await publish_in_order(settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix)
 
 
 async def caseload_tables(database_url: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
@@ -51,33 +48,60 @@ def _render(title: str, key: str, rows: list[asyncpg.Record]) -> str:
     return f"{title}\n" + render.table([key, "open", "opened", "closed"], body)
 
 
-def run(settings: Settings, cases: int = 300, seed: int | None = None, timeout: float = 120.0) -> None:
-    services.up(settings)
+def projection_targets(settings: Settings, projection: str, targets: dict[TopicPartition, int]) -> dict:
+    """The part of ``targets`` on the topics ``projection`` reads."""
+    topics = {settings.topic(t) for t in PROJECTIONS[projection].source_topics}
+    return {tp: end for tp, end in targets.items() if tp[0] in topics}
+
+
+def run(
+    settings: Settings,
+    seed: int | None = None,
+    scale: float = DEMO_SCALE,
+    years: float = 1.0,
+    cases: int | None = None,
+    timeout: float = 120.0,
+) -> None:
     seed = random.randrange(2**32) if seed is None else seed
-    openings, closings = demo_events(seed, cases, until=datetime.now(UTC))
+    config = make_config(years, seed, scale, DEMO_START, cases)
+    require_past(config)
+    services.up(settings)
+    events: list[SimEvent] = list(simulate(config))
     started = time.monotonic()
-    targets = processes.run_sync(publish(settings, openings))
-    for tp, end in processes.run_sync(publish(settings, closings)).items():
-        targets[tp] = max(targets.get(tp, 0), end)
-    agencies = len({e.agency for e in openings + closings})
-    print(
-        f"published {len(openings)} CaseOpened and {len(closings)} CaseClosed events from {agencies} agencies "
-        f"(seed {seed}) in {time.monotonic() - started:.1f} s"
-    )
-    try:
-        took = processes.run_sync(
-            wait_caught_up(
-                settings.database_url,
-                "caseload",
-                targets,
-                timeout,
-                still_running=lambda: services.worker_pid(settings, "caseload") is not None,
+    targets = processes.run_sync(publish_events(settings, events))
+    print(f"published {describe(events, config)} in {time.monotonic() - started:.1f} s")
+    for name in PROJECTIONS:
+        try:
+            took = processes.run_sync(
+                wait_caught_up(
+                    settings.database_url,
+                    name,
+                    projection_targets(settings, name, targets),
+                    timeout,
+                    still_running=lambda name=name: services.worker_pid(settings, name) is not None,
+                )
             )
-        )
-    except (TimeoutError, RuntimeError) as why:
-        raise SetupError(f"{why}; see {settings.run_dir / 'worker-caseload.log'}") from None
-    print(f"caseload projection caught up (lag 0) {took:.1f} s after publishing\n")
+        except (TimeoutError, RuntimeError) as why:
+            raise SetupError(f"{why}; see {settings.run_dir / f'worker-{name}.log'}") from None
+        print(f"{name} projection caught up (lag 0) {took:.1f} s after publishing")
+    print()
     by_agency, by_district = processes.run_sync(caseload_tables(settings.database_url))
     print(_render("Caseload per agency (counts 1-4 suppressed as <5)", "agency", list(by_agency)))
     print()
     print(_render("Caseload per Stadtbezirk", "district", list(by_district)))
+    print()
+    print(processes.run_sync(_reports(settings.database_url, config_end(config))))
+
+
+def config_end(config: SimulationConfig) -> datetime:
+    """The demo's "now" in event time: the end of the simulated period."""
+    end = config.start + timedelta(days=round(365.25 * config.years))
+    return datetime.combine(end, datetime.min.time(), tzinfo=UTC)
+
+
+async def _reports(database_url: str, as_of: datetime) -> str:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return "\n\n".join([await referrals_report(conn, as_of), await backlog_report(conn, as_of)])
+    finally:
+        await conn.close()

@@ -1,0 +1,122 @@
+"""`kim simulate`: the event history of a synthetic Dortmund KIM network — as JSON lines, or published in order."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any, TextIO
+
+from infra.errors import SetupError
+from infra.processes import run_sync
+from infra.settings import Settings
+from simulation import SimEvent, SimulationConfig, simulate
+from simulation.calendar import LOCAL
+from simulation.jsonl import write_jsonl
+from streams.progress import Progress
+
+TopicPartition = tuple[str, int]
+
+
+def _number(name: str, value: str | float, kind: type[int] | type[float]) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise SetupError(f"--{name} {value!r} is not {what}") from None
+
+
+def make_config(
+    years: str | float, seed: str | int, scale: str | float, start: str | date, max_cases: int | None = None
+) -> SimulationConfig:
+    """A ``SimulationConfig`` from command-line values; ``SetupError`` naming the bad one."""
+    years, seed, scale = _number("years", years, float), _number("seed", seed, int), _number("scale", scale, float)
+    if isinstance(start, str):
+        try:
+            start = date.fromisoformat(start)
+        except ValueError:
+            raise SetupError(f"--start {start!r} is not a date like 2025-01-01") from None
+    if max_cases is not None and max_cases < 1:
+        raise SetupError("--cases must be at least 1")
+    try:
+        return SimulationConfig(years=years, seed=seed, scale=scale, start=start, max_cases=max_cases)
+    except ValueError as why:
+        raise SetupError(f"--{str(why).replace('max_cases', 'cases')}") from None
+
+
+def require_past(config: SimulationConfig, now: datetime | None = None) -> None:
+    """Events are recorded when published, and an event cannot be recorded before it happened."""
+    end = datetime.combine(config.end, clock_time(0), LOCAL)
+    if end > (now or datetime.now(UTC)):
+        raise SetupError(
+            f"the simulated time runs until {config.end.isoformat()}, which is not over yet; events cannot be "
+            "published before they happen — choose an earlier --start or fewer --years"
+        )
+
+
+async def publish_events(
+    settings: Settings, events: list[SimEvent], label: str = "publish"
+) -> dict[TopicPartition, int]:
+    """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
+    from streams.ordered_publish import publish_in_order
+
+    progress = Progress(len(events), label)
+    return await publish_in_order(
+        settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, progress=progress
+    )
+
+
+def describe(events: list[SimEvent], config: SimulationConfig) -> str:
+    types = Counter(e.draft.event_type for e in events)
+    agencies = len({e.agency for e in events})
+    return (
+        f"{len(events):,} events ({types['CaseOpened']:,} cases opened, {types['ApplicationFiled']:,} applications "
+        f"filed) from {agencies} agencies, {config.start.isoformat()} to {config.end.isoformat()} "
+        f"(seed {config.seed}, scale {config.scale:g})"
+    )
+
+
+def run(
+    settings: Settings,
+    config: SimulationConfig,
+    publish: bool = False,
+    out: Path | None = None,
+    stdout: TextIO = sys.stdout,
+) -> int:
+    if publish and out is not None:
+        raise SetupError("choose --publish or --out FILE, not both")
+    if publish:
+        require_past(config)
+        from cli.preflight import require_kafka
+
+        require_kafka(settings)
+        events = list(simulate(config))
+        started = time.monotonic()
+        targets = run_sync(publish_events(settings, events))
+        took = time.monotonic() - started
+        partitions = len(targets)
+        stdout.write(f"published {describe(events, config)} in {took:.1f} s to {partitions} partitions\n")
+        return 0
+    if out is not None:
+        try:
+            with open(out, "w", encoding="utf-8") as file:
+                started = time.monotonic()
+                n = write_jsonl(simulate(config), file)
+        except OSError as why:
+            raise SetupError(f"cannot write {out}: {why.strerror or why}") from None
+        print(
+            f"wrote {n:,} events to {out} in {time.monotonic() - started:.1f} s "
+            f"({config.start.isoformat()} to {config.end.isoformat()}, seed {config.seed}, scale {config.scale:g})",
+            file=sys.stderr,
+        )
+        return 0
+    try:
+        write_jsonl(simulate(config), stdout)
+        stdout.flush()
+    except BrokenPipeError:  # `kim simulate | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stdout.fileno())  # no second error when Python flushes at exit
+    return 0

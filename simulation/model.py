@@ -1,0 +1,1114 @@
+"""The Dortmund KIM network as processes: clients, case managers, partner agencies and the offices.
+
+Case management (building block 2). Clients arrive (Poisson, seasonal, weighted by Stadtbezirk);
+a case is opened, the client signs a consent at intake and joins the waiting list of one
+case-management agency. Case managers carry a finite caseload, so clients wait; some give up
+while waiting. A case manager assesses the needs, agrees goals (the most pressing needs first)
+and refers the client to the agencies responsible — only with a consent that covers the
+receiving agency and is neither withdrawn nor expired, else a further consent is asked for
+first. Referrals are accepted and completed, declined, or never answered; a declined or
+unanswered referral is tried once more with an alternative agency. Some partners pass work on
+(a follow-up referral they issue themselves). Cases pause and resume, change case manager,
+move to another case-management agency for a second phase, lose their consent, end early
+(moved away, no contact, withdrew) or end when the goals are resolved — handed over into a
+Regelsystem or with the goals achieved.
+
+Immigration and naturalisation offices (building block 3). Applications arrive with a seasonal
+peak after summer, plus those filed for KIM clients with a residence goal (linked by case_id).
+Each office works a limited number of steps a day (first review, review of documents received,
+decision) — fewer in the summer and Christmas breaks — so a backlog builds when the inflow
+exceeds the capacity and drains when it falls below. The KIM posts work on the priority
+procedures (§ 25a, § 25b, § 104c, naturalisation) and on KIM clients' applications first.
+
+Everything random comes from one ``random.Random(seed)``; ids are counters plus a tag drawn
+from it; times come from the simulated calendar. So the same config gives the same events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import deque
+from collections.abc import Iterator
+from datetime import date, timedelta
+from math import cos, pi
+from typing import Any
+
+from schemas import load_catalog
+from simulation import parameters as P
+from simulation.calendar import DAY, HOUR, Calendar
+from simulation.engine import Engine, Process, SimEvent
+from simulation.parameters import SimulationConfig
+
+AGENCY_ORDER = (
+    "KIM_CASE_MANAGEMENT",
+    "KOMMUNALES_INTEGRATIONSZENTRUM",
+    "AUSLAENDERBEHOERDE",
+    "EINBUERGERUNGSBEHOERDE",
+    "JOBCENTER",
+    "AGENTUR_FUER_ARBEIT",
+    "JUGENDAMT",
+    "SOZIALAMT",
+    "WOHNUNGSAMT",
+    "MIGRATIONSBERATUNG_MBE",
+    "JUGENDMIGRATIONSDIENST",
+    "INTEGRATIONSKURSTRAEGER",
+    "GESUNDHEITSAMT",
+    "SCHULAMT",
+    "FAMILIENKASSE",
+    "OTHER",
+)
+RECHTSKREIS_ORDER = ("SGB_II", "SGB_III", "SGB_VIII", "SGB_XII", "ASYLBLG", "AUFENTHG", "STAG")
+CATEGORY_ORDER = (
+    "IDENTITY_AND_CONTACT",
+    "RESIDENCE_STATUS",
+    "BENEFITS",
+    "LANGUAGE_SKILLS",
+    "EDUCATION_AND_QUALIFICATIONS",
+    "EMPLOYMENT",
+    "HOUSING",
+    "HEALTH",
+    "FAMILY",
+    "CASE_PLAN",
+)
+PRIORITY_RANK = {"URGENT": 0, "HIGH": 1, "NORMAL": 2}
+OFFICES = (P.IMMIGRATION_OFFICE, P.NATURALISATION_OFFICE)
+OFFICE_PREFIX = {P.IMMIGRATION_OFFICE: "ABH", P.NATURALISATION_OFFICE: "EBH"}
+
+WAITING, ASSIGNED, ACTIVE, CLOSED = "waiting", "assigned", "active", "closed"
+
+
+def _payload_fields(event_type: str) -> set[str]:
+    """The payload fields of the current schema version of ``event_type``."""
+    message = load_catalog().current(event_type).schema
+    payload = next(f["type"] for f in message["fields"] if f["name"] == "payload")
+    return {f["name"] for f in payload["fields"]}
+
+
+def _ordered(items: Any, order: tuple[str, ...]) -> list[str]:
+    present = set(items)
+    return [x for x in order if x in present]
+
+
+class Weighted:
+    """A fixed categorical distribution, sampled with one ``random()`` and a bisect."""
+
+    def __init__(self, weights: dict[Any, float]) -> None:
+        self.keys = list(weights)
+        total = 0.0
+        self.cum: list[float] = []
+        for w in weights.values():
+            total += w
+            self.cum.append(total)
+        self.total = total
+
+    def __call__(self, rng: random.Random) -> Any:
+        return rng.choices(self.keys, cum_weights=self.cum)[0]
+
+
+class Manager:
+    __slots__ = ("capacity", "load", "ref")
+
+    def __init__(self, ref: str, capacity: int) -> None:
+        self.ref = ref
+        self.capacity = capacity
+        self.load = 0
+
+
+class Pool:
+    """The case managers of one agency and its waiting list (urgent cases first, then first come)."""
+
+    def __init__(self, agency: str, managers: list[Manager]) -> None:
+        self.agency = agency
+        self.managers = managers
+        self.queue: list[tuple[int, int, Case]] = []
+        self.slots = sum(m.capacity for m in managers)
+
+    def free_manager(self, other_than: Manager | None = None) -> Manager | None:
+        best, room = None, 0
+        for m in self.managers:
+            free = m.capacity - m.load
+            if free > room and m is not other_than:
+                best, room = m, free
+        return best
+
+
+class Consent:
+    __slots__ = ("consent_id", "recipients", "valid_until", "withdrawn")
+
+    def __init__(self, consent_id: str, recipients: list[str], valid_until: date | None) -> None:
+        self.consent_id = consent_id
+        self.recipients = recipients
+        self.valid_until = valid_until
+        self.withdrawn = False
+
+
+class Case:
+    __slots__ = (
+        "achieved",
+        "applications",
+        "case_id",
+        "client_ref",
+        "consent_gap",
+        "consent_waiters",
+        "consents",
+        "home",
+        "main",
+        "manager",
+        "narrowed",
+        "needs",
+        "open_goals",
+        "paused",
+        "pool",
+        "rechtskreise",
+        "resume_waiters",
+        "seq",
+        "state",
+        "target_group",
+        "urgent",
+    )
+
+    def __init__(self, case_id: str, client_ref: str, target_group: str) -> None:
+        self.case_id = case_id
+        self.client_ref = client_ref
+        self.target_group = target_group
+        self.rechtskreise: list[str] = []
+        self.needs: list[tuple[str, str]] = []
+        self.urgent = False
+        self.home = ""
+        self.pool: Pool | None = None
+        self.manager: Manager | None = None
+        self.state = WAITING
+        self.main: Process | None = None
+        self.consents: list[Consent] = []
+        self.consent_gap = False
+        self.consent_waiters: list[Process] = []
+        self.narrowed = False
+        self.paused = False
+        self.resume_waiters: list[Process] = []
+        self.open_goals = 0
+        self.achieved = 0
+        self.applications: list[Application] = []
+        self.seq = {"C": 0, "G": 0, "R": 0}
+
+    def next_id(self, kind: str) -> str:
+        self.seq[kind] += 1
+        return f"{self.case_id}-{kind}{self.seq[kind]}"
+
+
+class Application:
+    __slots__ = ("application_id", "case", "client_ref", "done", "moved", "office", "priority", "procedure", "waiter")
+
+    def __init__(self, application_id: str, office: str, procedure: str, client_ref: str, case: Case | None) -> None:
+        self.application_id = application_id
+        self.office = office
+        self.procedure = procedure
+        self.client_ref = client_ref
+        self.case = case
+        self.priority = case is not None or procedure in P.KIM_PRIORITY_PROCEDURES
+        self.done = False
+        self.moved = False
+        self.waiter: Process | None = None
+
+
+class Office:
+    """One office's work queues and daily capacity (regular clerks and KIM posts, in steps per day)."""
+
+    def __init__(self, agency: str, regular: float, kim: float) -> None:
+        self.agency = agency
+        self.regular = regular
+        self.kim = kim
+        self.priority: deque[tuple[int, Application, Process]] = deque()
+        self.standard: deque[tuple[int, Application, Process]] = deque()
+        self.carry_regular = 0.0
+        self.carry_kim = 0.0
+
+
+class DortmundModel:
+    def __init__(self, config: SimulationConfig) -> None:
+        self.config = c = config
+        self.rng = rng = random.Random(c.seed)
+        self.cal = Calendar(c.start, c.days)
+        self.engine = Engine(self.cal)
+        self.tag = f"{rng.getrandbits(24):06X}"
+        self.counters: dict[tuple[str, int], int] = {}
+        self.cases_opened = 0
+        self.queue_seq = 0  # first come, first served: the order files and clients join a queue
+        doy = self.cal.day_of_year
+        self.case_season = [1 + c.case_seasonal_amplitude * cos(2 * pi * (d - 285) / 365.25) for d in doy]
+        self.office_season = [
+            1 + c.immigration_seasonal_amplitude * cos(2 * pi * (d - c.immigration_peak_day) / 365.25) for d in doy
+        ]
+        self.staff = [
+            c.christmas_capacity if xmas else c.summer_capacity if summer else 1.0
+            for xmas, summer in zip(self.cal.christmas, self.cal.summer, strict=True)
+        ]
+        self._districts = {
+            group: Weighted(
+                {
+                    d: pop * P.FOREIGN_SHARE[d] * (P.NEWCOMER_ARRIVAL_FACTOR.get(d, 1.0) if group == "NEWCOMER" else 1)
+                    for d, pop in P.DISTRICT_POPULATION.items()
+                }
+            )
+            for group in ("NEWCOMER", "LONG_RESIDENT")
+        }
+        self._openers = Weighted(P.CASE_OPENERS)
+        self._pause_reasons = Weighted(P.PAUSE_REASONS)
+        self._abandon_reasons = Weighted(P.GOAL_ABANDON_REASONS)
+        self._decline_reasons = Weighted(P.REFERRAL_DECLINE_REASONS)
+        self._outcomes = Weighted(P.REFERRAL_OUTCOMES)
+        self._renege_reasons = Weighted(P.RENEGE_REASONS)
+        self._early = Weighted(P.EARLY_ENDINGS)
+        self._withdrawal = Weighted(P.WITHDRAWAL_REASONS)
+        self._validity = Weighted(P.CONSENT_VALIDITY_DAYS)
+        self._access_routes = {opener: Weighted(w) for opener, w in P.ACCESS_ROUTES.items()}
+        self._unachieved = Weighted(P.CLOSURE_WITHOUT_ACHIEVEMENT)
+        self._case_procedures = {g: Weighted(w) for g, w in P.CASE_PROCEDURES.items()}
+        self._channels = {p: Weighted(w) for p, w in P.CHANNELS.items()}
+        self._procedures = Weighted({p: n * c.immigration_scale for p, n in P.APPLICATIONS_PER_YEAR.items()})
+        self.pools = self._make_pools()
+        self._pool_choice = Weighted({agency: pool.slots for agency, pool in self.pools.items() if pool.slots})
+        self.offices = self._make_offices()
+        self._pause_v2 = "expected_resume_on" in _payload_fields("CasePaused")
+
+    # --- set-up ---
+
+    def _make_pools(self) -> dict[str, Pool]:
+        c = self.config
+        pools = {}
+        for agency, share in P.CASE_MANAGER_EMPLOYERS.items():
+            posts = c.case_management_posts * share * c.scale
+            slots = round(posts * c.caseload_per_post)
+            count = max(1, round(posts)) if slots else 0
+            prefix = P.CASE_MANAGER_REF_PREFIX[agency]
+            managers = [
+                Manager(f"{prefix}-{i + 1:03d}", slots // count + (1 if i < slots % count else 0)) for i in range(count)
+            ]
+            pools[agency] = Pool(agency, managers)
+        if not any(p.slots for p in pools.values()):  # a tiny scale still has one case manager with one case
+            pools["KIM_CASE_MANAGEMENT"] = Pool("KIM_CASE_MANAGEMENT", [Manager("CM-DO-001", 1)])
+        return pools
+
+    def _make_offices(self) -> dict[str, Office]:
+        """Capacity = ratio × the mean number of work steps a normal working day brings (split by office)."""
+        c = self.config
+        per_day = 365.2425 * 5 / 7 - 11  # working days a year (weekdays minus NRW holidays on weekdays)
+        workload = {office: 0.0 for office in OFFICES}
+        priority = {office: 0.0 for office in OFFICES}
+        per_year = {p: n * c.immigration_scale for p, n in P.APPLICATIONS_PER_YEAR.items()}
+        kim_clients = {p: 0.0 for p in per_year}  # applications filed for KIM clients (residence goals)
+        for group, mix in P.CASE_PROCEDURES.items():
+            share = P.NEWCOMER_SHARE if group == "NEWCOMER" else 1 - P.NEWCOMER_SHARE
+            for procedure, weight in mix.items():
+                kim_clients[procedure] += (
+                    c.case_inflow_per_year * P.KIM_CLIENT_APPLICATIONS_PER_CASE * share * weight / sum(mix.values())
+                )
+        for procedure, n in per_year.items():
+            steps = 2 + P.DOCUMENTS_NEEDED[procedure] * 1.2  # review, decision; document reviews
+            office = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
+            general = n * steps / per_day * c.scale
+            clients = kim_clients[procedure] * steps / per_day * c.scale
+            workload[office] += general + clients
+            priority[office] += clients + (general if procedure in P.KIM_PRIORITY_PROCEDURES else 0.0)
+        kim_total = c.kim_office_posts * c.files_per_clerk_day * c.scale
+        priority_total = sum(priority.values()) or 1.0
+        offices = {}
+        for office in OFFICES:
+            kim = kim_total * priority[office] / priority_total
+            regular = max(0.0, c.office_capacity_ratio * workload[office] - kim)
+            offices[office] = Office(office, regular, kim)
+        return offices
+
+    def _next_number(self, prefix: str) -> str:
+        year = self.cal.date_of(self.engine.now).year
+        n = self.counters.get((prefix, year), 0) + 1
+        self.counters[(prefix, year)] = n
+        return f"{prefix}-{year}-{self.tag}-{n:06d}"
+
+    def _pseudonym(self) -> str:
+        return f"P-{self.rng.getrandbits(48):012x}"
+
+    def _days(self, lo: float, hi: float) -> int:
+        return int(self.rng.uniform(lo, hi) * DAY)
+
+    def _office_in(self, lo: float, hi: float) -> int:
+        """An office-hours moment ``lo`` to ``hi`` days from now."""
+        return self.cal.office(self.engine.now + self._days(lo, hi), self.rng)
+
+    def _office_after(self, step: str) -> int:
+        """An office-hours moment after the duration of ``step`` (``parameters.DAYS``)."""
+        return self._office_in(*P.DAYS[step])
+
+    def _chance(self, share: str) -> bool:
+        return self.rng.random() < P.SHARES[share]
+
+    def _today(self) -> date:
+        return self.cal.date_of(self.engine.now)
+
+    # --- the run ---
+
+    def run(self) -> Iterator[SimEvent]:
+        c = self.config
+        self.engine.spawn(
+            self._arrivals(
+                c.case_inflow_per_year * c.scale, c.case_seasonal_amplitude, self.case_season, self._new_case
+            )
+        )
+        applications = sum(P.APPLICATIONS_PER_YEAR.values()) * c.immigration_scale * c.scale
+        self.engine.spawn(
+            self._arrivals(applications, c.immigration_seasonal_amplitude, self.office_season, self._new_application)
+        )
+        for office in self.offices.values():
+            self.engine.spawn(self._office_days(office))
+        return self.engine.run()
+
+    def _arrivals(self, per_year: float, amplitude: float, season: list[float], arrive: Any) -> Process:
+        """A Poisson stream with a seasonal rate (thinning): ``arrive(t)`` at each arrival."""
+        if per_year <= 0:
+            return
+        rng, end = self.rng, self.cal.end
+        peak = 1 + amplitude
+        rate = per_year * peak / (365.2425 * DAY)
+        t = 0.0
+        while True:
+            t += rng.expovariate(rate)
+            if t >= end:
+                return
+            yield int(t)
+            if rng.random() * peak < season[int(t) // DAY] and not arrive(int(t)):
+                return
+
+    # --- case management ---
+
+    def _new_case(self, t: int) -> bool:
+        c, rng = self.config, self.rng
+        if c.max_cases is not None and self.cases_opened >= c.max_cases:
+            return False
+        self.cases_opened += 1
+        self.engine.spawn(self._case(), at=self.cal.office(t, rng))
+        return True
+
+    def _case(self) -> Process:
+        e, rng, cal = self.engine, self.rng, self.cal
+        group = "NEWCOMER" if rng.random() < P.NEWCOMER_SHARE else "LONG_RESIDENT"
+        case = Case(self._next_number("DO"), self._pseudonym(), group)
+        opener = self._openers(rng)
+        case.needs = self._sample_needs(group)
+        case.urgent = any(p == "URGENT" for _, p in case.needs)
+        case.rechtskreise = self._rechtskreise(case, opener)
+        own = opener in self.pools and self.pools[opener].slots
+        home = opener if own and self._chance("opener_keeps_case") else None
+        case.home = home or self._pool_choice(rng)
+        case.pool = self.pools[case.home]
+        route = self._access_routes.get(opener, self._access_routes["partner"])(rng)
+        e.emit(
+            opener,
+            "CaseOpened",
+            {
+                "case_id": case.case_id,
+                "client_ref": case.client_ref,
+                "district": self._districts[group](rng),
+                "access_route": route,
+                "target_group": group,
+                "rechtskreise": case.rechtskreise,
+            },
+        )
+        yield self._office_after("intake")
+        self._grant_consent(case, self._intake_recipients(case, opener))
+        yield cal.office(e.now + rng.randrange(10 * 60, 2 * HOUR), rng)  # onto the waiting list
+        case.main = e.current
+        if not (yield from self._get_manager(case, patience=True)):
+            return
+        c = self.config
+        if rng.random() < sum(P.EARLY_ENDINGS.values()):
+            e.spawn(self._early_end(case, self._early(rng)), at=self._office_after("early_ending"))
+        if rng.random() < c.pause_share:
+            e.spawn(self._pause(case), at=self._office_after("pause"))
+        if rng.random() < c.consent_withdrawal_share:
+            e.spawn(self._withdraw_consent(case), at=self._office_after("consent_withdrawal"))
+        if rng.random() < c.manager_change_share:
+            e.spawn(self._change_manager(case), at=self._office_after("manager_change"))
+        phase = 1
+        while True:
+            if not (yield from self._act(case, self._office_after("assessment"))):
+                return
+            if phase > 1:
+                case.needs = self._reassess(case)
+            e.emit(
+                case.home,
+                "NeedsAssessed",
+                {"case_id": case.case_id, "needs": [{"lebenslage": s, "priority": p} for s, p in case.needs]},
+            )
+            goals = self._choose_goals(case.needs)
+            case.open_goals = len(goals)
+            for i, (lebenslage, _) in enumerate(goals):
+                stagger = 60 * (i + 1) + (self._days(*P.DAYS["goal_stagger"]) if i else 0)
+                e.spawn(self._goal(case, lebenslage), at=self.cal.office(e.now + stagger, rng))
+            yield None  # woken when the last goal is achieved or abandoned
+            if not (yield from self._act(case, self._office_after("wrap_up"))):
+                return
+            if phase == 1 and rng.random() < c.transfer_share and (yield from self._transfer(case)):
+                phase += 1
+                continue
+            if case.state == CLOSED:
+                return
+            yield from self._finish(case)
+            return
+
+    def _get_manager(self, case: Case, patience: bool) -> Process:
+        """Assign a free case manager, or join the waiting list until one is free; False if the case was closed
+        meanwhile (a client who gives up waiting is closed by ``_renege`` and this process never resumes)."""
+        e, rng = self.engine, self.rng
+        pool = case.pool
+        manager = pool.free_manager()
+        if manager is not None and not pool.queue:
+            manager.load += 1
+            case.manager = manager
+        else:
+            case.state = WAITING
+            self.queue_seq += 1
+            heapq.heappush(pool.queue, (0 if case.urgent or not patience else 1, self.queue_seq, case))
+            if patience:
+                wait = int(rng.expovariate(1 / self.config.waiting_patience_days) * DAY) + DAY
+                e.spawn(self._renege(case), at=e.now + wait)
+            yield None  # woken by _serve once a case manager is free
+            yield self._office_after("manager_pickup")
+            if case.state == CLOSED:
+                return False
+        case.state = ACTIVE
+        e.emit(
+            case.home,
+            "CaseManagerAssigned",
+            {"case_id": case.case_id, "case_manager_ref": case.manager.ref, "agency": pool.agency},
+        )
+        return True
+
+    def _serve(self, pool: Pool) -> None:
+        queue = pool.queue
+        while queue:
+            manager = pool.free_manager()
+            if manager is None:
+                return
+            _, _, case = heapq.heappop(queue)
+            if case.state != WAITING:
+                continue
+            manager.load += 1
+            case.manager = manager
+            case.state = ASSIGNED
+            self.engine.wake(case.main)
+
+    def _release(self, case: Case) -> None:
+        if case.manager is not None:
+            case.manager.load -= 1
+            case.manager = None
+            self._serve(case.pool)
+
+    def _renege(self, case: Case) -> Process:
+        yield self.cal.office(self.engine.now, self.rng)
+        if case.state == WAITING:
+            self._close(case, self._renege_reasons(self.rng))
+
+    def _close(self, case: Case, reason: str) -> None:
+        self.engine.emit(case.home, "CaseClosed", {"case_id": case.case_id, "reason": reason})
+        case.state = CLOSED
+        self._release(case)
+        case.main = None  # break the case ↔ process cycles: no process of a closed case runs again
+        case.resume_waiters.clear()
+        case.consent_waiters.clear()
+        if reason == "MOVED_AWAY":
+            for application in case.applications:
+                application.moved = True
+
+    def _act(self, case: Case, at: int) -> Process:
+        """Wait until ``at`` and, if the case rests then, until it is resumed; False once the case is closed."""
+        yield at
+        while case.paused and case.state != CLOSED:
+            case.resume_waiters.append(self.engine.current)
+            yield None
+        return case.state != CLOSED
+
+    def _sample_needs(self, group: str) -> list[tuple[str, str]]:
+        rng = self.rng
+        needs = []
+        for lebenslage, (share, urgent, high) in P.NEEDS[group].items():
+            if rng.random() < share:
+                u = rng.random()
+                needs.append((lebenslage, "URGENT" if u < urgent else "HIGH" if u < urgent + high else "NORMAL"))
+        if not needs:
+            needs.append((next(iter(P.NEEDS[group])), "HIGH"))
+        return needs
+
+    def _reassess(self, case: Case) -> list[tuple[str, str]]:
+        kept = [(s, p) for s, p in case.needs if self._chance("need_kept_at_reassessment")]
+        fresh = self._sample_needs(case.target_group)
+        seen = {s for s, _ in kept}
+        return kept + [(s, p) for s, p in fresh if s not in seen][:2] or fresh
+
+    def _choose_goals(self, needs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        ranked = sorted(needs, key=lambda n: PRIORITY_RANK[n[1]])
+        chosen = [n for n in ranked if n[1] != "NORMAL" or self._chance("normal_need_gets_goal")][: P.MAX_GOALS]
+        return chosen or ranked[:1]
+
+    def _rechtskreise(self, case: Case, opener: str) -> list[str]:
+        rng = self.rng
+        kinds = set()
+        if opener in P.AGENCY_RECHTSKREIS:
+            kinds.add(P.AGENCY_RECHTSKREIS[opener])
+        needs = {s for s, _ in case.needs}
+        newcomer = case.target_group == "NEWCOMER"
+        chance = P.RECHTSKREIS_CHANCES
+        aufenthg = chance["AUFENTHG if newcomer"] if newcomer else chance["AUFENTHG otherwise"]
+        if "RESIDENCE_LAW" in needs or rng.random() < aufenthg:
+            kinds.add("AUFENTHG")
+        if ("LIVELIHOOD" in needs or "WORK" in needs) and rng.random() < chance["SGB_II if work or livelihood need"]:
+            kinds.add("SGB_II")
+        if newcomer and rng.random() < chance["ASYLBLG if newcomer"]:
+            kinds.add("ASYLBLG")
+        if ("FAMILY" in needs or "EDUCATION" in needs) and rng.random() < chance[
+            "SGB_VIII if family or education need"
+        ]:
+            kinds.add("SGB_VIII")
+        if "WORK" in needs and rng.random() < chance["SGB_III if work need"]:
+            kinds.add("SGB_III")
+        if rng.random() < chance["SGB_XII"]:
+            kinds.add("SGB_XII")
+        if not newcomer and rng.random() < chance["STAG if long-resident"]:
+            kinds.add("STAG")
+        return _ordered(kinds, RECHTSKREIS_ORDER) or ["AUFENTHG"]
+
+    # --- consent ---
+
+    def _regelsystem(self, case: Case) -> str | None:
+        for kind in case.rechtskreise:
+            agency = P.REGELSYSTEM.get(kind)
+            if agency and agency != case.home:
+                return agency
+        return None
+
+    def _intake_recipients(self, case: Case, opener: str) -> list[str]:
+        wanted = [opener]
+        for lebenslage, _ in case.needs:
+            wanted.append(P.REFERRAL_ROUTES[lebenslage][0])
+        if "AUFENTHG" in case.rechtskreise:
+            wanted.append(P.IMMIGRATION_OFFICE)
+        if "STAG" in case.rechtskreise:
+            wanted.append(P.NATURALISATION_OFFICE)
+        regelsystem = self._regelsystem(case)
+        if regelsystem:
+            wanted.append(regelsystem)
+        recipients = [a for a in _ordered(wanted, AGENCY_ORDER) if a != case.home]
+        if len(recipients) > 1 and self.rng.random() < self.config.intake_consent_gap_share:
+            recipients.pop(self.rng.randrange(len(recipients)))
+        return recipients or ["KOMMUNALES_INTEGRATIONSZENTRUM"]
+
+    def _grant_consent(self, case: Case, recipients: list[str]) -> Consent:
+        categories = ["IDENTITY_AND_CONTACT", "CASE_PLAN"]
+        for lebenslage, _ in case.needs:
+            categories.extend(P.DATA_CATEGORIES[lebenslage])
+        days = self._validity(self.rng)
+        valid_until = None if days is None else self._today() + timedelta(days=days)
+        consent = Consent(case.next_id("C"), _ordered(recipients, AGENCY_ORDER), valid_until)
+        case.consents.append(consent)
+        self.engine.emit(
+            case.home,
+            "ConsentGranted",
+            {
+                "case_id": case.case_id,
+                "consent_id": consent.consent_id,
+                "recipients": list(consent.recipients),
+                "data_categories": _ordered(categories, CATEGORY_ORDER),
+                "valid_until": valid_until,
+            },
+        )
+        return consent
+
+    def _valid_consent(self, case: Case, agency: str) -> Consent | None:
+        today = self._today()
+        for consent in reversed(case.consents):
+            if (
+                not consent.withdrawn
+                and (consent.valid_until is None or consent.valid_until >= today)
+                and agency in consent.recipients
+            ):
+                return consent
+        return None
+
+    def _consent_for(self, case: Case, agency: str) -> Process:
+        """A consent covering ``agency`` now — an existing one, or a further one the client signs; None if not."""
+        while case.consent_gap and case.state != CLOSED:
+            case.consent_waiters.append(self.engine.current)
+            yield None
+        if case.state == CLOSED:
+            return None
+        consent = self._valid_consent(case, agency)
+        if consent is not None:
+            return consent
+        if case.narrowed or self.rng.random() < self.config.supplementary_consent_refusal:
+            return None
+        today = self._today()
+        current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
+        if current:  # a supplementary consent for the one agency
+            return self._grant_consent(case, [agency])
+        last = case.consents[-1].recipients if case.consents else []  # renewal of an expired consent
+        return self._grant_consent(case, [*last, agency])
+
+    def _withdraw_consent(self, case: Case) -> Process:
+        e, rng = self.engine, self.rng
+        yield e.now
+        today = self._today()
+        current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
+        if case.state != ACTIVE or not current:
+            return
+        for consent in current:
+            consent.withdrawn = True
+            e.emit(case.home, "ConsentWithdrawn", {"case_id": case.case_id, "consent_id": consent.consent_id})
+        case.consent_gap = True
+        if rng.random() < self.config.withdrawal_closes_share:
+            yield self._office_after("withdrawal_to_closure")
+            if case.state != CLOSED:
+                self._close(case, "CLIENT_WITHDREW")
+            return
+        yield self._office_after("withdrawal_to_new_consent")
+        if case.state == CLOSED:
+            return
+        previous = current[-1].recipients
+        kept = [a for a in previous if self._chance("recipient_kept_when_narrowed")] or [rng.choice(previous)]
+        self._grant_consent(case, kept)
+        case.narrowed = True
+        case.consent_gap = False
+        waiters, case.consent_waiters = case.consent_waiters, []
+        for process in waiters:
+            e.wake(process)
+
+    # --- goals and referrals ---
+
+    def _goal(self, case: Case, lebenslage: str) -> Process:
+        e, rng, c = self.engine, self.rng, self.config
+        if not (yield from self._act(case, e.now)):
+            return
+        goal_id = case.next_id("G")
+        lo, hi = P.GOAL_DAYS[lebenslage]
+        e.emit(
+            case.home,
+            "GoalAgreed",
+            {
+                "case_id": case.case_id,
+                "goal_id": goal_id,
+                "lebenslage": lebenslage,
+                "target_date": self._today() + timedelta(days=rng.randint(lo, hi)),
+            },
+        )
+        achieved, reason = yield from self._pursue(case, lebenslage)
+        if case.state == CLOSED or not (yield from self._act(case, self._office_after("goal_resolution"))):
+            return
+        if achieved:
+            e.emit(case.home, "GoalAchieved", {"case_id": case.case_id, "goal_id": goal_id})
+            case.achieved += 1
+        else:
+            replaced = rng.random() < c.goal_replaced_share
+            reason = "REPLACED_BY_NEW_GOAL" if replaced else reason or self._abandon_reasons(rng)
+            e.emit(case.home, "GoalAbandoned", {"case_id": case.case_id, "goal_id": goal_id, "reason": reason})
+            if replaced:
+                case.open_goals += 1
+                e.spawn(self._goal(case, lebenslage), at=self.cal.office(e.now + 120, rng))
+        case.open_goals -= 1
+        if case.open_goals == 0:
+            e.wake(case.main)
+
+    def _pursue(self, case: Case, lebenslage: str) -> Process:
+        """Work on one need: returns (achieved, abandon reason or None)."""
+        rng = self.rng
+        primary, alternative = P.REFERRAL_ROUTES[lebenslage]
+        procedure = None
+        if lebenslage == "RESIDENCE_LAW":
+            procedure = self._case_procedures[case.target_group](rng)
+            if procedure == "AUFENTHG_104C" and self._today() > P.CHANCEN_LAST_DAY:
+                procedure = "AUFENTHG_25B"
+            primary = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
+        targets = [a for a in (primary, alternative) if a and a != case.home]
+        if not targets or rng.random() < P.DIRECT_WORK_SHARE:
+            lo, hi = P.REFERRAL_WORK_DAYS[lebenslage]
+            yield self._office_in(lo, hi)
+            return self._chance("direct_work_achieved"), None
+        for target in targets:
+            if not (yield from self._act(case, self._office_after("before_referral"))):
+                return False, None
+            consent = yield from self._consent_for(case, target)
+            if case.state == CLOSED:
+                return False, None
+            if consent is None:
+                return False, "CLIENT_DECLINED"
+            outcome = yield from self._referral(case, case.home, target, lebenslage, consent, procedure)
+            if outcome is None:
+                return False, None
+            if outcome == "NEED_MET":
+                return True, None
+            if outcome == "NEED_PARTLY_MET":
+                return (True, None) if self._chance("partly_met_achieved") else (False, "NOT_ACHIEVABLE")
+            if outcome == "CLIENT_DROPPED_OUT":
+                return False, "CLIENT_DECLINED"
+            procedure = None  # the alternative is counselling, not another application
+        return False, None
+
+    def _referral(
+        self, case: Case, source: str, target: str, lebenslage: str, consent: Consent, procedure: str | None = None
+    ) -> Process:
+        """Issue a referral and play the receiving agency; returns the outcome, 'DECLINED', 'STALE' or None."""
+        e, rng, c = self.engine, self.rng, self.config
+        referral_id = case.next_id("R")
+        urgent = any(p == "URGENT" for s, p in case.needs if s == lebenslage)
+        due_days = P.REFERRAL_DUE_DAYS["URGENT" if urgent else "default"]
+        due_by = self._today() + timedelta(days=due_days)
+        e.emit(
+            source,
+            "ReferralIssued",
+            {
+                "case_id": case.case_id,
+                "referral_id": referral_id,
+                "from_agency": source,
+                "to_agency": target,
+                "lebenslage": lebenslage,
+                "due_by": due_by,
+                "consent_id": consent.consent_id,
+            },
+        )
+        due = (e.now // DAY + due_days) * DAY
+        u = rng.random()
+        if u < c.referral_stale_share:  # never answered: the referring agency gives up some time after due_by
+            yield self.cal.office(due + self._days(*P.DAYS["unanswered_given_up"]), rng)
+            return None if case.state == CLOSED else "STALE"
+        if rng.random() < c.referral_overdue_share:
+            yield self.cal.office(due + self._days(*P.DAYS["overdue_by"]), rng)
+        else:
+            lo, hi = P.DAYS["answer"]
+            yield self._office_in(lo, min(hi, due_days - 1))
+        if case.state == CLOSED:
+            return None
+        ids = {"case_id": case.case_id, "referral_id": referral_id}
+        if u < c.referral_stale_share + c.referral_decline_share:
+            e.emit(target, "ReferralDeclined", {**ids, "reason": self._decline_reasons(rng)})
+            return "DECLINED"
+        e.emit(target, "ReferralAccepted", dict(ids))
+        follow = P.FOLLOW_UP_REFERRALS.get(target)
+        if follow and rng.random() < follow[2]:
+            e.spawn(self._follow_up(case, target, follow[0], follow[1]), at=self._office_after("follow_up"))
+        if procedure is not None and target in OFFICES:
+            application = self._file(procedure, case.client_ref, case, target)
+            application.waiter = e.current
+            yield None  # woken when the application is decided, withdrawn or refused
+            yield self._office_after("office_to_referral")
+            if case.state == CLOSED:
+                return None
+            outcome = application.done
+            outcome = {"GRANTED": "NEED_MET", "REFUSED": "NEED_NOT_MET"}.get(outcome, "CLIENT_DROPPED_OUT")
+        else:
+            lo, hi = P.REFERRAL_WORK_DAYS[lebenslage]
+            yield self._office_in(lo, hi)
+            if case.state == CLOSED:
+                return None
+            outcome = self._outcomes(rng)
+        e.emit(target, "ReferralCompleted", {**ids, "outcome": outcome})
+        return outcome
+
+    def _follow_up(self, case: Case, source: str, target: str, lebenslage: str) -> Process:
+        """A receiving agency passes part of the work on; only under a consent that already covers it."""
+        yield self.engine.now
+        if case.state == CLOSED or case.consent_gap:
+            return
+        consent = self._valid_consent(case, target)
+        if consent is not None and target != source:
+            yield from self._referral(case, source, target, lebenslage, consent)
+
+    # --- pauses, changes, endings ---
+
+    def _pause(self, case: Case) -> Process:
+        e, rng = self.engine, self.rng
+        yield e.now
+        if case.state != ACTIVE or case.paused:
+            return
+        reason = self._pause_reasons(rng)
+        planned = rng.randint(*(int(d) for d in P.DAYS["pause_length"]))
+        today = self._today()
+        payload: dict[str, Any] = {"case_id": case.case_id, "reason": reason}
+        if self._pause_v2:  # resume_by is the review date (Wiedervorlage), expected_resume_on the foreseen end
+            review = rng.choice((14, 28, 42))
+            no_review = self._chance("pause_without_review_date")
+            payload["resume_by"] = None if no_review else today + timedelta(days=min(review, planned))
+            foreseen = reason in P.FORESEEABLE_PAUSES
+            payload["expected_resume_on"] = today + timedelta(days=planned) if foreseen else None
+        else:
+            no_review = self._chance("pause_without_review_date")
+            payload["resume_by"] = None if no_review else today + timedelta(days=planned)
+        e.emit(case.home, "CasePaused", payload)
+        case.paused = True
+        yield self._office_in(planned * 0.6, planned * 1.4)
+        if case.state == CLOSED:
+            return
+        if reason == "NO_CONTACT" and self._chance("no_contact_pause_closes"):
+            self._close(case, "NO_CONTACT")
+            return
+        e.emit(case.home, "CaseResumed", {"case_id": case.case_id})
+        case.paused = False
+        waiters, case.resume_waiters = case.resume_waiters, []
+        for process in waiters:
+            e.wake(process, at=e.now + 60)
+
+    def _change_manager(self, case: Case) -> Process:
+        yield self.engine.now
+        if case.state != ACTIVE or case.manager is None:
+            return
+        new = case.pool.free_manager(other_than=case.manager)
+        if new is None:
+            return
+        case.manager.load -= 1
+        new.load += 1
+        case.manager = new
+        self.engine.emit(
+            case.home,
+            "CaseManagerAssigned",
+            {"case_id": case.case_id, "case_manager_ref": new.ref, "agency": case.pool.agency},
+        )
+
+    def _early_end(self, case: Case, reason: str) -> Process:
+        yield self.engine.now
+        if case.state == ACTIVE:
+            self._close(case, reason)
+
+    def _transfer(self, case: Case) -> Process:
+        """Hand the case to another case-management agency for a second phase; False if that is not possible."""
+        e, rng = self.engine, self.rng
+        others = {a: p.slots for a, p in self.pools.items() if a != case.home and p.slots}
+        if not others:
+            return False
+        target = Weighted(others)(rng)
+        consent = yield from self._consent_for(case, target)
+        if consent is None or case.state == CLOSED:
+            return False
+        e.emit(
+            case.home,
+            "CaseHandedOver",
+            {"case_id": case.case_id, "from_agency": case.home, "to_agency": target, "consent_id": consent.consent_id},
+        )
+        self._release(case)
+        case.home = target
+        case.pool = self.pools[target]
+        case.main = e.current
+        yield from self._get_manager(case, patience=False)
+        return True
+
+    def _finish(self, case: Case) -> Process:
+        e, rng = self.engine, self.rng
+        regelsystem = self._regelsystem(case)
+        if regelsystem and rng.random() < self.config.handover_share:
+            consent = yield from self._consent_for(case, regelsystem)
+            if case.state == CLOSED:
+                return
+            if consent is not None:
+                e.emit(
+                    case.home,
+                    "CaseHandedOver",
+                    {
+                        "case_id": case.case_id,
+                        "from_agency": case.home,
+                        "to_agency": regelsystem,
+                        "consent_id": consent.consent_id,
+                    },
+                )
+                self._close(case, "HANDED_OVER_TO_REGELSYSTEM")
+                return
+        if case.achieved:
+            self._close(case, "GOALS_ACHIEVED")
+        else:
+            self._close(case, self._unachieved(rng))
+
+    # --- immigration and naturalisation offices ---
+
+    def _new_application(self, t: int) -> bool:
+        rng = self.rng
+        procedure = self._procedures(rng)
+        if procedure == "AUFENTHG_104C" and self.cal.date_of(t) > P.CHANCEN_LAST_DAY:
+            return True
+        channel = self._channels.get(procedure, self._channels["default"])(rng)
+        at = t if channel in ("ONLINE", "EMAIL") else self.cal.office(t, rng)
+        office = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
+        self.engine.spawn(self._filing(procedure, self._pseudonym(), None, office, channel), at=at)
+        return True
+
+    def _filing(self, procedure: str, client_ref: str, case: Case | None, office: str, channel: str) -> Process:
+        yield self.engine.now
+        self._file(procedure, client_ref, case, office, channel)
+
+    def _file(
+        self, procedure: str, client_ref: str, case: Case | None, office: str, channel: str | None = None
+    ) -> Application:
+        rng = self.rng
+        application = Application(self._next_number(OFFICE_PREFIX[office]), office, procedure, client_ref, case)
+        if case is not None:
+            case.applications.append(application)
+        if channel is None:
+            channel = "IN_PERSON" if self._chance("kim_client_files_in_person") else "ONLINE"
+        self.engine.emit(
+            office,
+            "ApplicationFiled",
+            {
+                "application_id": application.application_id,
+                "client_ref": client_ref,
+                "procedure": procedure,
+                "channel": channel,
+                "case_id": case.case_id if case is not None else None,
+            },
+        )
+        self.engine.spawn(self._application(application))
+        if rng.random() < self.config.application_withdrawal_share:
+            self.engine.spawn(self._withdraw_application(application), at=self._office_after("application_withdrawal"))
+        return application
+
+    def _ended(self, application: Application, result: str) -> None:
+        application.done = result
+        if application.waiter is not None:
+            self.engine.wake(application.waiter)
+            application.waiter = None
+
+    def _gone(self, application: Application) -> bool:
+        """True when the procedure has ended; a client who moved away withdraws at the next step."""
+        if application.done:
+            return True
+        if application.moved:
+            self._emit_app(application, "ApplicationWithdrawn", reason="MOVED_AWAY")
+            self._ended(application, "WITHDRAWN")
+            return True
+        return False
+
+    def _emit_app(self, application: Application, event_type: str, **fields: Any) -> None:
+        self.engine.emit(application.office, event_type, {"application_id": application.application_id, **fields})
+
+    def _step(self, application: Application) -> Process:
+        """Queue for the office's next free clerk; continues when the file is worked on."""
+        office = self.offices[application.office]
+        self.queue_seq += 1
+        queue = office.priority if application.priority else office.standard
+        queue.append((self.queue_seq, application, self.engine.current))
+        yield None
+
+    def _application(self, application: Application) -> Process:
+        e, rng = self.engine, self.rng
+        procedure = application.procedure
+        yield from self._step(application)  # first review
+        if self._gone(application):
+            return
+        request: list[str] = []
+        if rng.random() < P.DOCUMENTS_NEEDED[procedure]:
+            kinds = P.DOCUMENTS[procedure]
+            request = sorted(rng.sample(kinds, rng.randint(1, min(4, len(kinds)))), key=kinds.index)
+        while request:
+            due_days = P.DOCUMENTS_DUE_DAYS.get(procedure, P.DOCUMENTS_DUE_DAYS["default"])
+            self._emit_app(
+                application, "DocumentsRequested", documents=request, due_by=self._today() + timedelta(days=due_days)
+            )
+            due = (e.now // DAY + due_days) * DAY
+            u = rng.random()
+            never, late = P.SHARES["documents_never_come"], P.SHARES["documents_late"]
+            if u < never:  # nothing comes: refused for lack of cooperation
+                yield self.cal.office(due + self._days(*P.DAYS["documents_refused"]), rng)
+                if self._gone(application):
+                    return
+                self._emit_app(application, "DecisionIssued", outcome="REFUSED")
+                self._ended(application, "REFUSED")
+                return
+            if u < never + late:
+                yield e.now + max(due - e.now, 0) + self._days(*P.DAYS["documents_late"])
+            else:
+                lo, hi = P.DAYS["documents_back"]
+                yield e.now + self._days(lo, min(hi, due_days - 1))
+            yield self.cal.office(e.now, rng)
+            if self._gone(application):
+                return
+            partial = len(request) > 1 and self._chance("documents_partial")
+            received = request[: rng.randint(1, len(request) - 1)] if partial else request
+            self._emit_app(application, "DocumentsReceived", documents=list(received))
+            yield from self._step(application)  # a clerk reviews what came in
+            if self._gone(application):
+                return
+            request = request[len(received) :]
+        self._emit_app(application, "ApplicationCompleted")
+        if rng.random() < P.INTERVIEW_SHARE.get(procedure, 0.0):
+            yield self._appointment(application, *P.APPOINTMENT_DAYS["interview"])
+            if self._gone(application):
+                return
+        yield from self._step(application)  # decision
+        if self._gone(application):
+            return
+        application.done = "DECIDED"  # no withdrawal any more
+        if rng.random() >= P.GRANT_RATE[procedure]:
+            self._emit_app(application, "DecisionIssued", outcome="REFUSED")
+            self._ended(application, "REFUSED")
+            return
+        self._emit_app(application, "DecisionIssued", outcome="GRANTED")
+        yield self._office_after("decision_to_appointment")
+        while True:
+            yield self._appointment(application, *P.APPOINTMENT_DAYS["hand_over"])
+            if not self._chance("missed_appointment"):
+                break
+            yield self._office_after("missed_appointment")
+        span = P.PERMIT_DAYS[procedure]
+        valid_until = None if span is None else self._today() + timedelta(days=rng.randint(*span))
+        self._emit_app(application, "PermitHandedOver", valid_until=valid_until)
+        self._ended(application, "GRANTED")
+
+    def _appointment(self, application: Application, lo: int, hi: int) -> int:
+        """Schedule an appointment ``lo``–``hi`` days ahead (a 30-minute slot); returns its time."""
+        day = self.engine.now // DAY + self.rng.randint(lo, hi)
+        at = self.cal.working_day_start(day) + 30 * 60 * self.rng.randrange(15)
+        self._emit_app(application, "AppointmentScheduled", appointment_at=self.cal.utc(at))
+        return at
+
+    def _withdraw_application(self, application: Application) -> Process:
+        yield self.engine.now
+        if application.done:
+            return
+        reason = self._withdrawal(self.rng)
+        self._emit_app(application, "ApplicationWithdrawn", reason=reason)
+        self._ended(application, "WITHDRAWN")
+        if reason == "OTHER_PROCEDURE_CHOSEN":
+            procedure = P.SWITCH_TO[application.procedure]
+            office = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
+            process = self._filing(procedure, application.client_ref, application.case, office, "IN_PERSON")
+            self.engine.spawn(process, at=self._office_after("procedure_switch"))
+
+    def _office_days(self, office: Office) -> Process:
+        """Each working day the office works ``capacity`` files from its queues, spread over office hours."""
+        e, cal = self.engine, self.cal
+        day = 0
+        while True:
+            start = cal.working_day_start(day)
+            if start >= cal.end:
+                return
+            yield start
+            day = start // DAY
+            factor = self.staff[day]
+            office.carry_kim += office.kim * factor
+            office.carry_regular += office.regular * factor
+            kim, office.carry_kim = divmod(office.carry_kim, 1.0)
+            regular, office.carry_regular = divmod(office.carry_regular, 1.0)
+            picked = self._take(office, int(kim), kim_lane=True) + self._take(office, int(regular), kim_lane=False)
+            if picked:
+                spacing = (P.OFFICE_CLOSES_H - P.OFFICE_OPENS_H) * HOUR // (len(picked) + 1)
+                for i, process in enumerate(picked):
+                    e.wake(process, at=start + spacing * (i + 1))
+            day += 1
+
+    def _take(self, office: Office, n: int, kim_lane: bool) -> list[Process]:
+        """Up to ``n`` live files: the KIM lane takes the priority queue first, regular clerks the oldest file."""
+        picked: list[Process] = []
+        priority, standard = office.priority, office.standard
+        while len(picked) < n and (priority or standard):
+            if kim_lane:
+                queue = priority or standard
+            elif priority and standard:
+                queue = priority if priority[0][0] < standard[0][0] else standard
+            else:
+                queue = priority or standard
+            _, application, process = queue.popleft()
+            if not application.done:
+                picked.append(process)
+        return picked
