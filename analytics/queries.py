@@ -1,0 +1,410 @@
+"""The analysts' queries behind `kim query`, the read API and the dashboard.
+
+Each query reads the ``analytics`` SQL schema (primary suppression already applied there: small counts
+arrive as NULL), then applies **secondary suppression** with the shape of the table it returns
+(rows, columns and their totals; see ``analytics.suppression``), and returns a ``Result``: columns and
+rows of plain values where every count is a ``Cell``. Rendering (table, CSV, JSON) is in
+``analytics.render``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from analytics.suppression import DEFAULT_SMALL_CELL_MAX, TOTAL, Cell, protect
+
+DISTRICTS = (
+    "INNENSTADT_WEST",
+    "INNENSTADT_NORD",
+    "INNENSTADT_OST",
+    "EVING",
+    "SCHARNHORST",
+    "BRACKEL",
+    "APLERBECK",
+    "HOERDE",
+    "HOMBRUCH",
+    "LUETGENDORTMUND",
+    "HUCKARDE",
+    "MENGEDE",
+)
+AGE_BUCKETS = ("0-30", "31-90", "91-180", ">180")
+PROJECTION_OF = {"caseloads": "caseload", "referrals": "referrals", "backlog": "backlog"}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What every query may be narrowed by; ``None`` means no restriction (``as_of`` None: now)."""
+
+    as_of: datetime | None = None
+    district: str | None = None
+    agency: str | None = None
+    to_agency: str | None = None
+    procedure: str | None = None
+    from_day: date | None = None
+    to_day: date | None = None
+    weeks: int = 8
+    group_by: str = "district"
+
+    def when(self) -> datetime:
+        return self.as_of or datetime.now().astimezone()
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # count | number | text | date
+    title: str
+
+
+@dataclass
+class Result:
+    """A suppressed table: ``rows`` are dicts by column name; counts are ``Cell``s."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    threshold: int = DEFAULT_SMALL_CELL_MAX
+    notes: list[str] = field(default_factory=list)
+    protected: bool = False  # has totals, so secondary suppression applies (and hidden cells look alike)
+
+    def count_columns(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == "count"]
+
+
+async def set_threshold(conn: asyncpg.Connection, threshold: int) -> None:
+    """The SQL layer suppresses 1..max(4, kim.small_cell_max); keep it in step with ours."""
+    await conn.execute("SELECT set_config('kim.small_cell_max', $1, false)", str(threshold))
+
+
+def _cell(value: int | None) -> Cell:
+    return Cell(None, True, True) if value is None else Cell(value, False)
+
+
+def secondary(rows: list[dict[str, Any]], lines: Iterable[Sequence[tuple[str, int]]], threshold: int) -> None:
+    """Hide partner cells in ``rows`` (in place) so no line has exactly one hidden cell.
+
+    Keys are ``(column, row index)``; a row's counts must already be ``Cell``s (primary from SQL).
+    """
+    lines = [list(line) for line in lines]
+    values: dict[tuple[str, int], int | None] = {}
+    totals: set[tuple[str, int]] = set()
+    for line in lines:
+        for column, index in line:
+            cell = rows[index][column]
+            values[(column, index)] = None if cell.suppressed else cell.value
+    total_rows = {i for i, row in enumerate(rows) if TOTAL in row.get("_keys", ())}
+    totals.update(key for key in values if key[1] in total_rows)
+    _, hidden = protect(values, lines, threshold, totals)
+    for column, index in hidden:
+        rows[index][column] = Cell(None, True, False)
+
+
+def _total_last(key: str) -> tuple[bool, str]:
+    return (key == TOTAL, key)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Caseloads
+
+
+CASELOAD_COLUMNS = [
+    Column("group_key", "text", "group"),
+    Column("open_cases", "count", "open"),
+    Column("waiting", "count", "waiting for a case manager"),
+    Column("median_wait_days", "number", "median wait d"),
+    Column("max_wait_days", "number", "longest wait d"),
+]
+
+
+async def caseloads(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """Open cases and the waiting list for a case manager per Stadtbezirk (or agency), longest list first."""
+    records = await conn.fetch(
+        "SELECT * FROM analytics.caseloads($1, $2, $3, $4)", f.when(), f.group_by, f.district, f.agency
+    )
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        rows.append(
+            {
+                "group_key": r["group_key"],
+                "open_cases": _cell(r["open_cases"]),
+                "waiting": _cell(r["waiting"]),
+                "median_wait_days": _round(r["median_wait_days"]),
+                "max_wait_days": _round(r["max_wait_days"]),
+                "_keys": (r["group_key"],),
+            }
+        )
+    rows.sort(key=lambda r: (r["group_key"] == TOTAL, *_desc(r["waiting"]), *_desc(r["open_cases"]), r["group_key"]))
+    lines = [[(c, i) for i in range(len(rows))] for c in ("open_cases", "waiting")]
+    secondary(rows, lines, threshold)
+    columns = [replace(CASELOAD_COLUMNS[0], name="group_key", title=_group_title(f.group_by)), *CASELOAD_COLUMNS[1:]]
+    return Result(
+        "caseloads",
+        f"Open cases at {f.when():%Y-%m-%d %H:%M %Z} and the waiting list for a case manager, per "
+        f"{_group_title(f.group_by)} (longest waiting list first)",
+        columns,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
+def _group_title(group_by: str) -> str:
+    return {"district": "Stadtbezirk", "agency": "responsible agency"}.get(group_by, group_by)
+
+
+def _desc(cell: Cell) -> tuple[int, int]:
+    """Sort key: shown counts, largest first, then suppressed ones."""
+    return (1, 0) if cell.suppressed else (0, -(cell.value or 0))
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+
+
+async def caseload_weekly(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    records = await conn.fetch(
+        "SELECT * FROM analytics.caseload_weekly($1, $2, $3, $4) ORDER BY week",
+        f.from_day,
+        f.to_day,
+        f.district,
+        f.agency,
+    )
+    rows = [{"week": r["week"], "opened": _cell(r["opened"]), "closed": _cell(r["closed"])} for r in records]
+    columns = [
+        Column("week", "date", "week of"),
+        Column("opened", "count", "opened"),
+        Column("closed", "count", "closed"),
+    ]
+    return Result("caseload_weekly", "Cases opened and closed per week", columns, rows, threshold)
+
+
+async def caseload_by_case_manager(
+    conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX
+) -> Result:
+    records = await conn.fetch(
+        "SELECT * FROM analytics.caseload_by_case_manager WHERE ($1::text IS NULL OR agency = $1)"
+        " ORDER BY open_cases DESC NULLS LAST, agency, case_manager_ref",
+        f.agency,
+    )
+    rows = [
+        {"agency": r["agency"], "case_manager_ref": r["case_manager_ref"], "open_cases": _cell(r["open_cases"])}
+        for r in records
+    ]
+    columns = [
+        Column("agency", "text", "agency"),
+        Column("case_manager_ref", "text", "case manager"),
+        Column("open_cases", "count", "open cases"),
+    ]
+    return Result(
+        "caseload_by_case_manager", "Open cases per case manager (as far as the log is read)", columns, rows, threshold
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Referrals
+
+REFERRAL_COUNTS = ("issued", "accepted", "declined", "completed", "open")
+REFERRAL_COLUMNS = [
+    Column("from_agency", "text", "from"),
+    Column("to_agency", "text", "to"),
+    *(Column(c, "count", c) for c in REFERRAL_COUNTS),
+    Column("acceptance_rate", "number", "acceptance"),
+    Column("median_days_to_accept", "number", "accept med d"),
+    Column("p90_days_to_accept", "number", "accept p90 d"),
+    Column("median_days_to_complete", "number", "complete med d"),
+]
+
+
+async def referrals(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """The from -> to agency matrix, slowest acceptance first, with row/column totals (``ALL``)."""
+    records = await conn.fetch(
+        "SELECT * FROM analytics.referral_flow($1, $2, $3, $4)", f.from_day, f.to_day, f.agency, f.to_agency
+    )
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        row: dict[str, Any] = {"from_agency": r["from_agency"], "to_agency": r["to_agency"]}
+        row.update({c: _cell(r[c]) for c in REFERRAL_COUNTS})
+        row["acceptance_rate"] = _round(r["acceptance_rate"], 3)
+        for c in ("median_days_to_accept", "p90_days_to_accept", "median_days_to_complete"):
+            row[c] = _round(r[c])
+        row["_keys"] = (r["from_agency"], r["to_agency"])
+        rows.append(row)
+    rows.sort(
+        key=lambda r: (
+            TOTAL in r["_keys"],
+            r["median_days_to_accept"] is None,
+            -(r["median_days_to_accept"] or 0),
+            r["from_agency"],
+            r["to_agency"],
+        )
+    )
+    _referral_secondary(rows, threshold)
+    return Result(
+        "referrals",
+        "Referrals from -> to agency, slowest acceptance (median days from issue) first; totals as ALL",
+        REFERRAL_COLUMNS,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
+def _referral_secondary(rows: list[dict[str, Any]], threshold: int) -> None:
+    """Lines: each count over a row of the matrix and over a column (with its ALL total), and within a pair
+    issued = open + declined + completed. Pairs without referrals are structural zeros (known)."""
+    at = {(r["from_agency"], r["to_agency"]): i for i, r in enumerate(rows)}
+    froms = sorted({f for f, _ in at})
+    tos = sorted({t for _, t in at})
+    lines: list[list[tuple[str, int]]] = []
+    for column in REFERRAL_COUNTS:
+        for f in froms:
+            lines.append([(column, at[(f, t)]) for t in tos if (f, t) in at])
+        for t in tos:
+            lines.append([(column, at[(f, t)]) for f in froms if (f, t) in at])
+    for i in range(len(rows)):
+        lines.append([("open", i), ("declined", i), ("completed", i), ("issued", i)])
+    secondary(rows, [line for line in lines if len(line) > 1], threshold)
+    for row in rows:
+        if row["accepted"].suppressed or row["declined"].suppressed:
+            row["acceptance_rate"] = None
+
+
+async def referrals_open(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    records = await conn.fetch("SELECT * FROM analytics.referrals_open($1, $2)", f.when(), f.to_agency)
+    rows = [
+        {
+            "to_agency": r["to_agency"],
+            **{c: _cell(r[c]) for c in ("open", "awaiting_answer", "overdue")},
+            "_keys": (r["to_agency"],),
+        }
+        for r in records
+    ]
+    rows.sort(key=lambda r: (r["to_agency"] == TOTAL, *_desc(r["overdue"]), r["to_agency"]))
+    secondary(rows, [[(c, i) for i in range(len(rows))] for c in ("open", "awaiting_answer", "overdue")], threshold)
+    columns = [
+        Column("to_agency", "text", "to agency"),
+        Column("open", "count", "open"),
+        Column("awaiting_answer", "count", "awaiting answer"),
+        Column("overdue", "count", "overdue"),
+    ]
+    return Result(
+        "referrals_open",
+        f"Referrals open at {f.when():%Y-%m-%d %H:%M %Z} per receiving agency",
+        columns,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backlog
+
+BACKLOG_AGES = ("age_0_30", "age_31_90", "age_91_180", "age_over_180")
+BACKLOG_COLUMNS = [
+    Column("procedure", "text", "procedure"),
+    Column("pending", "count", "pending"),
+    Column("age_0_30", "count", "0-30 d"),
+    Column("age_31_90", "count", "31-90 d"),
+    Column("age_91_180", "count", "91-180 d"),
+    Column("age_over_180", "count", ">180 d"),
+    Column("outflow_per_week", "number", "done/week"),
+    Column("weeks_to_clear", "number", "weeks to clear"),
+    Column("cleared_by", "date", "cleared by"),
+    Column("over_180_cleared_by", "date", ">180 d cleared by"),
+]
+
+
+async def backlog(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """Pending applications by procedure and age at ``as_of``, and when they will be cleared."""
+    records = await conn.fetch("SELECT * FROM analytics.backlog($1, $2, $3)", f.when(), f.weeks, f.procedure)
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        row: dict[str, Any] = {"procedure": r["procedure"]}
+        row.update({c: _cell(r[c]) for c in ("pending", *BACKLOG_AGES)})
+        row["outflow_per_week"] = _round(r["outflow_per_week"])
+        row["weeks_to_clear"] = _round(r["weeks_to_clear"])
+        row["cleared_by"] = r["cleared_by"]
+        row["over_180_cleared_by"] = r["over_180_cleared_by"]
+        row["_keys"] = (r["procedure"],)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["procedure"] == TOTAL, *_desc(r["pending"]), r["procedure"]))
+    lines: list[list[tuple[str, int]]] = [[(c, i) for i in range(len(rows))] for c in ("pending", *BACKLOG_AGES)]
+    lines += [[*((c, i) for c in BACKLOG_AGES), ("pending", i)] for i in range(len(rows))]
+    secondary(rows, lines, threshold)
+    for row in rows:  # an outlook would give a hidden count back (count = weeks x outflow per week)
+        if row["pending"].suppressed:
+            row["weeks_to_clear"] = row["cleared_by"] = None
+        if row["age_over_180"].suppressed:
+            row["over_180_cleared_by"] = None
+    return Result(
+        "backlog",
+        f"Pending applications at {f.when():%Y-%m-%d %H:%M %Z} by age since filing; cleared at the throughput of "
+        f"the last {f.weeks} weeks (the oldest first)",
+        BACKLOG_COLUMNS,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
+async def backlog_flow(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    records = await conn.fetch(
+        "SELECT * FROM analytics.backlog_flow_weekly($1, $2, $3) ORDER BY week", f.from_day, f.to_day, f.procedure
+    )
+    counts = ("inflow", "outflow", "granted", "refused", "withdrawn")
+    rows = [{"week": r["week"], **{c: _cell(r[c]) for c in counts}} for r in records]
+    # outflow = granted + refused + withdrawn
+    lines = [[("granted", i), ("refused", i), ("withdrawn", i), ("outflow", i)] for i in range(len(rows))]
+    secondary(rows, lines, threshold)
+    columns = [Column("week", "date", "week of"), *(Column(c, "count", c) for c in counts)]
+    return Result(
+        "backlog_flow",
+        "Applications filed (inflow) and decided or withdrawn (outflow) per week",
+        columns,
+        rows,
+        threshold,
+        protected=True,
+    )
+
+
+async def backlog_age_history(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    to_day = f.to_day or f.when().date()
+    from_day = f.from_day or date(to_day.year - 1, to_day.month, min(to_day.day, 28))
+    records = await conn.fetch(
+        "SELECT * FROM analytics.backlog_age_history($1, $2, $3) ORDER BY week, bucket", from_day, to_day, f.procedure
+    )
+    rows = [{"week": r["week"], "bucket": r["bucket"], "pending": _cell(r["pending"])} for r in records]
+    columns = [
+        Column("week", "date", "week of"),
+        Column("bucket", "text", "age d"),
+        Column("pending", "count", "pending"),
+    ]
+    return Result(
+        "backlog_age_history", "Pending applications at the end of each week by age", columns, rows, threshold
+    )
+
+
+async def freshness(conn: asyncpg.Connection) -> Result:
+    records = await conn.fetch("SELECT * FROM analytics.projection_freshness ORDER BY projection")
+    columns = [
+        Column("projection", "text", "projection"),
+        Column("partitions", "number", "partitions"),
+        Column("records_applied", "number", "records read"),
+        Column("last_event_at", "date", "last event"),
+        Column("updated_at", "date", "checkpoint moved"),
+    ]
+    return Result("freshness", "How far each projection has read the log", columns, [dict(r) for r in records])
+
+
+QUERIES = {"caseloads": caseloads, "referrals": referrals, "backlog": backlog}

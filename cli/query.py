@@ -1,0 +1,124 @@
+"""`kim query caseloads | referrals | backlog`: the analysts' questions, suppressed, as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date, datetime
+
+import asyncpg
+
+from analytics import queries
+from analytics.render import render
+from analytics.suppression import SuppressionConfigError, small_cell_max
+from infra.errors import SetupError
+from infra.processes import run_sync
+from infra.settings import Settings
+from schemas.labels import AGENCY, STADTBEZIRK
+
+PROCEDURES = (
+    "AUFENTHG_25A",
+    "AUFENTHG_25B",
+    "AUFENTHG_104C",
+    "SETTLEMENT_PERMIT",
+    "NATURALISATION",
+    "EXTENSION",
+    "TRAINING_TOLERATION",
+    "EMPLOYMENT_TOLERATION",
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    query = sub.add_parser(
+        "query",
+        help="analysts' queries with small-cell suppression: caseloads, referrals, backlog",
+        description="Counts from 1 to 4 (KIM_SMALL_CELL_MAX) are suppressed, and so is a partner cell wherever a "
+        "total would give a hidden count away.",
+    )
+    query.add_argument("what", choices=("caseloads", "referrals", "backlog"), help="what to query")
+    query.add_argument("--district", type=_symbol(STADTBEZIRK, "district"), help="only this Stadtbezirk (caseloads)")
+    query.add_argument(
+        "--agency", type=_symbol(AGENCY, "agency"), help="only this agency (caseloads: responsible; referrals: from)"
+    )
+    query.add_argument("--to-agency", type=_symbol(AGENCY, "agency"), help="referrals: only to this agency")
+    query.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
+    query.add_argument("--from", dest="from_day", type=_day, help="referrals: issued on or after this day (YYYY-MM-DD)")
+    query.add_argument("--to", dest="to_day", type=_day, help="referrals: issued on or before this day")
+    query.add_argument("--as-of", type=_when, help="the moment for ages and backlogs (ISO time; default: now)")
+    query.add_argument("--by", choices=("district", "agency"), default="district", help="caseloads: group by")
+    query.add_argument("--weeks", type=int, default=8, help="backlog: weeks of throughput to extrapolate (default 8)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
+
+
+def _symbol(allowed, what: str):
+    def parse(text: str) -> str:
+        symbol = text.strip().upper().replace("-", "_").replace("Ö", "OE").replace("Ü", "UE").replace("Ä", "AE")
+        short = symbol.replace("§", "").replace(" ", "").replace("AUFENTHG", "").strip("_")
+        if symbol not in allowed and f"AUFENTHG_{short}" in allowed:
+            symbol = f"AUFENTHG_{short}"  # §25b, 25b
+        if symbol not in allowed:
+            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; one of {', '.join(sorted(allowed))}")
+        return symbol
+
+    return parse
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2025-06-30") from None
+
+
+def _when(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2025-12-31T12:00+01:00)") from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def filters(args: argparse.Namespace) -> queries.Filters:
+    if args.weeks < 1:
+        raise SetupError("--weeks must be at least 1")
+    if args.from_day and args.to_day and args.from_day > args.to_day:
+        raise SetupError(f"--from {args.from_day} is after --to {args.to_day}")
+    return queries.Filters(
+        as_of=args.as_of,
+        district=args.district,
+        agency=args.agency,
+        to_agency=args.to_agency,
+        procedure=args.procedure,
+        from_day=args.from_day,
+        to_day=args.to_day,
+        weeks=args.weeks,
+        group_by=args.by,
+    )
+
+
+async def _query(settings: Settings, what: str, f: queries.Filters, threshold: int) -> queries.Result:
+    try:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError) as why:
+        raise SetupError(f"cannot reach the database ({why}); start it with `kim up`") from None
+    try:
+        await queries.set_threshold(conn, threshold)
+        return await queries.QUERIES[what](conn, f, threshold)
+    except asyncpg.UndefinedFunctionError:
+        raise SetupError("the analytics schema is missing; apply the migrations with `kim up`") from None
+    finally:
+        await conn.close()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        threshold = small_cell_max()
+    except SuppressionConfigError as why:
+        raise SetupError(str(why)) from None
+    result = run_sync(_query(settings, args.what, filters(args), threshold))
+    try:
+        print(render(result, args.format), flush=True)
+    except BrokenPipeError:  # `kim query … | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0

@@ -1,0 +1,41 @@
+"""`kim serve`: the read-only analysts' API and the dashboard on 127.0.0.1 until Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from analytics.suppression import SuppressionConfigError, small_cell_max
+from infra.errors import SetupError
+from infra.processes import port_in_use, run_sync
+from infra.settings import Settings
+from web.app import WebConfig, serve
+
+HOST = "127.0.0.1"
+
+
+async def _check_database(url: str) -> None:
+    try:
+        conn = await asyncpg.connect(url, timeout=10)
+    except (OSError, asyncpg.PostgresError) as why:
+        raise SetupError(f"cannot reach the database ({why}); start it with `kim up`") from None
+    try:
+        if not await conn.fetchval("SELECT to_regprocedure('analytics.small_cell_max()') IS NOT NULL"):
+            raise SetupError("the analytics schema is missing; apply the migrations with `kim up`")
+    finally:
+        await conn.close()
+
+
+def run(settings: Settings, port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
+    if port_in_use(HOST, port):
+        raise SetupError(f"port {port} on {HOST} is already in use; choose another with --port")
+    try:
+        threshold = small_cell_max()
+    except SuppressionConfigError as why:
+        raise SetupError(str(why)) from None
+    run_sync(_check_database(settings.database_url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(WebConfig(settings.database_url, settings.topic_prefix, threshold), HOST, port)

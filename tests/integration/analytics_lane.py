@@ -1,0 +1,131 @@
+"""One lane (topics + database) filled with a simulated year of Dortmund, shared by the analytics tests.
+
+The history goes through the real broker (``publish_in_order``, each agency its own publisher) and
+into the three projections with the bulk path, as in production; building it once per module keeps
+the query, API and dashboard tests fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from infra import postgres_server
+from infra.processes import run_sync
+from infra.settings import Settings
+from projections.registry import PROJECTIONS
+from streams.bulk import catch_up
+from streams.draft import agencies
+from streams.ordered_publish import publish_in_order
+from streams.topics import TOPICS, provision
+from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate
+
+START = date(2025, 1, 1)
+AS_OF = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)
+
+
+def simulated(scale: float = 0.25, seed: int = 7) -> list:
+    from simulation import SimulationConfig, simulate_list
+
+    publishable = set(agencies())
+    events = simulate_list(SimulationConfig(years=1.0, seed=seed, scale=scale, start=START))
+    return [e for e in events if e.agency in publishable]
+
+
+async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
+    targets = await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix)
+    for projection in PROJECTIONS.values():
+        await catch_up(projection, lane.bootstrap, lane.database_url, topic_prefix=lane.prefix)
+    return targets
+
+
+def analytics_lane(base_settings: Settings, scale: float = 0.25) -> Iterator[Lane]:
+    tag = uuid.uuid4().hex[:10]
+    name = f"kim_test_{tag}"
+    url = postgres_server.create_database(base_settings, name)
+    prefix = f"test-{tag}."
+    run_sync(provision(base_settings.kafka_bootstrap, prefix))
+    run_sync(_migrate(url))
+    home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
+    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home)
+    try:
+        run_sync(fill(lane, simulated(scale)))
+        yield lane
+    finally:
+        run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
+        postgres_server.drop_database(base_settings.database_url, name)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def synced(test):
+    """Run an ``async def`` test on its own event loop (the suite has no asyncio plugin)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return run_sync(test(*args, **kwargs))
+
+    return wrapper
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, lane: Lane, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = lane.home / f"serve-{self.port}.log"
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--port", str(self.port)],
+                env={**lane.env(), **(extra_env or {})},
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"kim serve ended: {self.log.read_text()}")
+            try:
+                self.get("/healthz")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"kim serve did not answer: {self.log.read_text()}")
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.base + path, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+
+    def json(self, path: str, **kw: Any) -> tuple[int, Any]:
+        status, _, body = self.get(path, **kw)
+        return status, json.loads(body)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()

@@ -1,0 +1,165 @@
+// The KIM analytics dashboard: reads the read API (/v1/...) and draws plotly charts. No external requests.
+"use strict";
+
+const BUCKETS = ["0-30", "31-90", "91-180", ">180"];
+const CONFIG = { displayModeBar: false, responsive: true };
+let LABELS = { district: {}, agency: {} };
+
+function label(kind, symbol) {
+  if (symbol === "ALL") return "total";
+  return (LABELS[kind] && LABELS[kind][symbol]) || symbol;
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await response.json();
+  if (!response.ok) throw new Error(`${path}: ${body.error || response.status}`);
+  return body;
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  return q.toString();
+}
+
+function layout(extra) {
+  return Object.assign({ margin: { l: 60, r: 10, t: 10, b: 60 }, legend: { orientation: "h", y: -0.2 },
+    font: { size: 11 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" }, extra || {});
+}
+
+function shown(row, column) {
+  return row[column + "_suppressed"] ? null : row[column];
+}
+
+async function drawBacklogAge(f) {
+  const body = await getJSON(`/v1/backlog/age-history?${query({ from: f.from, to: f.to, limit: 1000 })}`);
+  const weeks = [...new Set(body.rows.map((r) => r.week))].sort();
+  const traces = BUCKETS.map((bucket) => {
+    const at = new Map(body.rows.filter((r) => r.bucket === bucket).map((r) => [r.week, shown(r, "pending")]));
+    return { type: "bar", name: `${bucket} days`, x: weeks, y: weeks.map((w) => (at.has(w) ? at.get(w) : 0)) };
+  });
+  await Plotly.newPlot("chart-backlog-age", traces, layout({ barmode: "stack", yaxis: { title: "pending" } }), CONFIG);
+}
+
+async function drawFlow(f) {
+  const body = await getJSON(`/v1/backlog/flow?${query({ from: f.from, to: f.to, limit: 1000 })}`);
+  const x = body.rows.map((r) => r.week);
+  const traces = [
+    { type: "scatter", mode: "lines+markers", name: "filed (inflow)", x, y: body.rows.map((r) => shown(r, "inflow")) },
+    { type: "scatter", mode: "lines+markers", name: "decided or withdrawn (outflow)", x,
+      y: body.rows.map((r) => shown(r, "outflow")) },
+  ];
+  await Plotly.newPlot("chart-flow", traces, layout({ yaxis: { title: "applications per week" } }), CONFIG);
+}
+
+async function drawCases(f) {
+  const body = await getJSON(`/v1/caseloads/weekly?${query({ from: f.from, to: f.to, district: f.district, limit: 1000 })}`);
+  const x = body.rows.map((r) => r.week);
+  const traces = [
+    { type: "bar", name: "opened", x, y: body.rows.map((r) => shown(r, "opened")) },
+    { type: "bar", name: "closed", x, y: body.rows.map((r) => shown(r, "closed")) },
+  ];
+  await Plotly.newPlot("chart-cases", traces, layout({ barmode: "group", yaxis: { title: "cases per week" } }), CONFIG);
+}
+
+async function drawReferrals(f) {
+  const body = await getJSON(`/v1/referrals?${query({ from: f.from, to: f.to, limit: 1000 })}`);
+  const pairs = body.rows.filter((r) => r.from_agency !== "ALL" && r.to_agency !== "ALL");
+  const froms = [...new Set(pairs.map((r) => r.from_agency))].sort();
+  const tos = [...new Set(pairs.map((r) => r.to_agency))].sort();
+  const at = new Map(pairs.map((r) => [`${r.from_agency}|${r.to_agency}`, r]));
+  const z = froms.map((a) => tos.map((b) => { const r = at.get(`${a}|${b}`); return r ? shown(r, "issued") : 0; }));
+  const text = froms.map((a) => tos.map((b) => {
+    const r = at.get(`${a}|${b}`);
+    if (!r) return "0";
+    return r.issued_suppressed ? "suppressed" : String(r.issued);
+  }));
+  const trace = { type: "heatmap", x: tos.map((s) => label("agency", s)), y: froms.map((s) => label("agency", s)), z, text,
+    hovertemplate: "%{y} → %{x}: %{text}<extra></extra>", colorscale: [[0, "#eef4fb"], [1, "#08306b"]], hoverongaps: false,
+    colorbar: { title: { text: "issued" } } };
+  await Plotly.newPlot("chart-referrals", [trace],
+    layout({ margin: { l: 190, r: 10, t: 10, b: 150 }, xaxis: { title: "to", tickangle: -40 }, yaxis: { title: "" } }), CONFIG);
+}
+
+async function drawDistricts(f) {
+  const asOf = f.to ? `${f.to}T23:59:59Z` : "";
+  const body = await getJSON(`/v1/caseloads?${query({ as_of: asOf, district: f.district, limit: 1000 })}`);
+  const rows = body.rows.filter((r) => r.group_key !== "ALL");
+  const x = rows.map((r) => label("district", r.group_key));
+  const traces = [
+    { type: "bar", name: "open cases", x, y: rows.map((r) => shown(r, "open_cases")) },
+    { type: "bar", name: "waiting for a case manager", x, y: rows.map((r) => shown(r, "waiting")) },
+  ];
+  await Plotly.newPlot("chart-districts", traces, layout({ barmode: "group", xaxis: { tickangle: -30, automargin: true }, legend: { orientation: "h", y: 1.12 } }), CONFIG);
+}
+
+async function drawManagers() {
+  const body = await getJSON("/v1/caseloads/case-managers?limit=1000");
+  const rows = body.rows.slice(0, 40);
+  const trace = { type: "bar", name: "open cases", x: rows.map((r) => `${r.case_manager_ref} (${label("agency", r.agency)})`),
+    y: rows.map((r) => shown(r, "open_cases")), marker: { color: "#2a7f62" } };
+  await Plotly.newPlot("chart-managers", [trace], layout({ xaxis: { tickangle: -45, automargin: true },
+    yaxis: { title: "open cases" }, showlegend: false }), CONFIG);
+}
+
+function drawFreshness(body) {
+  const tbody = document.querySelector("#freshness tbody");
+  tbody.replaceChildren(...body.rows.map((r) => {
+    const tr = document.createElement("tr");
+    for (const [value, cls] of [[r.projection, ""], [r.records_applied, "num"], [r.last_event_at || "-", ""],
+      [r.updated_at || "-", ""]]) {
+      const td = document.createElement("td");
+      td.textContent = String(value);
+      if (cls) td.className = cls;
+      tr.appendChild(td);
+    }
+    return tr;
+  }));
+}
+
+function filters() {
+  return { from: document.getElementById("from").value, to: document.getElementById("to").value,
+    district: document.getElementById("district").value };
+}
+
+async function drawAll() {
+  document.body.dataset.ready = "false";
+  const status = document.getElementById("status");
+  status.textContent = "";
+  const f = filters();
+  const results = await Promise.allSettled([drawBacklogAge(f), drawFlow(f), drawCases(f), drawReferrals(f),
+    drawDistricts(f), drawManagers()]);
+  const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
+  status.textContent = failed.join("; ");
+  document.body.dataset.ready = failed.length ? "error" : "true";
+}
+
+async function start() {
+  LABELS = await getJSON("/v1/labels");
+  const select = document.getElementById("district");
+  for (const [symbol, name] of Object.entries(LABELS.district)) {
+    const option = document.createElement("option");
+    option.value = symbol;
+    option.textContent = name;
+    select.appendChild(option);
+  }
+  const fresh = await getJSON("/v1/freshness");
+  document.getElementById("threshold").textContent = String(fresh.small_cell_max);
+  drawFreshness(fresh);
+  const last = fresh.rows.map((r) => r.last_event_at).filter(Boolean).sort().pop();
+  const to = last ? new Date(last) : new Date();
+  const from = new Date(to.getTime() - 364 * 86400000);
+  document.getElementById("to").value = to.toISOString().slice(0, 10);
+  document.getElementById("from").value = from.toISOString().slice(0, 10);
+  document.getElementById("filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    drawAll();
+  });
+  await drawAll();
+}
+
+start().catch((error) => {
+  document.getElementById("status").textContent = String(error.message || error);
+  document.body.dataset.ready = "error";
+});
