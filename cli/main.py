@@ -19,8 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("down", help="stop workers, Kafka and PostgreSQL (nothing left running)")
     sub.add_parser("status", help="broker, database, topics, projection lag")
     demo = sub.add_parser("demo", help="bring everything up, publish a realistic batch, print the caseload")
-    demo.add_argument("--cases", type=int, default=300, help="how many cases to open (default 300)")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: a new one each run)")
+    demo.add_argument("--scale", type=float, default=0.1, help="share of Dortmund to simulate (default 0.1)")
+    demo.add_argument("--years", type=float, default=1.0, help="simulated years from 2025-01-01 (default 1)")
+    demo.add_argument("--cases", type=int, default=None, help="stop opening cases after this many (default: no cap)")
+    simulate = sub.add_parser("simulate", help="simulate Dortmund's KIM network: JSON lines, or --publish in order")
+    simulate.add_argument("--years", default="1", help="simulated years (default 1)")
+    simulate.add_argument("--seed", default="7", help="random seed; the same seed gives the same events (default 7)")
+    simulate.add_argument("--scale", default="1", help="share of Dortmund (default 1: the whole city)")
+    simulate.add_argument("--start", default="2025-01-01", help="first simulated day (default 2025-01-01)")
+    simulate.add_argument("--publish", action="store_true", help="publish through the SDK, each case in order")
+    simulate.add_argument("--out", type=Path, default=None, help="write JSON lines to FILE (default: stdout)")
     publish = sub.add_parser("publish", help="publish a JSON Lines file of events (one event per line)")
     publish.add_argument("file", type=Path, help='.jsonl file; each line {"agency", "event_type", "occurred_at", …}')
     publish.add_argument("--chunk", type=int, default=2000, help="events sent per round trip (default 2000)")
@@ -33,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     from cli import dlq
 
     dlq.add_parser(sub)
+    from cli import query
+
+    query.add_parser(sub)
+    serve = sub.add_parser("serve", help="the analysts' read-only HTTP API and dashboard on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089)")
     return parser
 
 
@@ -59,11 +73,14 @@ def run(argv: Sequence[str]) -> int:
         print(text)
         return 0 if healthy else 1
     elif args.command == "demo":
-        if args.cases < 1:
-            raise SetupError("--cases must be at least 1")
         from cli import demo
 
-        demo.run(settings, cases=args.cases, seed=args.seed)
+        demo.run(settings, seed=args.seed, scale=args.scale, years=args.years, cases=args.cases)
+    elif args.command == "simulate":
+        from cli import simulate
+
+        config = simulate.make_config(args.years, args.seed, args.scale, args.start)
+        return simulate.run(settings, config, publish=args.publish, out=args.out)
     elif args.command == "publish":
         if args.chunk < 1:
             raise SetupError("--chunk must be at least 1")
@@ -78,6 +95,14 @@ def run(argv: Sequence[str]) -> int:
         from cli import dlq
 
         return dlq.run(settings, args)
+    elif args.command == "query":
+        from cli import query
+
+        return query.run(settings, args)
+    elif args.command == "serve":
+        from cli import serve
+
+        serve.run(settings, args.port)
     return 0
 
 

@@ -35,7 +35,9 @@ def test_demo_on_existing_services_prints_the_caseload_then_status_shows_lag_0_a
     assert "caught up (lag 0)" in demo.stdout
     assert "Caseload per agency" in demo.stdout and "Caseload per Stadtbezirk" in demo.stdout
     totals = [line.split() for line in demo.stdout.splitlines() if line.startswith("total")]
-    assert len(totals) == 2 and all(t[2] == "120" for t in totals), demo.stdout  # opened = 120 in both tables
+    caseload_totals = totals[:2]  # the caseload tables come first; referrals and backlog follow
+    assert all(t[2] == "120" for t in caseload_totals), demo.stdout  # opened = 120 in both tables
+    assert "Pending applications at 2026-01-01" in demo.stdout and "Why referrals are declined" in demo.stdout
     assert "Traceback" not in demo.stdout + demo.stderr
 
     status = kim("status", env=env)
