@@ -145,6 +145,7 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
     yield lane
     for worker in lane.workers:
         worker.stop()
+    services.stop_workers(load_settings(lane.env()), log=lambda _: None)  # any `kim up` of a failed test
     run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
     postgres_server.drop_database(base_settings.database_url, name)
     shutil.rmtree(home, ignore_errors=True)
