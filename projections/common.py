@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import Event
 from schemas.rules import event_date
@@ -15,6 +16,7 @@ __all__ = [
     "Rejected",
     "consent_problem",
     "event_date",
+    "fold_by_key",
     "grant_consent",
     "seen_id",
     "withdraw_consent",
@@ -96,3 +98,37 @@ def consent_problem(consents: str, consent_id: str, agency: str, at: datetime) -
     if consent["until"] is not None and event_date(at).isoformat() > consent["until"]:
         return f"consent {consent_id} expired after {consent['until']}"
     return None
+
+
+S = TypeVar("S")
+
+
+def fold_by_key(
+    state: dict[str, S],
+    events: Iterable[Event],
+    relevant: frozenset[str],
+    key_field: str,
+    evolve: Callable[[S | None, Event], S | None],
+    changed: Callable[[str, S | None, S], None],
+) -> list[tuple[int, str]]:
+    """The loop every fold shares: evolve each relevant event's key in order, updating ``state`` in place.
+
+    ``changed(key, old, new)`` hears of every real change; the return value lists ``(index, reason)``
+    of the events ``evolve`` rejected (they change nothing).
+    """
+    rejected: list[tuple[int, str]] = []
+    for index, event in enumerate(events):
+        if event.event_type not in relevant:
+            continue
+        key = event.payload[key_field]
+        old = state.get(key)
+        try:
+            new = evolve(old, event)
+        except Rejected as why:
+            rejected.append((index, str(why)))
+            continue
+        if new is None or new is old:
+            continue
+        state[key] = new
+        changed(key, old, new)
+    return rejected

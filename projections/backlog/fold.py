@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
-from projections.common import Rejected, seen_id
+from projections.common import Rejected, fold_by_key, seen_id
 from schemas import Event
 
 __all__ = [
@@ -184,23 +184,13 @@ class FoldResult:
 
 def fold(rows: Mapping[str, ApplicationRow], events: Iterable[Event]) -> FoldResult:
     """Apply events in order; return changed applications, changed intervals and (index, reason) rejects."""
-    state: dict[str, ApplicationRow] = dict(rows)
     changed: dict[str, ApplicationRow] = {}
     spans: dict[tuple[str, int], IntervalRow] = {}
-    rejected: list[tuple[int, str]] = []
-    for index, event in enumerate(events):
-        if event.event_type not in RELEVANT:
-            continue
-        application_id = event.payload["application_id"]
-        old = state.get(application_id)
-        try:
-            new = evolve(old, event)
-        except Rejected as why:
-            rejected.append((index, str(why)))
-            continue
-        if new is None or new is old:
-            continue
-        state[application_id] = changed[application_id] = new
+
+    def keep(application_id: str, old: ApplicationRow | None, new: ApplicationRow) -> None:
+        changed[application_id] = new
         for span in intervals(old, new):
             spans[(span.application_id, span.seq)] = span
+
+    rejected = fold_by_key(dict(rows), events, RELEVANT, "application_id", evolve, keep)
     return FoldResult(changed, spans, rejected)

@@ -17,6 +17,7 @@ from projections.common import (
     NO_CONSENTS,
     Rejected,
     consent_problem,
+    fold_by_key,
     grant_consent,
     seen_id,
     withdraw_consent,
@@ -154,20 +155,8 @@ class FoldResult:
 
 def fold(rows: Mapping[str, CaseRow], events: Iterable[Event]) -> FoldResult:
     """Apply events in order to the known rows; return the rows that changed and (index, reason) rejects."""
-    state: dict[str, CaseRow | None] = dict(rows)
     changed: dict[str, CaseRow] = {}
-    rejected: list[tuple[int, str]] = []
-    for index, event in enumerate(events):
-        if event.event_type not in RELEVANT:
-            continue
-        case_id = event.payload["case_id"]
-        old = state.get(case_id)
-        try:
-            new = evolve(old, event)
-        except Rejected as why:
-            rejected.append((index, str(why)))
-            continue
-        if new is not None and new is not old:
-            state[case_id] = new
-            changed[case_id] = new
+    rejected = fold_by_key(
+        dict(rows), events, RELEVANT, "case_id", evolve, lambda key, _, new: changed.update({key: new})
+    )
     return FoldResult(changed, rejected)

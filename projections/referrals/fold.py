@@ -18,6 +18,7 @@ from projections.common import (
     NO_CONSENTS,
     Rejected,
     consent_problem,
+    fold_by_key,
     grant_consent,
     seen_id,
     withdraw_consent,
@@ -174,27 +175,16 @@ class FoldResult:
 
 def fold(states: Mapping[str, CaseState], events: Iterable[Event]) -> FoldResult:
     """Apply events in order; return the case rows and referral rows that changed, and (index, reason) rejects."""
-    state: dict[str, CaseState] = dict(states)
     cases: dict[str, ReferralCase] = {}
     referrals: dict[tuple[str, str], ReferralRow] = {}
-    rejected: list[tuple[int, str]] = []
-    for index, event in enumerate(events):
-        if event.event_type not in RELEVANT:
-            continue
-        case_id = event.payload["case_id"]
-        old = state.get(case_id)
-        try:
-            new = evolve(old, event)
-        except Rejected as why:
-            rejected.append((index, str(why)))
-            continue
-        if new is None or new is old:
-            continue
-        state[case_id] = new
+
+    def keep(case_id: str, old: CaseState | None, new: CaseState) -> None:
         if old is None or new.case is not old.case:
             cases[case_id] = new.case
         if old is None or new.referrals is not old.referrals:
             for referral_id, referral in new.referrals.items():
                 if old is None or old.referrals.get(referral_id) is not referral:
                     referrals[(case_id, referral_id)] = referral
+
+    rejected = fold_by_key(dict(states), events, RELEVANT, "case_id", evolve, keep)
     return FoldResult(cases, referrals, rejected)
