@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     from cli import query
 
     query.add_parser(sub)
+    from cli import replay
+
+    replay.add_parser(sub)
+    from cli import audit
+
+    audit.add_parser(sub)
     serve = sub.add_parser("serve", help="the analysts' read-only HTTP API and dashboard on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089)")
     return parser
@@ -95,6 +101,14 @@ def run(argv: Sequence[str]) -> int:
         from cli import dlq
 
         return dlq.run(settings, args)
+    elif args.command == "audit":
+        from cli import audit
+
+        return audit.run(settings, args)
+    elif args.command == "replay":
+        from cli import replay
+
+        return replay.run(settings, args)
     elif args.command == "query":
         from cli import query
 
