@@ -14,3 +14,7 @@ class GatewayConfig:
     max_body_bytes: int = MIB
     max_batch: int = 500
     request_timeout_ms: int = 30000
+    # Where the referrals projection is: referrals and hand-overs are checked against the case's consents
+    # there before they are published. Without it the gateway answers 503 for those two types.
+    database_url: str | None = None
+    consent_wait_seconds: float = 5.0
