@@ -16,8 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-INTERRUPTED_AFTER_SECONDS = 30.0  # a running/verifying rebuild whose row stopped moving this long
-ACTIVE_REBUILD_STATES = ("running", "verifying")
+from projections.rebuilds import ACTIVE as ACTIVE_REBUILD_STATES
+from projections.rebuilds import STALE_AFTER as INTERRUPTED_AFTER_SECONDS
+
+SHOWN_REBUILD_STATES = (*ACTIVE_REBUILD_STATES, "failed")  # failed: stopped with a reason; rerun to resume
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Rebuild:
-    """One active row of ``projection_rebuilds``."""
+    """One row of ``projection_rebuilds`` still in progress (running, verifying) or failed."""
 
     copy_schema: str
     projection: str

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-from streams.health import ACTIVE_REBUILD_STATES, Checkpoint, Group, Member, Rebuild
+from streams.health import SHOWN_REBUILD_STATES, Checkpoint, Group, Member, Rebuild
 
 
 async def read_checkpoints(conn: asyncpg.Connection, projection: str) -> dict[tuple[str, int], Checkpoint]:
@@ -30,14 +30,14 @@ async def _has_table(conn: asyncpg.Connection, name: str) -> bool:
 
 
 async def read_rebuilds(conn: asyncpg.Connection, projection: str | None = None) -> list[Rebuild]:
-    """Rebuilds and as-of copies still running or verifying (or interrupted in those states)."""
+    """Rebuilds and as-of copies running or verifying (or interrupted in those states), or failed."""
     if not await _has_table(conn, "projection_rebuilds"):  # a database migrated before 0070
         return []
     rows = await conn.fetch(
         "SELECT copy_schema, projection, kind, state, applied, total, started_at, updated_at"
         " FROM projection_rebuilds WHERE state = ANY($1::text[]) AND ($2::text IS NULL OR projection = $2)"
-        " ORDER BY projection, started_at",
-        list(ACTIVE_REBUILD_STATES),
+        " ORDER BY projection, started_at, copy_schema",
+        list(SHOWN_REBUILD_STATES),
         projection,
     )
     return [Rebuild(**dict(r)) for r in rows]

@@ -219,19 +219,19 @@ def state_families(
         Family(
             "kim_rebuild_applied",
             "gauge",
-            "Records applied so far by a running (or interrupted) rebuild or as-of copy of this projection.",
+            "Records applied so far by a running, interrupted or failed rebuild or as-of copy of this projection.",
             per_rebuild(lambda r: r.applied),
         ),
         Family(
             "kim_rebuild_progress_ratio",
             "gauge",
-            "Share of its total a running rebuild has applied (NaN while the total is unknown).",
+            "Share of its total such a rebuild has applied (NaN while the total is unknown).",
             per_rebuild(lambda r: math.nan if r.progress is None else r.progress),
         ),
         Family(
             "kim_rebuild_updated_timestamp_seconds",
             "gauge",
-            "When a running rebuild last reported progress; stale for more than 30 s means interrupted.",
+            "When such a rebuild last reported progress; running but stale for more than 30 s means interrupted.",
             per_rebuild(lambda r: r.updated_at.timestamp()),
         ),
         Family(

@@ -46,6 +46,7 @@ def test_status_shows_lag_members_dead_letters_and_json(lane: Lane) -> None:
     worker = lane.worker("caseload")
     published = _publish(lane, cases=15)
     asyncio.run(send_raw(lane, "kim.cases", b"garbage-key", b"garbage"))
+    asyncio.run(_register_rebuilds(lane))
 
     def caseload() -> dict | None:
         result = kim("status", "--json", env=lane.env(), timeout=120)
@@ -68,7 +69,11 @@ def test_status_shows_lag_members_dead_letters_and_json(lane: Lane) -> None:
     members = mine["workers"]["members"]
     assert sorted(p for m in members for p in m["partitions"]) == [f"{lane.topic('kim.cases')}:{p}" for p in range(6)]
     assert mine["workers"]["local_pid"] is None  # started by the test, not by `kim up`
-    assert mine["redriven"] == {} and mine["rebuilds"] == []
+    assert mine["redriven"] == {}
+    rebuilds = {r["copy_schema"]: r for r in mine["rebuilds"]}
+    assert set(rebuilds) == {"kim_rebuild_fresh", "kim_rebuild_stale"}  # not the swapped one
+    assert rebuilds["kim_rebuild_fresh"]["condition"] == "running" and rebuilds["kim_rebuild_fresh"]["progress"] == 0.25
+    assert rebuilds["kim_rebuild_stale"]["condition"] == "interrupted"
     referrals = next(p for p in doc["projections"] if p["name"] == "referrals")
     assert referrals["lag"] == published + 1 and referrals["workers"]["member_count"] == 0
     assert referrals["processing"] == "never applied" and referrals["dead_letters"] == 0
@@ -79,6 +84,19 @@ def test_status_shows_lag_members_dead_letters_and_json(lane: Lane) -> None:
     assert row.split()[1:5] == ["stopped", "0", "1", "(6"], text.stdout
     assert "current" in row and row.rstrip().endswith(" 1"), row
     assert "processing freshness" in text.stdout and "event freshness" in text.stdout
+    rebuild_rows = [line for line in text.stdout.splitlines() if "kim_rebuild_" in line]
+    assert len(rebuild_rows) == 2 and "running 250/1000 25%" in rebuild_rows[0], text.stdout
+    assert "interrupted 10/?" in rebuild_rows[1], text.stdout
+
+
+async def _register_rebuilds(lane: Lane) -> None:
+    """Rows as `kim replay` writes them: one moving, one whose replay was killed a minute ago, one done."""
+    await lane.fetch(
+        "INSERT INTO projection_rebuilds (copy_schema, projection, kind, state, total, applied, started_at, updated_at)"
+        " VALUES ('kim_rebuild_fresh', 'caseload', 'rebuild', 'running', 1000, 250, now(), now() + interval '1 hour'),"
+        " ('kim_rebuild_stale', 'caseload', 'rebuild', 'running', NULL, 10, now(), now() - interval '60 seconds'),"
+        " ('kim_rebuild_done', 'caseload', 'rebuild', 'swapped', 5, 5, now(), now())"
+    )
 
 
 def _scrape(port: int) -> dict[str, dict] | None:
@@ -127,6 +145,16 @@ def test_worker_serves_prometheus_metrics_that_reach_what_was_published(lane: La
         "one dead letter counted by the worker and found in the DLQ",
         worker,
     )
+
+    asyncio.run(_register_rebuilds(lane))
+    families = _until(
+        lambda: (f := _scrape(lane.metrics_port)) and len(f["kim_rebuild_applied"]["samples"]) == 2 and f,
+        "the two unfinished rebuilds",
+        worker,
+    )
+    fresh = '{projection="caseload",copy="kim_rebuild_fresh",kind="rebuild"}'
+    assert ("kim_rebuild_progress_ratio", fresh, "0.25") in families["kim_rebuild_progress_ratio"]["samples"]
+    assert ("kim_rebuild_applied", fresh, "250") in families["kim_rebuild_applied"]["samples"]
 
     # A second worker whose metrics port is taken logs one line and runs on, without metrics.
     second = lane.worker("caseload")
