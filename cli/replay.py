@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 import asyncpg
 
 from cli import render
+from infra import audit
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -50,15 +52,17 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.drop:
         print(run_sync(_drop(settings, args.drop)))
         return 0
-    request = make_request(args, settings.topic_prefix)
+    request = make_request(args, settings.topic_prefix, settings.actor or "kim")
     from infra.kafka_broker import wait_for_kafka
 
     wait_for_kafka(settings.kafka_bootstrap, timeout=10)
     try:
         outcome = run_sync(replay(settings.kafka_bootstrap, settings.database_url, request))
     except ReplayRefused as why:
+        _audit(settings, request, "refused", str(why))
         raise SetupError(str(why)) from None
     except KeyboardInterrupt:
+        _audit(settings, request, "failed", "interrupted")
         print(
             f"replay stopped; the copy {request.schema} keeps what it applied — run the same command again to resume",
             file=sys.stderr,
@@ -67,7 +71,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     return _report(request, outcome)
 
 
-def make_request(args: argparse.Namespace, topic_prefix: str) -> Request:
+def make_request(args: argparse.Namespace, topic_prefix: str, actor: str = "kim") -> Request:
     if not args.projection:
         raise SetupError("name the projection to replay (kim replay caseload), or use --list / --drop NAME")
     projection = PROJECTIONS.get(args.projection)
@@ -83,6 +87,7 @@ def make_request(args: argparse.Namespace, topic_prefix: str) -> Request:
             projection,
             schema,
             copies.REBUILD,
+            actor=actor,
             batch=args.batch,
             topic_prefix=topic_prefix,
             accept_differences=args.accept_differences,
@@ -99,7 +104,9 @@ def make_request(args: argparse.Namespace, topic_prefix: str) -> Request:
         raise SetupError(f"--name {schema}: names starting with rebuild_ are kept for rebuilds")
     if args.accept_differences:
         raise SetupError("--accept-differences is for rebuilds; an as-of copy is never swapped in")
-    return Request(projection, schema, copies.AS_OF, since, until, batch=args.batch, topic_prefix=topic_prefix)
+    return Request(
+        projection, schema, copies.AS_OF, since, until, batch=args.batch, topic_prefix=topic_prefix, actor=actor
+    )
 
 
 def _report(request: Request, outcome: Outcome) -> int:
@@ -157,6 +164,21 @@ def _at(moment) -> str:
     return moment.astimezone(copies.LOCAL_TIME).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
 
 
+def _audit(settings: Settings, request: Request, outcome: str, error: str) -> None:
+    """Record a replay that stopped before it finished (best effort: the database may be what is missing)."""
+
+    async def write() -> None:
+        conn = await asyncpg.connect(settings.database_url, timeout=5)
+        try:
+            details = {"projection": request.projection.name, "kind": request.kind, "error": error}
+            await audit.record(conn, settings.actor or "kim", "replay", request.schema, outcome, details)
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError):
+        run_sync(write())
+
+
 async def _drop(settings: Settings, name: str) -> str:
     conn = await _connect(settings)
     try:
@@ -168,8 +190,12 @@ async def _drop(settings: Settings, name: str) -> str:
             raise SetupError(f"a `kim replay` is still writing {name}; stop it first")
         if row["state"] == "swapped":
             raise SetupError(f"{name} was swapped in and no longer exists as a copy")
-        await copies.drop(conn, name)
-        await rebuilds.set_state(conn, name, "dropped")
+        async with conn.transaction():
+            await copies.drop(conn, name)
+            await rebuilds.set_state(conn, name, "dropped")
+            await audit.record(
+                conn, settings.actor or "kim", "replay.drop", name, "ok", {"projection": row["projection"]}
+            )
     finally:
         await conn.close()
     return f"dropped {name}"

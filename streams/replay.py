@@ -25,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 
+from infra import audit
 from projections import checkpoints, copies, rebuilds
 from projections.records import Rejection, TopicPartition
 from projections.runner import OnRejected, Projection
@@ -48,8 +49,9 @@ class Request:
     accept_differences: bool = False
     batch: int = 5000
     topic_prefix: str = ""
-    swap_gap: int = 5000  # records the copy may be behind live when the swap transaction opens
-    rounds: int = 20  # catch-up rounds before swapping anyway (a live worker faster than the replay)
+    swap_gap: int = 500  # records the copy may be behind live when the swap transaction opens
+    rounds: int = 50  # catch-up rounds before swapping anyway (a live worker faster than the replay)
+    actor: str = "kim"  # for the audit log
 
 
 @dataclass
@@ -209,7 +211,16 @@ class _Runner:
         rejected = await control.fetchval(f"SELECT count(*) FROM {self.schema}.rejections")
         await rebuilds.progress(control, self.schema, applied, self.total)
         detail = f"{rejected} events rejected (listed in {self.schema}.rejections)"
-        await rebuilds.set_state(control, self.schema, "ready", detail)
+        async with control.transaction():
+            await rebuilds.set_state(control, self.schema, "ready", detail)
+            facts = {
+                "projection": self.name,
+                "from": r.since,
+                "until": r.until,
+                "applied": applied,
+                "rejected": rejected,
+            }
+            await audit.record(control, r.actor, "replay.as_of", self.schema, "ok", facts)
         return Outcome("ready", False, self.line.done, rejected=rejected, detail=detail)
 
     async def rebuild(self, control: asyncpg.Connection) -> Outcome:
@@ -277,13 +288,31 @@ class _Runner:
                 await copies.swap(live, self.schema, self.tables)
                 await rebuilds.progress(live, self.schema, self.total or 0, self.total)
                 await rebuilds.set_state(live, self.schema, "swapped", summary)
+                facts = {"copy": self.schema, "accept_differences": r.accept_differences, "tables": _facts(checks)}
+                await audit.record(live, r.actor, "replay.swap", self.name, "ok", facts)
         held = time.monotonic() - started
         if refused:
             detail = summary + "\nnot swapped: the copy differs; run again with --accept-differences to swap it in"
-            await rebuilds.set_state(control, self.schema, "failed", detail)
+            async with control.transaction():
+                await rebuilds.set_state(control, self.schema, "failed", detail)
+                facts = {"copy": self.schema, "reason": "the copy differs", "tables": _facts(checks)}
+                await audit.record(control, r.actor, "replay.swap", self.name, "refused", facts)
             return Outcome("refused", False, self.line.done, checks, self.rejected, held, detail)
         await copies.drop(control, self.schema)
         return Outcome("swapped", False, self.line.done, checks, self.rejected, held, summary)
+
+
+def _facts(checks: list[copies.TableCheck]) -> dict[str, dict[str, int]]:
+    return {
+        c.table: {
+            "live_rows": c.live_rows,
+            "copy_rows": c.copy_rows,
+            "only_live": c.only_live,
+            "only_copy": c.only_copy,
+            "differing": c.differing,
+        }
+        for c in checks
+    }
 
 
 def _stored(conn: asyncpg.Connection) -> OnRejected:

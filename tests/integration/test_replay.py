@@ -100,6 +100,11 @@ async def _row(lane: Lane, schema: str) -> asyncpg.Record | None:
     return rows[0] if rows else None
 
 
+async def _audited(lane: Lane, action: str) -> list[tuple[str, str]]:
+    rows = await lane.fetch("SELECT target, outcome FROM audit_log WHERE action = $1 ORDER BY target, id", action)
+    return [(r["target"], r["outcome"]) for r in rows]
+
+
 async def _schema_exists(lane: Lane, schema: str) -> bool:
     return bool(await lane.fetch("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema))
 
@@ -124,6 +129,7 @@ def test_a_rebuild_of_each_projection_equals_the_live_result_and_the_oracle(lane
             row = await _row(lane, f"rebuild_{name}")
             assert row["state"] == "swapped" and row["finished_at"] is not None and row["applied"] == row["total"]
             assert not await _schema_exists(lane, f"rebuild_{name}")
+        assert await _audited(lane, "replay.swap") == [("backlog", "ok"), ("caseload", "ok"), ("referrals", "ok")]
         # a rebuild repeats the letters of what the new code rejects, marked as such
         letters = await read_all(lane, "kim.dlq", timeout=60)
         marked = [dict(r.headers).get("kim.rebuild") for r in letters]
@@ -150,6 +156,7 @@ def test_a_rebuild_while_the_live_worker_applies_new_events_swaps_in_the_fold_at
         out, err = await asyncio.to_thread(replay.communicate, timeout=300)
         assert replay.returncode == 0, f"{out}\n{err}\n{worker.log_text()[-3000:]}"
         assert "every row equal" in out, out
+        print(out, err[-2000:])
         await wait_caught_up(lane.database_url, "caseload", _cases(lane, targets), 300, worker.alive)
         compare.assert_same(await _tables(lane, "caseload"), _expected(records, "caseload").tables)
         assert worker.alive()
@@ -238,7 +245,9 @@ def test_a_reader_during_the_swap_sees_the_old_or_the_new_state_never_a_mix(lane
             seen.add(new)
             assert new != old
             assert seen <= {old, new}, f"{reads} reads saw a mix: {seen - {old, new}}"
+            print(f"{reads} reads during the replay; {out}")
             compare.assert_same(await _tables(lane, "backlog"), _expected(records, "backlog").tables)
+            assert await _audited(lane, "replay.swap") == [("backlog", "refused"), ("backlog", "ok")]
         finally:
             await conn.close()
 
@@ -293,6 +302,8 @@ def test_an_as_of_copy_equals_the_oracle_folded_up_to_t_and_stays_beside_the_liv
         assert "dropped" in _ok(kim(lane, "replay", "--drop", schema))
         assert not await _schema_exists(lane, schema)
         assert (await _row(lane, schema))["state"] == "dropped"
+        assert await _audited(lane, "replay.as_of") == [(schema, "ok")]
+        assert await _audited(lane, "replay.drop") == [(schema, "ok")]
 
     asyncio.run(scenario())
 
@@ -328,5 +339,10 @@ def test_refusals_are_one_clear_line(lane: Lane, records: list) -> None:
             "no longer holds the full history",
         )
         assert await _row(lane, "rebuild_backlog") is None
+        assert await _audited(lane, "replay") == [
+            ("asof_backlog_2025_03_31", "refused"),
+            ("rebuild_backlog", "refused"),
+            ("rebuild_caseload", "refused"),
+        ]
 
     asyncio.run(scenario())
