@@ -63,17 +63,23 @@ async def snapshot(settings: Settings) -> Snapshot:
     except Exception as why:  # the rest of the status is still worth printing
         notes.append(f"consumer groups not described: {why!r}")
     letters = None
-    reader = LogReader(settings.kafka_bootstrap)
-    await reader.start()
-    try:
-        partitions = next(s.partitions for s in TOPICS if s.name == DLQ)
-        letters = await reader.count_dead_letters(settings.topic(DLQ), partitions, timeout=DLQ_READ_SECONDS)
-    except TimeoutError as why:
-        notes.append(f"dead letters not counted: {why}")
-    finally:
-        await reader.stop()
+    if (settings.topic(DLQ), 0) not in ends:
+        notes.append(f"topic {settings.topic(DLQ)} is missing; `kim up` creates it")
+    else:
+        reader = LogReader(settings.kafka_bootstrap)
+        await reader.start()
+        try:
+            partitions = next(s.partitions for s in TOPICS if s.name == DLQ)
+            letters = await reader.count_dead_letters(settings.topic(DLQ), partitions, timeout=DLQ_READ_SECONDS)
+        except TimeoutError as why:
+            notes.append(f"dead letters not counted: {why}")
+        finally:
+            await reader.stop()
     conn = await asyncpg.connect(settings.database_url, timeout=5)
     try:
+        if not await conn.fetchval("SELECT to_regclass('projection_checkpoints') IS NOT NULL"):
+            notes.append("the database has no projection tables yet; `kim up` applies the migrations")
+            return Snapshot(broker, database, ends, topics, None, tuple(notes))
         redriven = await read_redriven(conn, settings.topic(DLQ))
         healths = []
         for name, projection in PROJECTIONS.items():
