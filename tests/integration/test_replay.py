@@ -41,10 +41,10 @@ def records() -> list[Encoded]:
     return with_repeats(encode(sized(EVENTS, seed=21)), share=0.01, seed=4)
 
 
-def kim(lane: Lane, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def kim(lane: Lane, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args],
-        env=lane.env(),
+        env={**lane.env(), **env},
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -319,6 +319,9 @@ def test_refusals_are_one_clear_line(lane: Lane, records: list) -> None:
         await _publish(lane, records[:2000])
         _one_error(kim(lane, "replay", "nosuch"), "unknown projection 'nosuch'")
         _one_error(kim(lane, "replay", "--drop", "asof_nothing"), "there is no copy")
+        nowhere = "postgresql://kim@127.0.0.1:1/kim"
+        _one_error(kim(lane, "replay", "caseload", KIM_DATABASE_URL=nowhere), "cannot reach the database")
+        _one_error(kim(lane, "replay", "--list", KIM_DATABASE_URL=nowhere), "cannot reach the database")
 
         conn = await asyncpg.connect(lane.database_url)
         try:  # as a running rebuild of caseload does
