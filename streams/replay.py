@@ -237,7 +237,7 @@ class _Runner:
                     self.line.total += gap
                     await self._catch_up(self.request.projection, targets, dead_letter)
                 await rebuilds.set_state(control, self.schema, "verifying")
-            return await self._swap(control, live, dead_letter)
+                return await self._swap(control, live, dead_letter)  # still reporting: updated_at stays fresh
         finally:
             await live.close()
             await producer.stop()
