@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from projections.records import Applied, LogRecord, Rejection
+from projections.judge import judge
+from projections.records import LogRecord, Rejection
 from projections.runner import Projection
-from schemas import Codec, DecodeError
+from schemas import Codec
 from streams.dlq import DeadLetter, dlq_headers
 
 
@@ -82,10 +83,16 @@ async def redrive(
 
 
 async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec, letter: DeadLetter) -> list[Rejection]:
+    """Judged as the stream side judges (decode, topic, domain rules: projections/judge.py), then applied.
+
+    A letter of a type the projection does not read (the topic's warden wrote it) that passes now has
+    nothing to apply: it counts as applied.
+    """
     topic, partition, offset = letter.source
     record = LogRecord(topic, partition, offset, letter.key, letter.value)
-    try:
-        event = codec.decode(letter.value)
-    except DecodeError as why:
-        return [Rejection(record, f"undecodable: {why}")]
-    return await projection.apply(conn, [Applied(record, event)])
+    verdict = judge(projection, record, codec)
+    if verdict is None:
+        return []
+    if isinstance(verdict, Rejection):
+        return [verdict]
+    return await projection.apply(conn, [verdict])
