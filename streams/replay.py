@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
@@ -33,6 +33,8 @@ from streams.bulk import catch_up
 from streams.dlq import dlq_headers
 from streams.progress import Progress
 from streams.topics import DLQ, end_offsets
+
+Handler = Callable[[asyncpg.Connection], OnRejected]  # what a batch's transaction does with its rejections
 
 
 class ReplayRefused(Exception):
@@ -164,7 +166,9 @@ class _Runner:
         self.total: int | None = None
         self.rejected = 0
 
-    async def _catch_up(self, projection: Projection, targets: Mapping[TopicPartition, int], on_rejected) -> None:
+    async def _catch_up(
+        self, projection: Projection, targets: Mapping[TopicPartition, int], on_rejected: Handler
+    ) -> None:
         await catch_up(
             projection,
             self.bootstrap,
@@ -189,7 +193,7 @@ class _Runner:
             await conn.close()
 
     @contextlib.asynccontextmanager
-    async def _reporting(self):
+    async def _reporting(self) -> AsyncIterator[None]:
         task = asyncio.ensure_future(self._report())
         try:
             yield
@@ -250,7 +254,7 @@ class _Runner:
         seen = await copies.checkpoints_in(live, self.schema, self.name)
         return targets, sum(max(end - seen.get(tp, 0), 0) for tp, end in targets.items())
 
-    def _dead_letter(self, producer: AIOKafkaProducer):
+    def _dead_letter(self, producer: AIOKafkaProducer) -> Handler:
         """Rejections go to the DLQ as on the live path, marked ``kim.rebuild=<copy>``."""
         topic = self.request.topic_prefix + DLQ
         extra = [("kim.rebuild", self.schema.encode())]
@@ -265,7 +269,7 @@ class _Runner:
 
         return lambda conn: send
 
-    async def _swap(self, control: asyncpg.Connection, live: asyncpg.Connection, dead_letter) -> Outcome:
+    async def _swap(self, control: asyncpg.Connection, live: asyncpg.Connection, dead_letter: Handler) -> Outcome:
         r = self.request
         async with live.transaction():
             started = time.monotonic()
