@@ -7,6 +7,10 @@ projection happens here, so a worker, a replay and a test all share the same pat
 ``prepare`` decodes the batch (pure CPU, no database) and ``apply_prepared`` is the transaction.
 A caller can decode the next batch while the database commits the previous one; batches are
 still applied one after the other, each exactly once.
+
+``prepare`` judges every record this projection is on duty for — decode, topic, domain rules — and
+skips the rest by their writer fingerprint without decoding them; which projection dead-letters which
+bad record is decided and explained in ``projections/judge.py``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 Each rule sees one event whose envelope and payload already match their schema (``Codec.validate``
 checks the schema first), so fields are present and typed. Rules that need history — does the
 consent cover ``to_agency`` and is it still valid, is the referral still open — cannot be decided
-from one event; they belong to the stream side, which knows the case.
+from one event; they belong to the stream side, which knows the case. The stream side also checks these
+rules again for every event it applies (``projections/judge.py``): a raw producer can bypass the SDK. So a
+rule made stricter later also refuses old events on a replay — tighten one only with that in mind (a unit
+test runs every stored sample of every published version through the stream-side checks).
 
 Decisions:
 - An agency speaks only for itself (DOMAIN.md rule 3): a referral's or hand-over's ``from_agency``

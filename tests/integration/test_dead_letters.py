@@ -25,7 +25,9 @@ from projections import checkpoints
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.bulk import catch_up
+from streams.dlq import read_dead_letters
 from streams.progress import Progress
+from streams.redrive import redrive
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all
@@ -144,7 +146,7 @@ def test_live_workers_dead_letter_every_bad_kind_and_apply_every_good_event(lane
     asyncio.run(run())
 
 
-def test_the_bulk_path_dead_letters_the_same_records(lane: Lane) -> None:
+def test_the_bulk_path_dead_letters_the_same_records_and_a_redrive_applies_none_of_them(lane: Lane) -> None:
     async def run() -> None:
         started = datetime.now(UTC)
         scenario = await publish_interleaved(lane)
@@ -158,5 +160,22 @@ def test_the_bulk_path_dead_letters_the_same_records(lane: Lane) -> None:
                 progress=Progress(1, name, out=io.StringIO()),
             )
         await check(lane, scenario, started)
+
+        # Re-driving the letters of the bad records re-judges them: none is applied, each goes back once.
+        bad_values = {sent.bad.value for sent in scenario.sent}
+        letters = [x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.value in bad_values]
+        for name, projection in PROJECTIONS.items():
+            mine = [x for x in letters if x.projection == name]
+            result = await redrive(lane.bootstrap, lane.database_url, projection, mine, lane.topic("kim.dlq"))
+            assert (result.applied, result.failed_again) == (0, len(mine)), name
+        reason = {sent.bad.value: sent.bad.reason for sent in scenario.sent}
+        again = [x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.attempt == 2]
+        assert len(again) == len(letters)
+        assert all(reason[x.value] in x.reason and x.history for x in again), [x.reason for x in again]
+        conn = await asyncpg.connect(lane.database_url)
+        try:
+            compare.assert_same(await compare.db_tables(conn), scenario.expected.tables)
+        finally:
+            await conn.close()
 
     asyncio.run(run())
