@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from projections import checkpoints
 from projections.judge import judge
 from projections.records import LogRecord, Rejection
 from projections.runner import Projection
@@ -42,6 +43,11 @@ async def redrive(
             if letter.projection != projection.name:
                 continue
             async with conn.transaction():
+                # The same lock the live sink and a rebuild's swap take for the source partition: a re-drive
+                # never interleaves with a batch (or a swap) that loads and rewrites the same rows.
+                topic, partition, _ = letter.source
+                if partition >= 0:
+                    await checkpoints.lock_partitions(conn, projection.name, {(topic, partition)})
                 fresh = await conn.fetchval(
                     'INSERT INTO dlq_redriven (projection, dlq_topic, partition, "offset", outcome)'
                     " VALUES ($1, $2, $3, $4, 'applied') ON CONFLICT DO NOTHING RETURNING 1",
