@@ -21,6 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -50,7 +51,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def domain_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
     """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings."""
-    return [error for rule in RULES for error in rule(event_type, envelope, payload)]
+    rules = _RULES_OF.get(event_type) or _rules_of(event_type)
+    return [error for rule in rules for error in rule(event_type, envelope, payload)]
 
 
 def event_date(occurred_at: datetime) -> date:
@@ -170,3 +172,32 @@ RULES: tuple[Rule, ...] = (
     _names_at_least_one,
     _no_duplicates,
 )
+
+
+# What a rule needs to be able to find anything; a rule not named here runs for every type.
+_NEEDS: dict[Rule, Callable[[set[str], bool, str | None], bool]] = {
+    _immigration_offices: lambda fields, arrays, topic: topic == "kim.immigration",
+    _two_agencies: lambda fields, arrays, topic: "from_agency" in fields,
+    _deadlines: lambda fields, arrays, topic: bool(fields.intersection(DEADLINES)),
+    _appointment: lambda fields, arrays, topic: "appointment_at" in fields,
+    _names_at_least_one: lambda fields, arrays, topic: bool(fields.intersection(MUST_NAME_ONE)),
+    _no_duplicates: lambda fields, arrays, topic: arrays,
+}
+_RULES_OF: dict[str, tuple[Rule, ...]] = {}
+
+
+def _rules_of(event_type: str) -> tuple[Rule, ...]:
+    """The rules that can find something in an event of this type (by the fields of any of its versions).
+
+    The stream side checks every event it applies, so rules that cannot apply are left out once per type
+    rather than asked for every event. An unknown type gets every rule.
+    """
+    versions = [s for s in load_catalog().schemas if s.event_type == event_type]
+    if not versions:
+        return RULES
+    fields = {f["name"] for s in versions for f in s.payload_schema["fields"]}
+    arrays = any('"array"' in json.dumps(f["type"]) for s in versions for f in s.payload_schema["fields"])
+    topic = _topic_of().get(event_type)
+    rules = tuple(rule for rule in RULES if rule not in _NEEDS or _NEEDS[rule](fields, arrays, topic))
+    _RULES_OF[event_type] = rules
+    return rules

@@ -8,6 +8,7 @@ accepted once (every stored sample of every published version) is still accepted
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -17,6 +18,7 @@ from projections.registry import PROJECTIONS
 from projections.runner import prepare
 from schemas import Codec
 from schemas.history import stored_samples
+from schemas.rules import RULES, domain_errors
 from schemas.samples import EVENT_TYPES, sample_event
 from tests.unit.bad_records import bad_records
 
@@ -104,3 +106,28 @@ def test_a_redriven_warden_letter_that_passes_now_has_nothing_to_apply() -> None
     record = LogRecord("kim.cases", 0, 0, None, CODEC.encode(goal.event_type, goal.envelope, goal.payload))
     assert judge(PROJECTIONS["caseload"], record, CODEC) is None
     assert isinstance(judge(PROJECTIONS["caseload"], replace(record, topic="kim.immigration"), CODEC), Rejection)
+
+
+def _broken(payload: dict) -> list[dict]:
+    """The payload with each kind of field pushed to what a rule refuses: lists empty or repeated, dates early."""
+    early = date(2000, 1, 1)
+    return [
+        payload,
+        {k: [] if isinstance(v, list) else v for k, v in payload.items()},
+        {k: v + v if isinstance(v, list) else v for k, v in payload.items()},
+        {k: early if isinstance(v, date) and not isinstance(v, datetime) else v for k, v in payload.items()},
+        {k: datetime(2000, 1, 1, tzinfo=UTC) if isinstance(v, datetime) else v for k, v in payload.items()},
+        {**payload, **({"to_agency": payload["from_agency"]} if "from_agency" in payload else {})},
+        {k: "no pseudonym" if k.endswith("_ref") else v for k, v in payload.items()},
+    ]
+
+
+@pytest.mark.parametrize("event_type", EVENT_TYPES)
+def test_the_rules_left_out_for_a_type_would_find_nothing_in_it(event_type: str) -> None:
+    """domain_errors asks only the rules that can apply to a type's fields; all of them agree."""
+    event = sample_event(event_type)
+    for agency in (event.envelope["source_agency"], "JOBCENTER"):
+        envelope = {**event.envelope, "source_agency": agency}
+        for payload in _broken(event.payload):
+            every = [e for rule in RULES for e in rule(event_type, envelope, payload)]
+            assert domain_errors(event_type, envelope, payload) == every
