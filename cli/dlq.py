@@ -126,7 +126,7 @@ def _show(letter: DeadLetter) -> str:
     try:
         event = Codec().decode(letter.value)
     except DecodeError as why:
-        lines.append(f"  body: {len(letter.value)} bytes, not decodable ({why})")
+        lines.append(f"  body: {len(letter.value or b'')} bytes, not decodable ({why})")
     else:
         body = {"event_type": event.event_type, "envelope": event.envelope, "payload": event.payload}
         lines.append("  event: " + json.dumps(body, default=str, ensure_ascii=False, indent=2).replace("\n", "\n  "))

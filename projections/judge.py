@@ -18,7 +18,8 @@ into that projection only, so a letter is a to-do for that projection:
   on ``kim.cases``) is judged by the topic's *warden* alone: the first projection of the registry that
   reads the topic (caseload for ``kim.cases``, backlog for ``kim.immigration``). Once fixed, re-driving
   its letter applies nothing — no projection has rows for it.
-- Bytes without the single-object marker: the warden alone; no catalog can ever read them.
+- Bytes without the single-object marker (or no value at all, a tombstone): the warden alone; no catalog
+  can ever read them.
 - An unknown writer fingerprint: every projection of the topic, since it may be of a type any of them
   reads once the catalog knows the schema.
 - Every other projection skips the record by its fingerprint without decoding it: the speed-up of
@@ -112,7 +113,7 @@ def judge(projection: object, record: LogRecord, codec: Codec, topic: str | None
         event = codec.decode(record.value)
     except DecodeError as why:
         value = record.value
-        kind = tables.types.get(value[2:HEADER_SIZE]) if value[:2] == MAGIC else None
+        kind = tables.types.get(value[2:HEADER_SIZE]) if isinstance(value, bytes) and value[:2] == MAGIC else None
         return Rejection(record, f"undecodable: {why}", kind)
     reason = offence(event, topic or catalog_topic(projection, record.topic), tables.topics)
     if reason is not None:

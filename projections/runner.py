@@ -74,7 +74,7 @@ def prepare(projection: Projection, records: Sequence[LogRecord], codec: Codec) 
         if record.topic != topic or duty is None:
             topic, duty = record.topic, _duties(projection, record.topic, codec)
         value = record.value
-        if value[:2] == MAGIC and len(value) >= HEADER_SIZE:
+        if value is not None and value[:2] == MAGIC and len(value) >= HEADER_SIZE:  # None: a tombstone
             fingerprint = value[2:HEADER_SIZE]
             if fingerprint in duty.known and fingerprint not in duty.judged:
                 append(None)

@@ -68,7 +68,7 @@ class DeadLetter:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: the source record was a tombstone
     headers: dict[str, str] = field(repr=False)
 
     @property

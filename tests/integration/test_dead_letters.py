@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,7 +31,7 @@ from streams.dlq import read_dead_letters
 from streams.progress import Progress
 from streams.redrive import redrive
 from streams.topics import end_offsets
-from tests.integration.conftest import Lane
+from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import read_all
 from tests.oracles import compare
 from tests.oracles.history import sized
@@ -37,6 +39,12 @@ from tests.oracles.publish import encode
 from tests.unit.bad_records import Bad, bad_records
 
 pytestmark = pytest.mark.integration
+
+
+def kim(lane: Lane, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=lane.env(), cwd=REPO, capture_output=True, text=True, timeout=120
+    )
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,13 @@ def test_live_workers_dead_letter_every_bad_kind_and_apply_every_good_event(lane
         await check(lane, scenario, started)
         for name, worker in workers.items():
             assert worker.alive(), f"{name} worker died:\n{worker.log_text()[-3000:]}"
+
+        # What an operator sees: `kim dlq list` filters by reason, `kim dlq show` a letter without a body.
+        listed = kim(lane, "dlq", "list", "--reason", "WRONG TOPIC")
+        assert listed.returncode == 0 and "2 of " in listed.stdout, listed.stdout + listed.stderr
+        tombstone = next(x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.value is None)
+        shown = kim(lane, "dlq", "show", tombstone.position)
+        assert shown.returncode == 0 and "body: 0 bytes, not decodable" in shown.stdout, shown.stdout + shown.stderr
 
     asyncio.run(run())
 

@@ -27,7 +27,7 @@ class Bad:
     kind: str
     topic: str  # catalog name, without a prefix
     key: bytes
-    value: bytes
+    value: bytes | None  # None: a tombstone (a record without a value)
     letters_from: frozenset[str]  # the projections that dead-letter it
     reason: str  # the reason of each letter contains this
 
@@ -80,6 +80,7 @@ def bad_records(codec: Codec) -> list[Bad]:
     return [
         Bad("garbage bytes", "kim.cases", b"DO-x", b"not avro at all", frozenset({cases["kim.cases"]}), "undecodable"),
         Bad("garbage bytes", "kim.immigration", b"ABH-x", b"\xc3", frozenset({"backlog"}), "undecodable"),
+        Bad("a tombstone (no value)", "kim.cases", b"DO-n", None, frozenset({"caseload"}), "expected bytes"),
         Bad("truncated CaseOpened", "kim.cases", b"DO-t1", opened[:-5], both, "corrupt CaseOpened"),
         Bad(
             "truncated GoalAgreed (read by no projection)",
