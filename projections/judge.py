@@ -83,7 +83,7 @@ def catalog_topic(projection: object, topic: str) -> str:
 def duties(projection: object, topic: str, codec: Codec, peers: list[object]) -> Duties:
     """The duties of ``projection`` on ``topic`` among ``peers`` (every projection the platform runs, in order).
 
-    A projection that is not among the peers (by name) has none: it judges as if it ran alone.
+    A projection that is not among the peers (by name) judges as if it ran alone: every record of the topic.
     """
     base = catalog_topic(projection, topic)
     name = getattr(projection, "name", None)
