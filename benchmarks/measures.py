@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
 from cli.demo_events import DemoEvent
+from infra.kafka_client import client_options
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.bulk import catch_up
@@ -46,6 +47,7 @@ async def raw_ceiling(lane: BenchLane) -> float:
         bootstrap_servers=lane.settings.kafka_bootstrap,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_options(),
     )
     await consumer.start()
     codec = Codec()

@@ -39,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, default=8088, help="port to listen on (default 8088)")
     gateway.add_argument("--max-body-bytes", type=int, default=MIB, help=f"request size limit (default {MIB})")
     gateway.add_argument("--max-batch", type=int, default=500, help="events per batch request (default 500)")
-    from cli import dlq
+    from cli import agency, dlq
 
+    agency.add_parser(sub)
     dlq.add_parser(sub)
     from cli import query
 
@@ -91,6 +92,10 @@ def run(argv: Sequence[str]) -> int:
         from cli import gateway
 
         gateway.run(settings, args.host, args.port, args.max_body_bytes, args.max_batch)
+    elif args.command == "agency":
+        from cli import agency
+
+        return agency.run(settings, args)
     elif args.command == "dlq":
         from cli import dlq
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
+from infra.kafka_client import KafkaLogin, platform_login, platform_signing_secret
 from schemas import Codec
 from streams.draft import EventDraft
 from streams.errors import DeliveryError
 from streams.prepare import Outgoing, Preparer
+from streams.signing import PLATFORM_SIGNER, SigningKey
 
-__all__ = ["EventDraft", "Outgoing", "Published", "Publisher"]
+__all__ = ["EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
 
 
 @dataclass(frozen=True)
@@ -39,19 +41,29 @@ class Publisher(Preparer):
         bootstrap: str,
         source_agency: str,
         *,
+        username: str | None = None,
+        password: str | None = None,
+        signing_key: str | SigningKey | None = None,
         topic_prefix: str = "",
         codec: Codec | None = None,
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
     ) -> None:
+        """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
+
+        Without a login the publisher is the platform's (its Kafka login from this machine's settings); it then
+        signs with the platform's key, or with ``signing_key`` when given (the gateway speaks so for a partner).
+        """
         super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
         self.bootstrap = bootstrap
+        login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,
             request_timeout_ms=request_timeout_ms,
+            **login.options(),
         )
         self._started = False
 
@@ -93,7 +105,9 @@ class Publisher(Preparer):
                 futures.append(None)
                 continue
             try:
-                futures.append(await self._producer.send(item.topic, item.value, key=item.key))
+                futures.append(
+                    await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+                )
             except KafkaError as error:
                 reasons[i] = _describe(error, item.topic)
                 futures.append(None)
@@ -116,7 +130,7 @@ class Publisher(Preparer):
         partition; await each result."""
         self._require_started()
         try:
-            ack = await self._producer.send(item.topic, item.value, key=item.key)
+            ack = await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
         except KafkaError as error:
             return _failed(_describe(error, item.topic))
         return _acked(ack, item)
@@ -129,6 +143,9 @@ class Publisher(Preparer):
         """Validate all first (nothing is sent if one is invalid), then send and await every ack."""
         return await self.send(self.prepare_all(drafts))
 
+    def _sign(self, item: Outgoing) -> list[tuple[str, bytes]]:
+        return self.signing_key.headers(item.key, item.value)
+
     def _require_started(self) -> None:
         if not self._started:
             raise RuntimeError("the publisher is not started: use `async with Publisher(...)` or `await start()`")
@@ -138,6 +155,25 @@ class Publisher(Preparer):
         metadata = await self._producer.client.fetch_all_metadata()
         wanted = {self.topic_prefix + topic for topic in self.codec.catalog.topics()}
         return sorted(wanted - set(metadata.topics()))
+
+
+def _credentials(
+    agency: str, username: str | None, password: str | None, signing_key: str | SigningKey | None
+) -> tuple[KafkaLogin, SigningKey]:
+    """The Kafka login and the signing key of a publisher for ``agency``; ``ValueError`` for a mismatch."""
+    if (username is None) != (password is None):
+        raise ValueError("give both username and password (as `kim agency add` printed them), or neither")
+    if username is not None and signing_key is None:
+        raise ValueError(f"{agency} publishing with its own login also needs its signing_key (from `kim agency add`)")
+    login = KafkaLogin(username, password) if username is not None else platform_login()
+    key = (
+        SigningKey.parse(signing_key)
+        if signing_key is not None
+        else SigningKey(PLATFORM_SIGNER, platform_signing_secret())
+    )
+    if key.agency is not None and key.agency != agency:
+        raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
+    return login, key
 
 
 async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:

@@ -15,10 +15,13 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from infra.kafka_client import client_options
+from projections import authenticity
 from projections.records import Applied, LogRecord, Rejection
 from projections.runner import Projection
 from schemas import Codec, DecodeError
 from streams.dlq import DeadLetter, dlq_headers
+from streams.signing import SIG_HEADER, SIGNER_HEADER
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,7 @@ async def redrive(
 ) -> RedriveResult:
     codec = Codec()
     applied = failed = already = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options())
     await producer.start()
     conn = await asyncpg.connect(database_url)
     try:
@@ -83,9 +86,11 @@ async def redrive(
 
 async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec, letter: DeadLetter) -> list[Rejection]:
     topic, partition, offset = letter.source
-    record = LogRecord(topic, partition, offset, letter.key, letter.value)
+    signed = tuple((k, v.encode()) for k, v in letter.headers.items() if k in (SIGNER_HEADER, SIG_HEADER))
+    record = LogRecord(topic, partition, offset, letter.key, letter.value, signed)
     try:
         event = codec.decode(letter.value)
     except DecodeError as why:
         return [Rejection(record, f"undecodable: {why}")]
-    return await projection.apply(conn, [Applied(record, event)])
+    accepted, forged = await authenticity.screen(conn, [Applied(record, event)])  # re-driving never launders
+    return forged or await projection.apply(conn, accepted)

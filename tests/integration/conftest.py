@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
 from infra import kafka_broker, postgres_server
+from infra.kafka_client import client_options
 from infra.processes import run_sync
 from infra.settings import Settings, load_settings
 from projections.migrate import migrate
@@ -116,7 +117,7 @@ class Worker:
 
 
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         await admin.delete_topics(names)

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cli.catchup import wait_caught_up
 from cli.demo import publish
 from cli.demo_events import DemoEvent, demo_events
+from infra.kafka_client import client_options
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
@@ -63,7 +64,9 @@ async def checkpoint_total(lane: Lane) -> int:
 
 
 async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(
+        bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", **client_options()
+    )
     await producer.start()
     try:
         meta = await producer.send_and_wait(lane.topic(topic), value, key=key)
@@ -77,7 +80,7 @@ async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
     ends = {
         TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()
     }
-    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(ends))

@@ -15,6 +15,7 @@ import pytest
 
 from infra import kafka_broker, postgres_server
 from infra.errors import SetupError
+from infra.kafka_client import client_options
 from infra.processes import find_pids, pid_alive, run_sync
 from infra.settings import Settings, load_settings
 
@@ -63,7 +64,7 @@ def settings(home: Path) -> Iterator[Settings]:
 async def _describe_and_create_topic(bootstrap: str, topic: str) -> tuple[dict, list[str]]:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         info = await admin.describe_cluster()

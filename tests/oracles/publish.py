@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from infra.kafka_client import client_options
 from schemas import Codec, Event
 from streams.prepare import Outgoing, Preparer
 from tests.oracles.history import HistoryEvent
@@ -55,7 +56,9 @@ def with_repeats(encoded: Sequence[Encoded], share: float, seed: int = 1) -> lis
 
 async def publish(bootstrap: str, records: Sequence[Encoded]) -> dict[tuple[str, int], int]:
     """Send in order with one idempotent producer; return the next offset per partition written."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5, **client_options()
+    )
     await producer.start()
     try:
         futures = [await producer.send(r.outgoing.topic, r.outgoing.value, key=r.outgoing.key) for r in records]
