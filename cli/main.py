@@ -111,11 +111,39 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
+def _kafka_refusal(error: Exception) -> str | None:
+    from aiokafka.errors import (
+        ClusterAuthorizationFailedError,
+        GroupAuthorizationFailedError,
+        SaslAuthenticationFailed,
+        TopicAuthorizationFailedError,
+    )
+
+    from infra.kafka_client import KafkaLoginError
+
+    if isinstance(error, KafkaLoginError | SaslAuthenticationFailed):
+        return f"{error}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD, or run kim as the user that ran `kim up`"
+    if isinstance(
+        error, TopicAuthorizationFailedError | GroupAuthorizationFailedError | ClusterAuthorizationFailedError
+    ):
+        return (
+            f"Kafka refused the action ({type(error).__name__}: {error}); the configured Kafka user lacks that "
+            "permission — platform commands need the platform principal (KIM_KAFKA_USERNAME)"
+        )
+    return None
+
+
 def main() -> None:
     try:
         sys.exit(run(sys.argv[1:]))
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as why:  # Kafka refusing the login or an action: one line naming the fix
+        message = _kafka_refusal(why)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
 
@@ -11,6 +11,7 @@ MIB = 1024 * 1024
 class GatewayConfig:
     bootstrap: str
     topic_prefix: str = ""
+    database_url: str = field(default="", repr=False)  # where the agencies' tokens are (hashed)
     max_body_bytes: int = MIB
     max_batch: int = 500
     request_timeout_ms: int = 30000

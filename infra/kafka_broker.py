@@ -6,7 +6,6 @@ The broker jars come from Maven Central via `mvn` (checksums enforced) into the 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
 import secrets
@@ -15,13 +14,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from infra.errors import SetupError
-from infra.kafka_client import MECHANISM, PLATFORM_USER, KafkaLogin, client_options
+from infra.kafka_client import MECHANISM, PLATFORM_USER, KafkaLogin, KafkaLoginError, client_options, explain_login
 from infra.processes import (
     file_lock,
     find_pids,
@@ -414,18 +412,6 @@ async def _describe_cluster(bootstrap: str, timeout: float, options: dict[str, A
         await admin.close()
 
 
-@contextmanager
-def _quiet_aiokafka() -> Iterator[None]:
-    """aiokafka logs every refused connection as an error; while polling a starting broker those are expected."""
-    logger = logging.getLogger("aiokafka")
-    before = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-
-
 def _first_server(bootstrap: str) -> tuple[str, int]:
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     return host.strip("[]"), int(port)
@@ -439,9 +425,9 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0, options: dict[str, Any] 
         return "connection refused"
     try:
         options = client_options() if options is None else options
-        with _quiet_aiokafka():
+        with explain_login(options.get("sasl_plain_username"), quiet=True):
             info = run_sync(_describe_cluster(bootstrap, timeout, options))
-    except SetupError as why:
+    except (SetupError, KafkaLoginError) as why:
         return str(why)
     except Exception as exc:  # any failure means "not ready yet"; the caller reports the reason
         return f"{type(exc).__name__}: {exc}".rstrip(": ")
@@ -470,8 +456,8 @@ def wait_for_kafka(
         if alive is not None and not alive():
             raise SetupError(f"the Kafka process exited before answering at {bootstrap}")
         if time.monotonic() >= deadline:
-            if "Unable to bootstrap" in reason or "SaslAuthentication" in reason:
-                reason += "; a port that answers but refuses the login means a wrong Kafka user or password"
+            if "refused the login" in reason:
+                raise SetupError(f"{reason} at {bootstrap}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD (or kim up)")
             raise SetupError(
                 f"cannot reach Kafka at {bootstrap} within {timeout:g} s ({reason}); "
                 "start it (kim up) or fix KIM_KAFKA_BOOTSTRAP"

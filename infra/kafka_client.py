@@ -9,8 +9,11 @@ as the platform principal ``kim-platform``, whose password `kim up` generates on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,3 +113,49 @@ def platform_signing_secret(settings: Settings | None = None) -> bytes:
             "publish with the agency's own credentials (kim agency add) instead"
         )
     return hmac.new(login.password.encode(), b"kim platform record signing v1", hashlib.sha256).digest()
+
+
+class KafkaLoginError(Exception):
+    """The broker answered but refused the login (wrong user or password): aiokafka only logs that and then
+    raises a generic ``KafkaConnectionError``; this names the real cause."""
+
+
+class _SaslFailures(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "SaslAuthenticationFailed" in message or "Authentication failed" in message:
+            self.seen.append(message)
+
+
+@contextlib.contextmanager
+def explain_login(username: str | None, quiet: bool = False) -> Iterator[None]:
+    """Turn aiokafka's "Unable to bootstrap" after a refused SASL login into ``KafkaLoginError``.
+
+    ``quiet`` also keeps aiokafka's own error lines off the console while polling.
+    """
+    from aiokafka.errors import KafkaConnectionError
+
+    logger = logging.getLogger("aiokafka")
+    handler = _SaslFailures()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    if quiet:
+        logger.propagate = False
+    if logger.getEffectiveLevel() > logging.ERROR:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    except KafkaConnectionError:
+        if handler.seen:
+            raise KafkaLoginError(
+                f"Kafka refused the login of {username!r}: wrong username or password (SaslAuthenticationFailed)"
+            ) from None
+        raise
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate

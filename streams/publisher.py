@@ -13,9 +13,14 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 
-from infra.kafka_client import KafkaLogin, platform_login, platform_signing_secret
+from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec
 from streams.draft import EventDraft
 from streams.errors import DeliveryError
@@ -56,14 +61,14 @@ class Publisher(Preparer):
         """
         super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
         self.bootstrap = bootstrap
-        login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
+        self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
             acks="all",
             linger_ms=linger_ms,
             request_timeout_ms=request_timeout_ms,
-            **login.options(),
+            **self.login.options(),
         )
         self._started = False
 
@@ -72,7 +77,8 @@ class Publisher(Preparer):
         (the publisher is then closed: make a new one to try again)."""
         if not self._started:
             try:
-                await self._producer.start()
+                with explain_login(self.login.username):
+                    await self._producer.start()
             except BaseException:
                 await self._producer.stop()  # release the half-open client, no "unclosed producer" warning
                 raise
@@ -191,4 +197,7 @@ async def _failed(reason: str) -> Published:
 def _describe(error: BaseException, topic: str) -> str:
     if isinstance(error, UnknownTopicOrPartitionError):
         return f"topic {topic} does not exist on the broker (kim up creates the topics)"
+    if isinstance(error, TopicAuthorizationFailedError | ClusterAuthorizationFailedError):
+        name = type(error).__name__
+        return f"the Kafka user may not write {topic} ({name}); `kim agency add` grants an agency its topics"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

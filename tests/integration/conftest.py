@@ -24,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
 from infra import kafka_broker, postgres_server
-from infra.kafka_client import client_options
+from infra.kafka_client import client_options, kafka_env
 from infra.processes import run_sync
 from infra.settings import Settings, load_settings
 from projections.migrate import migrate
@@ -66,6 +66,7 @@ class Lane:
             "KIM_KAFKA_BOOTSTRAP": self.bootstrap,
             "KIM_DATABASE_URL": self.database_url,
             "KIM_TOPIC_PREFIX": self.prefix,
+            **kafka_env(),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 
     def worker(self, projection: str = "caseload") -> Worker:

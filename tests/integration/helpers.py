@@ -10,11 +10,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cli.catchup import wait_caught_up
 from cli.demo import publish
 from cli.demo_events import DemoEvent, demo_events
-from infra.kafka_client import client_options
+from infra.kafka_client import client_options, platform_signing_secret
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
+from streams.signing import PLATFORM_SIGNER, SigningKey
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane, Worker
 
@@ -63,13 +64,21 @@ async def checkpoint_total(lane: Lane) -> int:
     return rows[0]["n"]
 
 
+def platform_key() -> SigningKey:
+    """The key the platform signs with: raw records sent with it count for any agency."""
+    return SigningKey(PLATFORM_SIGNER, platform_signing_secret())
+
+
 async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
+    """Send bytes as they are, signed by the platform (so only decoding and the domain rules judge them)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", **client_options()
     )
     await producer.start()
     try:
-        meta = await producer.send_and_wait(lane.topic(topic), value, key=key)
+        meta = await producer.send_and_wait(
+            lane.topic(topic), value, key=key, headers=platform_key().headers(key, value)
+        )
         return meta.partition, meta.offset
     finally:
         await producer.stop()

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from infra.kafka_client import client_options
+from infra.kafka_client import client_options, platform_signing_secret
 from schemas import Codec, Event
 from streams.prepare import Outgoing, Preparer
+from streams.signing import PLATFORM_SIGNER, SigningKey
 from tests.oracles.history import HistoryEvent
 
 
@@ -61,7 +62,13 @@ async def publish(bootstrap: str, records: Sequence[Encoded]) -> dict[tuple[str,
     )
     await producer.start()
     try:
-        futures = [await producer.send(r.outgoing.topic, r.outgoing.value, key=r.outgoing.key) for r in records]
+        sign = SigningKey(PLATFORM_SIGNER, platform_signing_secret()).headers
+        futures = [
+            await producer.send(
+                r.outgoing.topic, r.outgoing.value, key=r.outgoing.key, headers=sign(r.outgoing.key, r.outgoing.value)
+            )
+            for r in records
+        ]
         targets: dict[tuple[str, int], int] = {}
         for future in futures:
             meta = await future
