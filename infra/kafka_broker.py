@@ -453,11 +453,11 @@ def wait_for_kafka(
         reason = kafka_answers(bootstrap, min(5.0, max(1.0, deadline - time.monotonic())), options) or ""
         if not reason:
             return
+        if "refused the login" in reason:  # waiting does not fix a password
+            raise SetupError(f"{reason} at {bootstrap}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD (or kim up)")
         if alive is not None and not alive():
             raise SetupError(f"the Kafka process exited before answering at {bootstrap}")
         if time.monotonic() >= deadline:
-            if "refused the login" in reason:
-                raise SetupError(f"{reason} at {bootstrap}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD (or kim up)")
             raise SetupError(
                 f"cannot reach Kafka at {bootstrap} within {timeout:g} s ({reason}); "
                 "start it (kim up) or fix KIM_KAFKA_BOOTSTRAP"
