@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
 from cli.demo_events import DemoEvent
-from infra.kafka_client import client_options
+from infra.kafka_client import client_options, kafka_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.bulk import catch_up
@@ -80,6 +80,7 @@ def _env(lane: BenchLane, **extra: str) -> dict[str, str]:
         **os.environ,
         "KIM_KAFKA_BOOTSTRAP": lane.settings.kafka_bootstrap,
         "KIM_TOPIC_PREFIX": lane.prefix,
+        **kafka_env(lane.settings),
         **extra,
     }
 

@@ -45,7 +45,7 @@ def prepare(settings: Settings, log: Log = print) -> None:
     for version in processes.run_sync(_migrate(settings.database_url)):
         log(f"applied migration {version}")
     if processes.run_sync(_record_signing_cutoffs(settings)):
-        log("records written before signing existed stay valid unsigned (signing_cutoffs)")
+        log("records written before record signing existed stay valid unsigned (signing_cutoffs)")
 
 
 async def _migrate(url: str) -> list[str]:

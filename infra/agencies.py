@@ -121,4 +121,4 @@ async def record_cutoffs(conn: asyncpg.Connection, ends: dict[tuple[str, int], i
             "INSERT INTO signing_cutoffs (topic, partition, from_offset) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             new,
         )
-    return len(new)
+    return sum(1 for *_, end in new if end > 0)
