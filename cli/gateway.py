@@ -37,8 +37,8 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
     config = GatewayConfig(
         settings.kafka_bootstrap,
         settings.topic_prefix,
-        settings.database_url,
         max_body_bytes=max_body_bytes,
         max_batch=max_batch,
+        database_url=settings.database_url,
     )
     serve(config, host, port)

@@ -24,11 +24,13 @@ CLAIMS = ("source_agency", "agency")  # fields a body might use to claim an agen
 class TokenBook:
     """Looks tokens up in the platform database (a small pool, made on first use)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str | None) -> None:
         self.database_url = database_url
         self._pool: asyncpg.Pool | None = None
 
     async def lookup(self, token: str) -> tuple[str, SigningKey] | None:
+        if self.database_url is None:
+            raise Problem(503, "this gateway has no database to check tokens in; start it with KIM_DATABASE_URL set")
         if self._pool is None:
             self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=4)
         async with self._pool.acquire() as conn:

@@ -11,7 +11,8 @@ MIB = 1024 * 1024
 class GatewayConfig:
     bootstrap: str
     topic_prefix: str = ""
-    database_url: str = field(default="", repr=False)  # where the agencies' tokens are (hashed)
     max_body_bytes: int = MIB
     max_batch: int = 500
     request_timeout_ms: int = 30000
+    # The platform database: the agencies' tokens (hashed) are there. Without it every request is a 503.
+    database_url: str | None = field(default=None, repr=False)

@@ -154,7 +154,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         assert str(refused).startswith("Kafka refused the login of 'agency-jobcenter': wrong username or password")
 
         # The gateway: the token names the agency; no token, or a claim of another agency, is refused.
-        config = GatewayConfig(lane.bootstrap, lane.prefix, lane.database_url)
+        config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
         bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
         event = {"event_type": "CaseOpened", "payload": opened("DO-GW-1").payload}
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -179,7 +179,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
     async def after_removal() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
         await expect_refused(Publisher(lane.bootstrap, "JOBCENTER", **sdk).start(), KafkaLoginError)
-        config = GatewayConfig(lane.bootstrap, lane.prefix, lane.database_url)
+        config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
             bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
             response = await client.post("/v1/events", json={}, headers=bearer)

@@ -59,9 +59,8 @@ def with_gateway(config: GatewayConfig, scenario: Scenario) -> None:
 def lane_config(lane: Lane, prefix: str | None = None, bootstrap: str | None = None, **limits: Any) -> GatewayConfig:
     """The gateway on the lane, with JOBCENTER's identity (token ``TOKEN``) in the lane's database."""
     run_sync(_register(lane.database_url, "JOBCENTER", TOKEN))
-    return GatewayConfig(
-        bootstrap or lane.bootstrap, lane.prefix if prefix is None else prefix, lane.database_url, **limits
-    )
+    prefix = lane.prefix if prefix is None else prefix
+    return GatewayConfig(bootstrap or lane.bootstrap, prefix, database_url=lane.database_url, **limits)
 
 
 async def _register(url: str, agency: str, token: str) -> None:
