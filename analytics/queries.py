@@ -238,12 +238,13 @@ async def referrals(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAU
         for c in ("median_days_to_accept", "p90_days_to_accept", "median_days_to_complete"):
             row[c] = _round(r[c])
         row["_keys"] = (r["from_agency"], r["to_agency"])
+        row["_median"] = r["median_days_to_accept"]  # sort on the exact median, not the rounded one (ties)
         rows.append(row)
     rows.sort(
         key=lambda r: (
             TOTAL in r["_keys"],
-            r["median_days_to_accept"] is None,
-            -(r["median_days_to_accept"] or 0),
+            r["_median"] is None,
+            -(r["_median"] or 0),
             r["from_agency"],
             r["to_agency"],
         )

@@ -80,6 +80,7 @@ def main(kind: str) -> None:
         topic_replication_factor=1,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        datadir=env.get("BENCH_DATADIR", f"{env['BENCH_APP_ID']}-data"),  # a temporary directory, not the repo
     )
     topic = app.topic(env["BENCH_TOPIC"], key_type=bytes, value_type=bytes, internal=False)
     clock = {"first": 0.0, "seen": 0}

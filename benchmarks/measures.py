@@ -37,11 +37,12 @@ async def publish_all(lane: BenchLane, events: list[DemoEvent], chunk: int = 20_
     return progress.done / progress.elapsed
 
 
-async def raw_ceiling(lane: BenchLane) -> float:
-    """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode."""
+async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> float:
+    """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode (of these topics)."""
     ends = {
         TopicPartition(t, p): e
-        for (t, p), e in (await end_offsets(lane.settings.kafka_bootstrap, [lane.topic(CASES)])).items()
+        for (t, p), e in (await end_offsets(lane.settings.kafka_bootstrap, [lane.topic(t) for t in topics])).items()
+        if e > 0
     }
     consumer = AIOKafkaConsumer(
         bootstrap_servers=lane.settings.kafka_bootstrap,
@@ -91,6 +92,7 @@ def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "",
         result = Path(tmp) / "result.json"
         env = _env(
             lane,
+            BENCH_DATADIR=str(Path(tmp) / "faust-data"),
             BENCH_TOPIC=lane.topic(CASES),
             BENCH_EVENTS=str(events),
             BENCH_RESULT=str(result),
@@ -134,10 +136,10 @@ def start_worker(lane: BenchLane, database_url: str, log: Path, projection: str 
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli.worker", projection],
-            cwd=REPO,
+            cwd=log.parent,  # faust's data directory goes to the temporary directory, not the repo
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_env(lane, KIM_DATABASE_URL=database_url),
+            env=_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO)),
         )
 
 

@@ -3,9 +3,11 @@
 Measures, in one run and on the same generated events through the real broker and database:
 SDK publish throughput; the reference lines (raw aiokafka getmany + decode ceiling, a
 do-nothing faust agent, a naive one-upsert-per-event faust agent); the platform's live path
-(the faust worker) and bulk path (aiokafka batches); end-to-end latency at a steady rate; a
-worker's peak RSS. Results are also given as ratios to the reference lines, so they hold on
-a noisy machine. Prints a table and writes JSON (default ``results/bench-<time>.json``).
+(the faust worker) and bulk path (aiokafka batches) for each projection; a rebuild (the whole
+history into all three projections through the bulk path, in one process and in two processes
+with the partitions split); end-to-end latency at a steady rate; a worker's peak RSS. Results
+are also given as ratios to the reference lines, so they hold on a noisy machine. Prints a table
+and writes JSON (default ``results/bench-<time>.json``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import measures
+from benchmarks import measures, replay
 from benchmarks.lanes import new_lane
 from cli import render, services
 from infra.errors import SetupError
 from infra.settings import load_settings
 from simulation import SimulationConfig, simulate_list
+from streams.topics import CASES, IMMIGRATION
 
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
+IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
 
 
 def _events(count: int, seed: int) -> list:
@@ -45,23 +49,44 @@ def _events(count: int, seed: int) -> list:
         scale *= 2
 
 
+def _history(count: int, seed: int) -> tuple[list, list]:
+    """``count`` kim.cases events as ``_events`` gives them, and the kim.immigration events of the same year.
+
+    The immigration offices run at ``IMMIGRATION_SCALE`` of their volume so the backlog rows and the
+    rebuild have applications to read without doubling the run's length.
+    """
+    scale = max(0.01, 1.25 * count / CASE_EVENTS_PER_YEAR)
+    while True:
+        config = SimulationConfig(years=1.0, seed=seed, scale=scale, immigration_scale=IMMIGRATION_SCALE)
+        events = simulate_list(config)
+        cases = [e for e in events if "application_id" not in e.draft.payload][:count]
+        if len(cases) == count:
+            return cases, [e for e in events if "application_id" in e.draft.payload]
+        scale *= 2
+
+
 async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) -> dict:
     settings = load_settings()
     services.start_services(settings, log=lambda line: print(line, file=sys.stderr))
     lane = await new_lane(settings)
-    events = _events(count, seed)
-    n = len(events)
+    events, applications = _history(count, seed)
+    n, m = len(events), len(applications)
     results: dict = {
         "events": n,
+        "immigration_events": m,
         "seed": seed,
         "started": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
     try:
-        results["publish_per_s"] = await measures.publish_all(lane, events)
+        history = sorted(events + applications, key=lambda e: e.draft.occurred_at)  # stable: keys stay in order
+        results["publish_per_s"] = await measures.publish_all(lane, history)
+        del history
         step = lambda name: print(f"measuring {name} …", file=sys.stderr)  # noqa: E731
         step("raw getmany+decode ceiling")
         results["raw_ceiling_per_s"] = await measures.raw_ceiling(lane)
+        results["raw_ceiling_immigration_per_s"] = await measures.raw_ceiling(lane, (IMMIGRATION,))
+        results["raw_ceiling_all_per_s"] = await measures.raw_ceiling(lane, (CASES, IMMIGRATION))
         step("bulk path")
         results["bulk_per_s"] = await measures.bulk(lane)
         step("faust do-nothing agent")
@@ -73,6 +98,16 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         step("referrals projection: bulk and live paths on the same events")
         results["bulk_referrals_per_s"] = await measures.bulk(lane, "referrals")
         results["live_referrals_per_s"], _ = await measures.live(lane, n, projection="referrals")
+        step("backlog projection: bulk and live paths on the kim.immigration events")
+        results["bulk_backlog_per_s"] = await measures.bulk(lane, "backlog")
+        results["live_backlog_per_s"], _ = await measures.live(lane, m, projection="backlog")
+        for processes in (1, 2):
+            step(f"rebuild: the whole history into all three projections, {processes} process(es)")
+            url = await lane.database(f"rebuild_{processes}")
+            rate, read = await asyncio.to_thread(
+                replay.replay, lane.settings.kafka_bootstrap, url, lane.prefix, processes
+            )
+            results[f"rebuild_{processes}p_per_s"], results[f"rebuild_{processes}p_records_read"] = rate, read
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
@@ -88,6 +123,10 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         "live_to_naive": results["live_per_s"] / results["naive_per_s"],
         "bulk_referrals_to_raw_ceiling": results["bulk_referrals_per_s"] / results["raw_ceiling_per_s"],
         "live_referrals_to_faust_noop": results["live_referrals_per_s"] / results["faust_noop_per_s"],
+        "bulk_backlog_to_raw_ceiling": results["bulk_backlog_per_s"] / results["raw_ceiling_immigration_per_s"],
+        "live_backlog_to_faust_noop": results["live_backlog_per_s"] / results["faust_noop_per_s"],
+        "rebuild_1p_to_raw_ceiling": results["rebuild_1p_per_s"] / results["raw_ceiling_all_per_s"],
+        "rebuild_2p_to_raw_ceiling": results["rebuild_2p_per_s"] / results["raw_ceiling_all_per_s"],
     }
     return results
 
@@ -96,7 +135,12 @@ def table(results: dict) -> str:
     r, lat = results, results["latency"]
     rows = [
         ["SDK publish (acks=all, idempotent)", f"{r['publish_per_s']:,.0f}/s", ""],
-        ["raw ceiling: getmany + decode", f"{r['raw_ceiling_per_s']:,.0f}/s", "reference"],
+        ["raw ceiling: getmany + decode (kim.cases)", f"{r['raw_ceiling_per_s']:,.0f}/s", "reference"],
+        [
+            "raw ceiling: kim.immigration / both topics",
+            f"{r['raw_ceiling_immigration_per_s']:,.0f}/s / {r['raw_ceiling_all_per_s']:,.0f}/s",
+            "reference",
+        ],
         ["faust do-nothing agent", f"{r['faust_noop_per_s']:,.0f}/s", "reference"],
         ["naive: faust + 1 upsert per event", f"{r['naive_per_s']:,.0f}/s", "baseline"],
         [
@@ -116,6 +160,22 @@ def table(results: dict) -> str:
             f"{r['ratios']['bulk_referrals_to_raw_ceiling']:.0%} of raw ceiling",
         ],
         [
+            f"backlog ({r['immigration_events']:,} events): live / bulk",
+            f"{r['live_backlog_per_s']:,.0f}/s / {r['bulk_backlog_per_s']:,.0f}/s",
+            f"{r['ratios']['live_backlog_to_faust_noop']:.0%} of do-nothing, "
+            f"{r['ratios']['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
+        ],
+        [
+            f"rebuild, 3 projections, 1 process ({r['rebuild_1p_records_read']:,} read)",
+            f"{r['rebuild_1p_per_s']:,.0f}/s",
+            f"{r['ratios']['rebuild_1p_to_raw_ceiling']:.0%} of raw ceiling (both topics)",
+        ],
+        [
+            f"rebuild, 2 processes (even/odd partitions, {r['rebuild_2p_records_read']:,} read)",
+            f"{r['rebuild_2p_per_s']:,.0f}/s",
+            f"{r['ratios']['rebuild_2p_to_raw_ceiling']:.0%} of one core's raw ceiling",
+        ],
+        [
             f"latency p50/p95/p99 at {lat['rate']}/s",
             f"{lat['p50_ms']:.0f}/{lat['p95_ms']:.0f}/{lat['p99_ms']:.0f} ms",
             f"{lat['visible']}/{lat['events']} events seen",
@@ -126,7 +186,7 @@ def table(results: dict) -> str:
             "",
         ],
     ]
-    return render.table([f"{r['events']:,} events", "result", "compared"], rows)
+    return render.table([f"{r['events']:,} case events", "result", "compared"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:

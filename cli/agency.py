@@ -56,7 +56,7 @@ def add(settings: Settings, name: str) -> agencies.AgencyCredentials:
         )
     credentials = agencies.AgencyCredentials.new(agency)
     kafka_admin.add_principal(settings, credentials.username, credentials.password)
-    run_sync(_db(settings, lambda conn: agencies.register(conn, credentials)))
+    run_sync(_db(settings, lambda conn: agencies.register(conn, credentials, settings.actor)))
     return credentials
 
 
@@ -65,7 +65,7 @@ def remove(settings: Settings, name: str) -> str:
     if not run_sync(_db(settings, lambda conn: agencies.active(conn, agency))):
         raise SetupError(f"{agency} has no identity to remove (kim agency list shows who has one)")
     kafka_admin.remove_principal(settings, agencies.kafka_user(agency))
-    run_sync(_db(settings, lambda conn: agencies.unregister(conn, agency)))
+    run_sync(_db(settings, lambda conn: agencies.unregister(conn, agency, settings.actor)))
     return agency
 
 

@@ -6,7 +6,10 @@ import argparse
 import json
 from datetime import datetime
 
+import asyncpg
+
 from cli import render
+from infra import audit
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -52,17 +55,42 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{len(chosen)} of {len(letters)} dead letters")
         return 0
     totals = {"applied": 0, "failed again": 0, "already re-driven": 0}
-    for name in sorted({letter.projection for letter in chosen}):
-        if name not in PROJECTIONS:
-            raise SetupError(f"dead letters name an unknown projection {name!r}; re-drive with --projection")
-        result = run_sync(
-            redrive(settings.kafka_bootstrap, settings.database_url, PROJECTIONS[name], chosen, settings.topic(DLQ))
-        )
-        totals["applied"] += result.applied
-        totals["failed again"] += result.failed_again
-        totals["already re-driven"] += result.already_redriven
+    details: dict[str, object] = {"filter": _filter_text(args), "chosen": len(chosen)}
+    try:
+        for name in sorted({letter.projection for letter in chosen}):
+            if name not in PROJECTIONS:
+                raise SetupError(f"dead letters name an unknown projection {name!r}; re-drive with --projection")
+            result = run_sync(
+                redrive(settings.kafka_bootstrap, settings.database_url, PROJECTIONS[name], chosen, settings.topic(DLQ))
+            )
+            totals["applied"] += result.applied
+            totals["failed again"] += result.failed_again
+            totals["already re-driven"] += result.already_redriven
+    except BaseException as why:
+        _audit(settings, "failed", {**details, **totals, "error": str(why) or type(why).__name__})
+        raise
+    _audit(settings, "ok", {**details, **totals})
     print(", ".join(f"{n} {what}" for what, n in totals.items()) + f" (of {len(chosen)} chosen)")
     return 0
+
+
+def _filter_text(args: argparse.Namespace) -> str:
+    names = ("projection", "reason", "topic", "since", "until")
+    chosen = [f"--{name} {getattr(args, name)}" for name in names if getattr(args, name) is not None]
+    return " ".join(chosen) or "all"
+
+
+def _audit(settings: Settings, outcome: str, details: dict[str, object]) -> None:
+    """One audit entry per `kim dlq redrive` run, with what it chose and what became of it."""
+
+    async def write() -> None:
+        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        try:
+            await audit.record(conn, settings.actor, "dlq.redrive", settings.topic(DLQ), outcome, details)
+        finally:
+            await conn.close()
+
+    run_sync(write())
 
 
 def _find(letters: list[DeadLetter], position: str) -> DeadLetter:
@@ -98,7 +126,7 @@ def _show(letter: DeadLetter) -> str:
     try:
         event = Codec().decode(letter.value)
     except DecodeError as why:
-        lines.append(f"  body: {len(letter.value)} bytes, not decodable ({why})")
+        lines.append(f"  body: {len(letter.value or b'')} bytes, not decodable ({why})")
     else:
         body = {"event_type": event.event_type, "envelope": event.envelope, "payload": event.payload}
         lines.append("  event: " + json.dumps(body, default=str, ensure_ascii=False, indent=2).replace("\n", "\n  "))

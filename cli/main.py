@@ -17,7 +17,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("up", help="start Kafka, PostgreSQL, topics, migrations and projection workers")
     sub.add_parser("down", help="stop workers, Kafka and PostgreSQL (nothing left running)")
-    sub.add_parser("status", help="broker, database, topics, projection lag")
+    status = sub.add_parser("status", help="broker, database, topics; per projection lag, freshness, workers, DLQ")
+    status.add_argument("--json", action="store_true", help="the same as JSON, for machines")
     demo = sub.add_parser("demo", help="bring everything up, publish a realistic batch, print the caseload")
     demo.add_argument("--seed", type=int, default=None, help="random seed (default: a new one each run)")
     demo.add_argument("--scale", type=float, default=0.1, help="share of Dortmund to simulate (default 0.1)")
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     from cli import query
 
     query.add_parser(sub)
+    from cli import replay
+
+    replay.add_parser(sub)
+    from cli import audit
+
+    audit.add_parser(sub)
     serve = sub.add_parser("serve", help="the analysts' read-only HTTP API and dashboard on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089)")
     return parser
@@ -70,7 +77,7 @@ def run(argv: Sequence[str]) -> int:
     elif args.command == "status":
         from cli import status
 
-        text, healthy = run_sync(status.report(settings))
+        text, healthy = run_sync(status.report(settings, machine=args.json))
         print(text)
         return 0 if healthy else 1
     elif args.command == "demo":
@@ -100,6 +107,14 @@ def run(argv: Sequence[str]) -> int:
         from cli import dlq
 
         return dlq.run(settings, args)
+    elif args.command == "audit":
+        from cli import audit
+
+        return audit.run(settings, args)
+    elif args.command == "replay":
+        from cli import replay
+
+        return replay.run(settings, args)
     elif args.command == "query":
         from cli import query
 

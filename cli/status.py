@@ -1,34 +1,34 @@
-"""`kim status`: broker, database, topics with end offsets, and each projection's lag and worker."""
+"""`kim status [--json]`: broker, database, topics, and per projection its lag, freshness, workers,
+dead letters and running rebuilds. Reads only; what it prints is derived in ``cli/status_view.py``.
+
+Dead letters are counted per projection by reading the ``kim.projection`` header of every record in
+``kim.dlq`` (a full read, bounded by ``DLQ_READ_SECONDS``; the topic's record count is in the topic table).
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import asyncpg
 
-from cli import render, services
+from cli import services
+from cli.status_view import Service, Snapshot, as_json, text
 from infra import kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.settings import Settings
-from projections import checkpoints
 from projections.registry import PROJECTIONS
-from streams.topics import TOPICS, end_offsets
+from streams.health import Group, ProjectionHealth, partition_states
+from streams.health_read import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
+from streams.topics import DLQ, TOPICS, end_offsets
+
+DLQ_READ_SECONDS = 30.0
 
 
-async def _projection_state(url: str) -> dict[str, tuple[dict, datetime | None]]:
-    conn = await asyncpg.connect(url, timeout=5)
-    try:
-        state = {}
-        for name in PROJECTIONS:
-            seen = await checkpoints.load(conn, name)
-            last = await conn.fetchval(
-                "SELECT max(last_event_at) FROM projection_checkpoints WHERE projection = $1", name
-            )
-            state[name] = (seen, last)
-        return state
-    finally:
-        await conn.close()
+def group_id(settings: Settings, projection: str) -> str:
+    """The consumer group of a projection's workers: the faust app id (``streams/worker.py``)."""
+    return f"{settings.topic_prefix}kim-projection-{projection}"
 
 
 def _endpoint(url: str) -> str:
@@ -44,51 +44,67 @@ def _database_problem(url: str) -> str | None:
     return None
 
 
-async def report(settings: Settings) -> tuple[str, bool]:
-    """The status text, and whether everything is up."""
-    lines: list[str] = []
-    where = "local" if settings.local_kafka else "external"
-    kafka_ok = kafka_broker.kafka_answers(settings.kafka_bootstrap) is None
-    lines.append(f"broker    {settings.kafka_bootstrap} ({where}): {'up' if kafka_ok else 'DOWN'}")
-    db_error = _database_problem(settings.database_url)
-    db_where = "local" if settings.local_postgres else "external"
-    lines.append(
-        f"database  {_endpoint(settings.database_url)} ({db_where}): "
-        f"{'up' if db_error is None else 'DOWN: ' + db_error}"
+async def snapshot(settings: Settings) -> Snapshot:
+    kafka_error = kafka_broker.kafka_answers(settings.kafka_bootstrap)
+    broker = Service(settings.kafka_bootstrap, settings.local_kafka, kafka_error)
+    database = Service(
+        _endpoint(settings.database_url), settings.local_postgres, _database_problem(settings.database_url)
     )
-    if not kafka_ok:
-        return "\n".join([*lines, "", "start the services with `kim up`"]), False
-    names = [settings.topic(spec.name) for spec in TOPICS]
-    ends = await end_offsets(settings.kafka_bootstrap, names)
-    lines.append("")
-    rows = []
-    for name in names:
-        parts = sorted((p, end) for (t, p), end in ends.items() if t == name)
-        rows.append([name, len(parts) or "missing", sum(e for _, e in parts), " ".join(f"{p}:{e}" for p, e in parts)])
-    lines.append(render.table(["topic", "partitions", "records", "end offsets"], rows))
-    if db_error is not None:
-        return "\n".join(lines), False
-    state = await _projection_state(settings.database_url)
+    if not broker.up:
+        return Snapshot(broker, database)
+    topics = tuple(settings.topic(spec.name) for spec in TOPICS)
+    ends = await end_offsets(settings.kafka_bootstrap, list(topics))
+    if not database.up:
+        return Snapshot(broker, database, ends, topics)
+    notes: list[str] = []
+    groups: dict[str, Group] = {}
+    try:
+        groups = await describe_groups(settings.kafka_bootstrap, [group_id(settings, n) for n in PROJECTIONS])
+    except Exception as why:  # the rest of the status is still worth printing
+        notes.append(f"consumer groups not described: {why!r}")
+    letters = None
+    if (settings.topic(DLQ), 0) not in ends:
+        notes.append(f"topic {settings.topic(DLQ)} is missing; `kim up` creates it")
+    else:
+        reader = LogReader(settings.kafka_bootstrap)
+        await reader.start()
+        try:
+            partitions = next(s.partitions for s in TOPICS if s.name == DLQ)
+            letters = await reader.count_dead_letters(settings.topic(DLQ), partitions, timeout=DLQ_READ_SECONDS)
+        except TimeoutError as why:
+            notes.append(f"dead letters not counted: {why}")
+        finally:
+            await reader.stop()
+    conn = await asyncpg.connect(settings.database_url, timeout=5)
+    try:
+        if not await conn.fetchval("SELECT to_regclass('projection_checkpoints') IS NOT NULL"):
+            notes.append("the database has no projection tables yet; `kim up` applies the migrations")
+            return Snapshot(broker, database, ends, topics, None, tuple(notes))
+        redriven = await read_redriven(conn, settings.topic(DLQ))
+        healths = []
+        for name, projection in PROJECTIONS.items():
+            healths.append(
+                ProjectionHealth(
+                    name=name,
+                    group_id=group_id(settings, name),
+                    partitions=partition_states(
+                        ends, await read_checkpoints(conn, name), [settings.topic(t) for t in projection.source_topics]
+                    ),
+                    group=groups.get(group_id(settings, name)),
+                    local_pid=services.worker_pid(settings, name),
+                    dead_letters=None if letters is None else letters.get(name, 0),
+                    redriven=redriven.get(name, {}),
+                    rebuilds=tuple(await read_rebuilds(conn, name)),
+                )
+            )
+    finally:
+        await conn.close()
+    return Snapshot(broker, database, ends, topics, tuple(healths), tuple(notes))
+
+
+async def report(settings: Settings, machine: bool = False) -> tuple[str, bool]:
+    """The status as text (or JSON), and whether the broker and the database are up."""
+    state = await snapshot(settings)
     now = datetime.now(UTC)
-    rows = []
-    for name, projection in PROJECTIONS.items():
-        seen, last = state[name]
-        sources = {settings.topic(t) for t in projection.source_topics}
-        lag = {tp: end - seen.get(tp, 0) for tp, end in ends.items() if tp[0] in sources}
-        pid = services.worker_pid(settings, name)
-        fresh = f"{(now - last).total_seconds():.0f} s" if last else "-"
-        rows.append(
-            [
-                name,
-                f"up (pid {pid})" if pid else "stopped",
-                sum(lag.values()),
-                " ".join(f"{p}:{n}" for (_, p), n in sorted(lag.items())),
-                last.isoformat() if last else "-",
-                fresh,
-            ]
-        )
-    lines.append("")
-    lines.append(
-        render.table(["projection", "worker", "lag", "lag per partition", "last event time", "freshness"], rows)
-    )
-    return "\n".join(lines), True
+    out = json.dumps(as_json(state, now), indent=2) if machine else text(state, now)
+    return out, state.healthy

@@ -22,7 +22,13 @@ def main(argv: list[str]) -> int:
 
     from streams.worker import build_app
 
-    app = build_app(argv[0], settings.kafka_bootstrap, settings.database_url, topic_prefix=settings.topic_prefix)
+    app = build_app(
+        argv[0],
+        settings.kafka_bootstrap,
+        settings.database_url,
+        topic_prefix=settings.topic_prefix,
+        metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
+    )
     worker = Worker(app, loglevel="warn", quiet=True)
     worker.spinner = None  # its output is a log file, not a terminal
     worker.execute_from_commandline()

@@ -6,8 +6,10 @@ is validated as a whole first: one invalid event and nothing of it is published.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
@@ -17,6 +19,7 @@ from gateway.config import GatewayConfig
 from gateway.openapi import document
 from gateway.responses import Problem, field_error, json_errors
 from schemas import Codec, EncodeError
+from streams.consent_gate import GATED, ConsentGate, ConsentStateUnavailable, draft_of
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, field_errors_of
 from streams.pool import PublisherPool
@@ -27,6 +30,7 @@ from streams.signing import SigningKey
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)
 POOL = web.AppKey("pool", PublisherPool)
+GATE = web.AppKey("consent_gate", ConsentGate)
 OPENAPI = web.AppKey("openapi", dict)
 TOKENS = web.AppKey("tokens", TokenBook)
 
@@ -49,6 +53,8 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.on_cleanup.append(_close_pool)
+    if config.database_url is not None:
+        app.cleanup_ctx.append(_consent_gate)
     return app
 
 
@@ -61,11 +67,13 @@ async def publish_one(request: web.Request) -> web.Response:
     body = refuse_other_agency(body, agency)
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     try:
-        outgoing = preparer.prepare(EventDraft.from_dict(body, codec))
+        draft = EventDraft.from_dict(body, codec)
+        outgoing = preparer.prepare(draft)
     except EncodeError as error:
         errors = [field_error(e) for e in field_errors_of(error)]
         message = f"invalid {_event_type(body)}: {len(errors)} problem(s); nothing was published"
         raise Problem(422, message, errors) from None
+    await _check_consent(request, [draft])
     published = await _send(request, agency, key, [outgoing])
     return web.json_response(_accepted(outgoing, published[0]), status=202)
 
@@ -83,16 +91,20 @@ async def publish_batch(request: web.Request) -> web.Response:
     body = [refuse_other_agency(item, agency, i) for i, item in enumerate(body)]
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     outgoing: list[Outgoing] = []
+    drafts: list[EventDraft] = []
     errors: list[dict[str, Any]] = []
     invalid = 0
     for index, item in enumerate(body):
         try:
-            outgoing.append(preparer.prepare(EventDraft.from_dict(item, codec)))
+            draft = EventDraft.from_dict(item, codec)
+            outgoing.append(preparer.prepare(draft))
+            drafts.append(draft)
         except EncodeError as error:
             invalid += 1
             errors += [field_error(e, index) for e in field_errors_of(error)]
     if errors:
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
+    await _check_consent(request, drafts, batch=True)
     published = await _send(request, agency, key, outgoing)
     events = [{"index": i, **_accepted(o, p)} for i, (o, p) in enumerate(zip(outgoing, published, strict=True))]
     return web.json_response({"accepted": len(events), "events": events}, status=202)
@@ -104,6 +116,50 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+async def _check_consent(request: web.Request, drafts: list[EventDraft], *, batch: bool = False) -> None:
+    """422 naming each referral or hand-over that no consent of its case lets pass (DOMAIN.md rule 2)."""
+    gated = [d for d in drafts if d.event_type in GATED]
+    if not gated:
+        return
+    gate = request.app.get(GATE)
+    if gate is None:
+        raise Problem(
+            503,
+            "referrals and hand-overs need a consent check, and this gateway has no database; "
+            "start it with KIM_DATABASE_URL set (kim gateway does)",
+        )
+    try:
+        refused = await gate.check([draft_of(d.event_type, d.occurred_at, d.payload) for d in drafts])
+    except ConsentStateUnavailable as why:
+        raise Problem(503, f"{why}; nothing was published") from None
+    if refused:
+        errors = [
+            {**({"index": i} if batch else {}), "field": "payload.consent_id", "reason": why}
+            for i, why in sorted(refused.items())
+        ]
+        what = f"{len(refused)} of {len(drafts)} events" if batch else "the event"
+        raise Problem(422, f"{what} may not be shared: no consent lets the data pass; nothing was published", errors)
+
+
+async def _consent_gate(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    assert config.database_url is not None
+    gate = ConsentGate(
+        config.bootstrap,
+        config.database_url,
+        topic_prefix=config.topic_prefix,
+        wait_seconds=config.consent_wait_seconds,
+    )
+    try:
+        await gate.start()
+    except (KafkaError, OSError, asyncpg.PostgresError) as why:
+        await gate.close()
+        raise RuntimeError(f"cannot start the consent check ({why}); check Kafka and PostgreSQL (kim status)") from None
+    app[GATE] = gate
+    yield
+    await gate.close()
 
 
 async def _send(request: web.Request, agency: str, key: SigningKey, outgoing: list[Outgoing]) -> list[Published]:

@@ -14,5 +14,7 @@ class GatewayConfig:
     max_body_bytes: int = MIB
     max_batch: int = 500
     request_timeout_ms: int = 30000
-    # The platform database: the agencies' tokens (hashed) are there. Without it every request is a 503.
+    # The platform database: the agencies' tokens (hashed) are there, and the referrals projection the consent
+    # check reads. Without it every request is a 503.
     database_url: str | None = field(default=None, repr=False)
+    consent_wait_seconds: float = 5.0

@@ -13,6 +13,7 @@ from datetime import datetime
 
 import asyncpg
 
+from infra import audit
 from streams.signing import SigningKey
 
 TOKEN_PREFIX = "kimgw_"
@@ -62,9 +63,11 @@ async def active(conn: asyncpg.Connection, agency: str) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM agencies WHERE agency = $1 AND removed_at IS NULL", agency))
 
 
-async def register(conn: asyncpg.Connection, credentials: AgencyCredentials) -> None:
-    """Store the token's hash and the signing key (a re-added agency gets a new token and key)."""
+async def register(conn: asyncpg.Connection, credentials: AgencyCredentials, actor: str = "kim") -> None:
+    """Store the token's hash and the signing key (a re-added agency gets a new token and key); audited."""
     async with conn.transaction():
+        details = {"kafka_user": credentials.username, "signing_key": credentials.signing_key.key_id}
+        await audit.record(conn, actor, "agency.add", credentials.agency, "ok", details)
         await conn.execute(
             "INSERT INTO agencies (agency, kafka_user, token_hash) VALUES ($1, $2, $3)"
             " ON CONFLICT (agency) DO UPDATE SET kafka_user = EXCLUDED.kafka_user, token_hash = EXCLUDED.token_hash,"
@@ -81,9 +84,10 @@ async def register(conn: asyncpg.Connection, credentials: AgencyCredentials) -> 
         )
 
 
-async def unregister(conn: asyncpg.Connection, agency: str) -> None:
-    """Revoke the token and retire the keys; the keys stay so that the log's records still verify."""
+async def unregister(conn: asyncpg.Connection, agency: str, actor: str = "kim") -> None:
+    """Revoke the token and retire the keys; the keys stay so that the log's records still verify. Audited."""
     async with conn.transaction():
+        await audit.record(conn, actor, "agency.remove", agency, "ok", {"kafka_user": kafka_user(agency)})
         await conn.execute(
             "UPDATE agencies SET token_hash = NULL, removed_at = now() WHERE agency = $1 AND removed_at IS NULL", agency
         )

@@ -6,7 +6,9 @@ Set ``KIM_KAFKA_BOOTSTRAP`` and/or ``KIM_DATABASE_URL`` to use existing ones ins
 
 from __future__ import annotations
 
+import getpass
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -14,6 +16,7 @@ from urllib.parse import quote
 from infra.errors import SetupError
 
 KAFKA_VERSION = "4.4.0"
+METRICS_PROJECTIONS = 3  # consecutive metrics ports from KIM_METRICS_PORT: caseload, referrals, backlog
 
 
 def _default_home() -> Path:
@@ -37,6 +40,19 @@ def _port(env: dict[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _metrics_port(env: dict[str, str], projections: int) -> int:
+    """The first projection's metrics port; the others follow it (0: no metrics)."""
+    raw = env.get("KIM_METRICS_PORT")
+    if raw is None or raw == "":
+        return 9464
+    if not raw.isdigit() or (int(raw) != 0 and not 1 <= int(raw) <= 65536 - projections):
+        raise SetupError(
+            f"KIM_METRICS_PORT={raw!r} is not a TCP port; set it to a number from 1024 to {65536 - projections} "
+            "(the projections use it and the next ones), to 0 to turn metrics off, or unset it"
+        )
+    return int(raw)
+
+
 def _bootstrap(raw: str) -> str:
     for server in raw.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -44,6 +60,20 @@ def _bootstrap(raw: str) -> str:
             raise SetupError(
                 f"KIM_KAFKA_BOOTSTRAP={raw!r} is not a list of host:port; set it like 'broker1:9092,broker2:9092'"
             )
+    return raw
+
+
+def _actor(env: dict[str, str]) -> str:
+    """Who is acting, as the audit log records it: ``KIM_ACTOR``, else the login name at this host."""
+    raw = env.get("KIM_ACTOR", "").strip()
+    if not raw:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER: still say which process
+            user = f"uid{os.getuid()}"
+        return f"{user}@{socket.gethostname()}"
+    if len(raw) > 200 or not raw.isprintable():
+        raise SetupError(f"KIM_ACTOR={raw[:40]!r} must be a printable name of at most 200 characters, or unset")
     return raw
 
 
@@ -68,6 +98,8 @@ class Settings:
     kafka_security: str = "sasl_scram"  # plaintext | sasl_scram (the local broker always uses sasl_scram)
     kafka_username: str | None = None  # external clusters only; the local broker's platform user is fixed
     kafka_password: str | None = field(default=None, repr=False)
+    metrics_port: int = 9464  # the first projection's; 0: workers serve no metrics
+    actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
 
     @property
     def local_kafka(self) -> bool:
@@ -119,6 +151,10 @@ class Settings:
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
+    def metrics_port_of(self, index: int) -> int | None:
+        """The metrics port of the projection at ``index`` in the registry, or None when metrics are off."""
+        return self.metrics_port + index if self.metrics_port else None
+
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
@@ -137,6 +173,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         external_database_url=_database_url(external_db) if external_db else None,
         topic_prefix=prefix,
         **_kafka_security(env, external_kafka is not None),
+        metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
+        actor=_actor(env),
     )
 
 

@@ -11,9 +11,19 @@ from projections.records import TopicPartition
 
 
 async def lock_partitions(conn: asyncpg.Connection, projection: str, tps: Iterable[TopicPartition]) -> None:
-    """Serialise writers of the same partition (two workers during a rebalance) until commit."""
+    """Serialise writers of the same partition (two workers during a rebalance) until commit.
+
+    The key includes the schema the connection writes to (``current_schema()``) unless that is
+    ``public``: a rebuild's shadow copy (``kim replay``) never waits on the live worker, and the
+    live keys stay what they always were.
+    """
     keys = sorted(f"{projection}|{topic}|{partition}" for topic, partition in tps)
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k", keys)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended("
+        "CASE WHEN current_schema() = 'public' THEN k ELSE current_schema() || '|' || k END, 0))"
+        " FROM unnest($1::text[]) AS k",
+        keys,
+    )
 
 
 async def load(conn: asyncpg.Connection, projection: str) -> dict[TopicPartition, int]:

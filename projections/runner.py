@@ -7,10 +7,15 @@ projection happens here, so a worker, a replay and a test all share the same pat
 ``prepare`` decodes the batch (pure CPU, no database) and ``apply_prepared`` is the transaction.
 A caller can decode the next batch while the database commits the previous one; batches are
 still applied one after the other, each exactly once.
+
+``prepare`` judges every record this projection is on duty for — decode, topic, domain rules — and
+skips the rest by their writer fingerprint without decoding them; which projection dead-letters which
+bad record is decided and explained in ``projections/judge.py``.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,12 +24,12 @@ from typing import Protocol
 import asyncpg
 
 from projections import authenticity, checkpoints
+from projections.judge import Duties, duties, judge
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
-from schemas import Codec, DecodeError
+from schemas import Codec
+from schemas.codec import HEADER_SIZE, MAGIC
 
 OnRejected = Callable[[list[Rejection]], Awaitable[None]]
-
-MAGIC = b"\xc3\x01"  # Avro single-object encoding: marker, 8-byte fingerprint, body
 
 
 class Projection(Protocol):
@@ -34,8 +39,8 @@ class Projection(Protocol):
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]: ...
 
 
-# A projection may also declare ``event_types: frozenset[str]``, the types its fold reads; records of
-# other types are then not decoded at all (only their writer-schema fingerprint is looked at).
+# A projection may also declare ``event_types: frozenset[str]``, the types its fold reads. Which records it
+# then decodes and judges, and which it skips by their fingerprint alone, is decided in projections/judge.py.
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,39 +48,41 @@ class Prepared:
     """A batch decoded outside any transaction: what each record is, before the checkpoint filter."""
 
     records: Sequence[LogRecord]
-    events: list[Applied | Rejection | None]  # per record: decoded, undecodable, or of no interest
+    events: list[Applied | Rejection | None]  # per record: to apply, to dead-letter, or nothing to do
 
 
-_TYPES_BY_FINGERPRINT: dict[int, dict[bytes, str]] = {}
+_DUTIES: weakref.WeakKeyDictionary[Codec, dict[tuple[Projection, str], Duties]] = weakref.WeakKeyDictionary()
 
 
-def _types_by_fingerprint(codec: Codec) -> dict[bytes, str]:
-    known = _TYPES_BY_FINGERPRINT.get(id(codec))
-    if known is None:
-        known = {fp: s.event_type for fp, s in codec.catalog.by_fingerprint().items()}
-        _TYPES_BY_FINGERPRINT.clear()  # one codec per process in practice; never grow
-        _TYPES_BY_FINGERPRINT[id(codec)] = known
-    return known
+def _duties(projection: Projection, topic: str, codec: Codec) -> Duties:
+    """Worked out once per codec, projection and topic."""
+    known = _DUTIES.setdefault(codec, {})
+    found = known.get((projection, topic))
+    if found is None:
+        from projections.registry import PROJECTIONS  # the registry imports this module
+
+        found = known[(projection, topic)] = duties(projection, topic, codec, list(PROJECTIONS.values()))
+    return found
 
 
 def prepare(projection: Projection, records: Sequence[LogRecord], codec: Codec) -> Prepared:
-    """Decode what the projection reads; mark what it cannot read (dead letters) and what it ignores."""
-    wanted = getattr(projection, "event_types", None)
-    types = _types_by_fingerprint(codec) if wanted is not None else {}
-    decode = codec.decode
+    """Judge the records this projection is on duty for (projections/judge.py); skip the others unread."""
     out: list[Applied | Rejection | None] = []
     append = out.append
+    topic, duty = "", None
     for record in records:
+        if record.topic != topic or duty is None:
+            topic, duty = record.topic, _duties(projection, record.topic, codec)
         value = record.value
-        if wanted is not None and value[:2] == MAGIC:
-            kind = types.get(value[2:10])
-            if kind is not None and kind not in wanted:
+        if value is not None and value[:2] == MAGIC and len(value) >= HEADER_SIZE:  # None: a tombstone
+            fingerprint = value[2:HEADER_SIZE]
+            if fingerprint in duty.known and fingerprint not in duty.judged:
                 append(None)
                 continue
-        try:
-            append(Applied(record, decode(value)))
-        except DecodeError as why:
-            append(Rejection(record, f"undecodable: {why}"))
+        elif not duty.warden:
+            append(None)
+            continue
+        append(judge(projection, record, codec, duty.topic))
     return Prepared(records, out)
 
 

@@ -61,6 +61,10 @@ class Codec:
         self._writers.update(self.catalog.by_fingerprint())
         self._plans: dict[bytes, _Plan] = {}
 
+    def writer_types(self) -> dict[bytes, str]:
+        """The event type of every writer schema this codec reads (published versions and today's), by fingerprint."""
+        return {fingerprint: schema.event_type for fingerprint, schema in self._writers.items()}
+
     def schema_for(self, event_type: str, version: int | None = None) -> EventSchema:
         """The current schema of ``event_type`` (or the given published ``version`` of it)."""
         if not isinstance(event_type, str):
@@ -144,7 +148,10 @@ class Codec:
         if plan is None:
             writer = self._writers.get(fingerprint)
             if writer is None:
-                raise DecodeError(f"unknown writer schema fingerprint {fingerprint.hex()}")
+                raise DecodeError(
+                    f"unknown writer schema fingerprint {fingerprint.hex()} (an event type or version this catalog"
+                    " does not know)"
+                )
             plan = self._plans[fingerprint] = self._compile(writer)
         return plan
 

@@ -3,7 +3,10 @@
 Each rule sees one event whose envelope and payload already match their schema (``Codec.validate``
 checks the schema first), so fields are present and typed. Rules that need history — does the
 consent cover ``to_agency`` and is it still valid, is the referral still open — cannot be decided
-from one event; they belong to the stream side, which knows the case.
+from one event; they belong to the stream side, which knows the case. The stream side also checks these
+rules again for every event it applies (``projections/judge.py``): a raw producer can bypass the SDK. So a
+rule made stricter later also refuses old events on a replay — tighten one only with that in mind (a unit
+test runs every stored sample of every published version through the stream-side checks).
 
 Decisions:
 - An agency speaks only for itself (DOMAIN.md rule 3): a referral's or hand-over's ``from_agency``
@@ -18,10 +21,12 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +42,7 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")
 # this check, is the guarantee — the check catches the common slips.
 PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{6,64}")
 PSEUDONYM_RULE = "must be a pseudonym: 6 to 64 of A-Z a-z 0-9 _ - (no names, e-mail addresses or spaces)"
+WHITESPACE = re.compile(r"\s")  # the characters str.isspace() names, found in C rather than per character
 DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
@@ -45,7 +51,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def domain_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
     """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings."""
-    return [error for rule in RULES for error in rule(event_type, envelope, payload)]
+    rules = _RULES_OF.get(event_type) or _rules_of(event_type)
+    return [error for rule in rules for error in rule(event_type, envelope, payload)]
 
 
 def event_date(occurred_at: datetime) -> date:
@@ -77,7 +84,7 @@ def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[st
             errors.append(f"payload.{name}: {PSEUDONYM_RULE}")
         elif name.endswith("_id") and not value:
             errors.append(f"payload.{name}: must not be empty")
-        elif name.endswith("_id") and any(c.isspace() for c in value):
+        elif name.endswith("_id") and WHITESPACE.search(value):
             errors.append(f"payload.{name}: must not contain whitespace")
     return errors
 
@@ -85,11 +92,14 @@ def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[st
 def _deadlines(_: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
     """`due_by`, `target_date`, `valid_until`, `resume_by`, `expected_resume_on` are not before the event's day
     (Europe/Berlin)."""
+    named = [name for name in DEADLINES if payload.get(name) is not None]
+    if not named:  # most events have none: no time-zone conversion
+        return []
     day = event_date(envelope["occurred_at"])
     return [
         f"payload.{name}: {payload[name].isoformat()} is before the event's date {day.isoformat()}"
-        for name in DEADLINES
-        if payload.get(name) is not None and payload[name] < day
+        for name in named
+        if payload[name] < day
     ]
 
 
@@ -130,7 +140,7 @@ def _no_duplicates(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[
         if name == "needs":
             counts = Counter(need["lebenslage"] for need in value)
             errors += [f"payload.needs: Lebenslage {s} is assessed more than once" for s, n in counts.items() if n > 1]
-        else:
+        elif len(set(value)) < len(value):  # lists of enum symbols; counted only when one repeats
             counts = Counter(value)
             errors += [f"payload.{name}: {s} is listed more than once" for s, n in counts.items() if n > 1]
     return errors
@@ -138,14 +148,17 @@ def _no_duplicates(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[
 
 def _immigration_offices(event_type: str, envelope: dict[str, Any], _: dict[str, Any]) -> list[str]:
     """Only AUSLAENDERBEHOERDE and EINBUERGERUNGSBEHOERDE publish on `kim.immigration`."""
-    try:
-        topic = load_catalog().current(event_type).topic
-    except KeyError:
-        return []
-    if topic != "kim.immigration" or envelope["source_agency"] in IMMIGRATION_OFFICES:
+    if _topic_of().get(event_type) != "kim.immigration" or envelope["source_agency"] in IMMIGRATION_OFFICES:
         return []
     offices = " or ".join(IMMIGRATION_OFFICES)
     return [f"envelope.source_agency: {event_type} is published by the immigration offices only ({offices})"]
+
+
+@cache
+def _topic_of() -> dict[str, str]:
+    """The topic of each event type (the stream side checks every event: a lookup, not a catalog scan)."""
+    catalog = load_catalog()
+    return {event_type: catalog.current(event_type).topic for event_type in catalog.event_types()}
 
 
 RULES: tuple[Rule, ...] = (
@@ -159,3 +172,32 @@ RULES: tuple[Rule, ...] = (
     _names_at_least_one,
     _no_duplicates,
 )
+
+
+# What a rule needs to be able to find anything; a rule not named here runs for every type.
+_NEEDS: dict[Rule, Callable[[set[str], bool, str | None], bool]] = {
+    _immigration_offices: lambda fields, arrays, topic: topic == "kim.immigration",
+    _two_agencies: lambda fields, arrays, topic: "from_agency" in fields,
+    _deadlines: lambda fields, arrays, topic: bool(fields.intersection(DEADLINES)),
+    _appointment: lambda fields, arrays, topic: "appointment_at" in fields,
+    _names_at_least_one: lambda fields, arrays, topic: bool(fields.intersection(MUST_NAME_ONE)),
+    _no_duplicates: lambda fields, arrays, topic: arrays,
+}
+_RULES_OF: dict[str, tuple[Rule, ...]] = {}
+
+
+def _rules_of(event_type: str) -> tuple[Rule, ...]:
+    """The rules that can find something in an event of this type (by the fields of any of its versions).
+
+    The stream side checks every event it applies, so rules that cannot apply are left out once per type
+    rather than asked for every event. An unknown type gets every rule.
+    """
+    versions = [s for s in load_catalog().schemas if s.event_type == event_type]
+    if not versions:
+        return RULES
+    fields = {f["name"] for s in versions for f in s.payload_schema["fields"]}
+    arrays = any('"array"' in json.dumps(f["type"]) for s in versions for f in s.payload_schema["fields"])
+    topic = _topic_of().get(event_type)
+    rules = tuple(rule for rule in RULES if rule not in _NEEDS or _NEEDS[rule](fields, arrays, topic))
+    _RULES_OF[event_type] = rules
+    return rules

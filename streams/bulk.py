@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,11 +45,24 @@ async def catch_up(
     topic_prefix: str = "",
     max_records: int = 5000,
     progress: Progress | None = None,
+    targets: Mapping[tuple[str, int], int] | None = None,
+    search_path: str | None = None,
+    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None = None,
 ) -> CatchUpResult:
-    """Apply everything between the projection's checkpoints and the end offsets seen at the start."""
+    """Apply everything between the projection's checkpoints and the end offsets seen at the start.
+
+    Options for ``kim replay`` (defaults: the plain catch-up): ``targets`` are the offsets to stop
+    at instead of the end offsets (partitions not named are left alone); ``search_path`` makes the
+    pool's connections read and write another schema's tables and checkpoints (a copy);
+    ``on_rejected`` builds, per batch connection, what to do with rejections instead of
+    dead-lettering them (it runs inside the batch's transaction).
+    """
     topics = [topic_prefix + t for t in projection.source_topics]
-    ends = {TopicPartition(t, p): end for (t, p), end in (await end_offsets(bootstrap, topics)).items()}
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    if targets is None:
+        targets = await end_offsets(bootstrap, topics)
+    ends = {TopicPartition(t, p): end for (t, p), end in targets.items()}
+    settings = {"search_path": search_path} if search_path else None
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, server_settings=settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -86,7 +100,7 @@ async def catch_up(
                     prepared = prepare(projection, records, codec)
                     if committing is not None:
                         applied += await committing
-                    committing = asyncio.ensure_future(_commit(pool, projection, prepared, dead_letter))
+                    committing = asyncio.ensure_future(_commit(pool, projection, prepared, dead_letter, on_rejected))
                     progress.advance(len(records))
                 for tp in list(todo):
                     if await consumer.position(tp) >= ends[tp]:
@@ -105,6 +119,13 @@ async def catch_up(
         await pool.close()
 
 
-async def _commit(pool: asyncpg.Pool, projection: Projection, prepared: Prepared, dead_letter: OnRejected) -> int:
+async def _commit(
+    pool: asyncpg.Pool,
+    projection: Projection,
+    prepared: Prepared,
+    dead_letter: OnRejected,
+    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None,
+) -> int:
     async with pool.acquire() as conn:
-        return await apply_prepared(conn, projection, prepared, dead_letter)
+        handler = on_rejected(conn) if on_rejected is not None else dead_letter
+        return await apply_prepared(conn, projection, prepared, handler)

@@ -3,7 +3,11 @@
 Headers on every dead letter: ``kim.reason``, ``kim.projection``, ``kim.source.topic`` /
 ``.partition`` / ``.offset``, ``kim.failed_at``, ``kim.attempt`` (1 for the first failure) and,
 for a re-driven letter that failed again, ``kim.history`` (earlier reasons, JSON) and
-``kim.redriven_from`` (the DLQ position of the letter it came from).
+``kim.redriven_from`` (the DLQ position of the letter it came from). ``kim.event_type`` names the
+writer's type when the fingerprint told it, even for a body that could not be read.
+
+Which projection writes the letter of which bad record (so that each lands at least once, and twice
+only when two projections each need it) is decided in ``projections/judge.py``.
 """
 
 from __future__ import annotations
@@ -67,7 +71,7 @@ class DeadLetter:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: the source record was a tombstone
     headers: dict[str, str] = field(repr=False)
 
     @property

@@ -21,9 +21,10 @@ from aiokafka.errors import (
 )
 
 from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
-from schemas import Codec
+from schemas import Codec, EncodeError
+from streams.consent_gate import ConsentGate, Draft, draft_of
 from streams.draft import EventDraft
-from streams.errors import DeliveryError
+from streams.errors import DeliveryError, InvalidBatch
 from streams.prepare import Outgoing, Preparer
 from streams.signing import PLATFORM_SIGNER, SigningKey
 
@@ -53,6 +54,7 @@ class Publisher(Preparer):
         codec: Codec | None = None,
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
+        consent_gate: ConsentGate | None = None,
     ) -> None:
         """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
 
@@ -62,6 +64,7 @@ class Publisher(Preparer):
         super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
         self.bootstrap = bootstrap
         self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
+        self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
             enable_idempotence=True,
@@ -142,12 +145,27 @@ class Publisher(Preparer):
         return _acked(ack, item)
 
     async def publish(self, draft: EventDraft) -> Published:
-        """Publish one event; raises ``EncodeError`` when it is invalid, ``DeliveryError`` when not acknowledged."""
-        return (await self.send([self.prepare(draft)]))[0]
+        """Publish one event; raises ``EncodeError`` when it is invalid (or, with a consent gate, not covered by a
+        consent), ``DeliveryError`` when not acknowledged."""
+        outgoing = self.prepare(draft)
+        if self.consent_gate is not None:
+            refused = await self.consent_gate.check([_gate_draft(draft)])
+            if refused:
+                raise EncodeError(draft.event_type, [f"payload.consent_id: {refused[0]}"])
+        return (await self.send([outgoing]))[0]
 
     async def publish_many(self, drafts: Iterable[EventDraft]) -> list[Published]:
         """Validate all first (nothing is sent if one is invalid), then send and await every ack."""
-        return await self.send(self.prepare_all(drafts))
+        drafts = list(drafts)
+        outgoing = self.prepare_all(drafts)
+        if self.consent_gate is not None:
+            refused = await self.consent_gate.check([_gate_draft(d) for d in drafts])
+            if refused:
+                items = {
+                    i: EncodeError(drafts[i].event_type, [f"payload.consent_id: {why}"]) for i, why in refused.items()
+                }
+                raise InvalidBatch(items, len(drafts))
+        return await self.send(outgoing)
 
     def _sign(self, item: Outgoing) -> list[tuple[str, bytes]]:
         return self.signing_key.headers(item.key, item.value)
@@ -180,6 +198,10 @@ def _credentials(
     if key.agency is not None and key.agency != agency:
         raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
     return login, key
+
+
+def _gate_draft(draft: EventDraft) -> Draft:
+    return draft_of(draft.event_type, draft.occurred_at, draft.payload)
 
 
 async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:

@@ -16,10 +16,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from infra.kafka_client import client_options
-from projections import authenticity
-from projections.records import Applied, LogRecord, Rejection
+from projections import authenticity, checkpoints
+from projections.judge import judge
+from projections.records import LogRecord, Rejection
 from projections.runner import Projection
-from schemas import Codec, DecodeError
+from schemas import Codec
 from streams.dlq import DeadLetter, dlq_headers
 from streams.signing import SIG_HEADER, SIGNER_HEADER
 
@@ -44,6 +45,11 @@ async def redrive(
             if letter.projection != projection.name:
                 continue
             async with conn.transaction():
+                # The same lock the live sink and a rebuild's swap take for the source partition: a re-drive
+                # never interleaves with a batch (or a swap) that loads and rewrites the same rows.
+                topic, partition, _ = letter.source
+                if partition >= 0:
+                    await checkpoints.lock_partitions(conn, projection.name, {(topic, partition)})
                 fresh = await conn.fetchval(
                     'INSERT INTO dlq_redriven (projection, dlq_topic, partition, "offset", outcome)'
                     " VALUES ($1, $2, $3, $4, 'applied') ON CONFLICT DO NOTHING RETURNING 1",
@@ -85,12 +91,18 @@ async def redrive(
 
 
 async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec, letter: DeadLetter) -> list[Rejection]:
+    """Judged as the stream side judges (decode, topic, domain rules: projections/judge.py), then applied.
+
+    A letter of a type the projection does not read (the topic's warden wrote it) that passes now has
+    nothing to apply: it counts as applied.
+    """
     topic, partition, offset = letter.source
     signed = tuple((k, v.encode()) for k, v in letter.headers.items() if k in (SIGNER_HEADER, SIG_HEADER))
     record = LogRecord(topic, partition, offset, letter.key, letter.value, signed)
-    try:
-        event = codec.decode(letter.value)
-    except DecodeError as why:
-        return [Rejection(record, f"undecodable: {why}")]
-    accepted, forged = await authenticity.screen(conn, [Applied(record, event)])  # re-driving never launders
+    verdict = judge(projection, record, codec)
+    if verdict is None:
+        return []
+    if isinstance(verdict, Rejection):
+        return [verdict]
+    accepted, forged = await authenticity.screen(conn, [verdict])  # re-driving never launders a forgery
     return forged or await projection.apply(conn, accepted)

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,12 +23,14 @@ from aiokafka import AIOKafkaProducer
 
 from infra.kafka_client import client_options, faust_credentials
 from projections import checkpoints
-from projections.records import LogRecord
+from projections.records import LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from projections.runner import Prepared, Projection, apply_prepared, prepare
 from schemas import Codec
 from streams.dlq import send_rejections
-from streams.topics import DLQ
+from streams.metrics import WorkerMetrics
+from streams.metrics_server import MetricsServer
+from streams.topics import DLQ, TOPICS
 
 log = logging.getLogger("kim.worker")
 RETRY_SECONDS = 2.0
@@ -75,12 +78,28 @@ def build_app(
     topic_prefix: str = "",
     batch_size: int = 5000,
     within: float = 0.2,
+    metrics_port: int | None = None,
 ) -> faust.App:
     projection = PROJECTIONS[projection_name]
     source_topics = tuple(topic_prefix + t for t in projection.source_topics)
     dlq_topic = topic_prefix + DLQ
     codec = Codec()
     resources = _Resources(bootstrap, database_url, f"kim-worker-{projection.name}")
+    metrics = WorkerMetrics(projection.name)
+    partitions = {topic_prefix + t.name: t.partitions for t in TOPICS}
+    metrics_server = (
+        MetricsServer(
+            metrics,
+            metrics_port,
+            bootstrap,
+            database_url,
+            {t: partitions[t] for t in source_topics},
+            dlq_topic,
+            partitions[dlq_topic],
+        )
+        if metrics_port
+        else None
+    )
 
     app = faust.App(
         f"{topic_prefix}kim-projection-{projection.name}",
@@ -108,6 +127,7 @@ def build_app(
             seen = await checkpoints.load(conn, projection.name)
         # seek_wait runs in faust's consumer thread; a plain seek() from here races its fetcher.
         await app.consumer.seek_wait({tp: seen.get((tp.topic, tp.partition), 0) for tp in mine})
+        metrics.assign(seen, [(tp.topic, tp.partition) for tp in mine])
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
 
     batches: list[_Batches] = []
@@ -126,9 +146,12 @@ def build_app(
         while True:
             try:
                 pool, producer = await resources.get()
-                dead_letter = functools.partial(send_rejections, producer, dlq_topic, projection.name)
+                sent: list[Rejection] = []
+                dead_letter = functools.partial(_send_and_note, producer, dlq_topic, projection.name, sent)
                 async with pool.acquire() as conn:
+                    started = time.monotonic()
                     await apply_prepared(conn, projection, prepared, dead_letter)
+                metrics.batch_committed(prepared.records, sent, time.monotonic() - started)
                 return
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as why:
                 log.error(
@@ -140,8 +163,16 @@ def build_app(
                 )
                 await asyncio.sleep(RETRY_SECONDS)
 
+    if metrics_server is not None:
+
+        @app.task
+        async def serve_metrics() -> None:
+            await metrics_server.start()
+
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_resources(sender: Any, **_: Any) -> None:
+        if metrics_server is not None:
+            await metrics_server.stop()
         for batcher in batches:
             try:  # a clean stop commits what it has taken; a batch left over is applied again after restart
                 await asyncio.wait_for(batcher.drain(), timeout=10.0)
@@ -150,6 +181,14 @@ def build_app(
         await resources.close()
 
     return app
+
+
+async def _send_and_note(
+    producer: AIOKafkaProducer, dlq_topic: str, projection: str, sent: list[Rejection], rejections: list[Rejection]
+) -> None:
+    """Dead-letter, and note what was sent for the metrics (counted once the batch commits)."""
+    await send_rejections(producer, dlq_topic, projection, rejections)
+    sent.extend(rejections)
 
 
 class _Batches:

@@ -132,11 +132,14 @@ async def _pool(app: web.Application):
     config = app[CONFIG]
 
     async def init(conn: asyncpg.Connection) -> None:
-        await conn.execute("SET ROLE kim_analyst")
-        await conn.execute("SET default_transaction_read_only = on")
-        await queries.set_threshold(conn, config.threshold)
+        await conn.execute("SET ROLE kim_analyst")  # the role survives the pool's RESET ALL on release
 
-    app[POOL] = await asyncpg.create_pool(config.database_url, min_size=1, max_size=4, init=init, timeout=10)
+    # Startup settings, not SET: the pool runs RESET ALL whenever a connection is released, which would put
+    # a SET threshold back to the SQL default (4) and turn read-only off after a connection's first request.
+    settings = {"default_transaction_read_only": "on", "kim.small_cell_max": str(config.threshold)}
+    app[POOL] = await asyncpg.create_pool(
+        config.database_url, min_size=1, max_size=4, init=init, timeout=10, server_settings=settings
+    )
     yield
     await app[POOL].close()
 

@@ -16,6 +16,7 @@ class BacklogProjection:
     name = "backlog"
     source_topics = ("kim.immigration",)
     event_types = RELEVANT
+    tables = (APPLICATIONS, INTERVALS)  # every table apply() writes (kim replay copies and swaps these)
 
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]:
         relevant = [a for a in batch if a.event.event_type in RELEVANT]

@@ -15,6 +15,7 @@ class CaseloadProjection:
     name = "caseload"
     source_topics = ("kim.cases",)
     event_types = RELEVANT
+    tables = (TABLE,)  # every table apply() writes (kim replay copies and swaps these)
 
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]:
         relevant = [a for a in batch if a.event.event_type in RELEVANT]

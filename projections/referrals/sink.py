@@ -24,6 +24,7 @@ class ReferralsProjection:
     name = "referrals"
     source_topics = ("kim.cases",)
     event_types = RELEVANT
+    tables = (CASES, REFERRALS)  # every table apply() writes (kim replay copies and swaps these)
 
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]:
         relevant = [a for a in batch if a.event.event_type in RELEVANT]

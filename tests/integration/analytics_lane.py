@@ -37,11 +37,12 @@ START = date(2025, 1, 1)
 AS_OF = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)
 
 
-def simulated(scale: float = 0.25, seed: int = 7) -> list:
+def simulated(scale: float = 0.25, seed: int = 7, **knobs: Any) -> list:
+    """A simulated year; ``knobs`` are further ``SimulationConfig`` fields (e.g. ``office_capacity_ratio``)."""
     from simulation import SimulationConfig, simulate_list
 
     publishable = set(agencies())
-    events = simulate_list(SimulationConfig(years=1.0, seed=seed, scale=scale, start=START))
+    events = simulate_list(SimulationConfig(years=1.0, seed=seed, scale=scale, start=START, **knobs))
     return [e for e in events if e.agency in publishable]
 
 
@@ -52,7 +53,7 @@ async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
     return targets
 
 
-def analytics_lane(base_settings: Settings, scale: float = 0.25) -> Iterator[Lane]:
+def analytics_lane(base_settings: Settings, scale: float = 0.25, **knobs: Any) -> Iterator[Lane]:
     tag = uuid.uuid4().hex[:10]
     name = f"kim_test_{tag}"
     url = postgres_server.create_database(base_settings, name)
@@ -62,7 +63,7 @@ def analytics_lane(base_settings: Settings, scale: float = 0.25) -> Iterator[Lan
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
     lane = Lane(base_settings.kafka_bootstrap, url, prefix, home)
     try:
-        run_sync(fill(lane, simulated(scale)))
+        run_sync(fill(lane, simulated(scale, **knobs)))
         yield lane
     finally:
         run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))

@@ -55,6 +55,7 @@ class Lane:
     prefix: str
     home: Path
     workers: list[Worker] = field(default_factory=list)
+    metrics_port: int = 0  # workers serve no metrics unless a test picks a free port
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -66,6 +67,7 @@ class Lane:
             "KIM_KAFKA_BOOTSTRAP": self.bootstrap,
             "KIM_DATABASE_URL": self.database_url,
             "KIM_TOPIC_PREFIX": self.prefix,
+            "KIM_METRICS_PORT": str(self.metrics_port),
             **kafka_env(),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 

@@ -173,8 +173,12 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
     asyncio.run(scenario())
 
-    removed = kim(lane, "agency", "remove", "JOBCENTER")
+    removed = kim(lane, "agency", "remove", "JOBCENTER", KIM_ACTOR="dpo@kim")
     assert removed.returncode == 0, removed.stderr
+    audited = kim(lane, "audit", "--action", "agency")
+    assert audited.returncode == 0, audited.stderr
+    assert "agency.add" in audited.stdout and "agency.remove" in audited.stdout and "dpo@kim" in audited.stdout
+    assert creds["Kafka password"] not in audited.stdout and creds["gateway token"] not in audited.stdout
 
     async def after_removal() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])

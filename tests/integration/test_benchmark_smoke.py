@@ -38,8 +38,27 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(out.read_text())
     assert numbers["events"] == 600
-    for key in ("publish_per_s", "raw_ceiling_per_s", "bulk_per_s", "faust_noop_per_s", "naive_per_s", "live_per_s"):
+    for key in (
+        "publish_per_s",
+        "raw_ceiling_per_s",
+        "raw_ceiling_immigration_per_s",
+        "raw_ceiling_all_per_s",
+        "bulk_per_s",
+        "faust_noop_per_s",
+        "naive_per_s",
+        "live_per_s",
+        "bulk_backlog_per_s",
+        "live_backlog_per_s",
+        "rebuild_1p_per_s",
+        "rebuild_2p_per_s",
+    ):
         assert numbers[key] > 0, key
+    # the rebuild reads every case event twice (caseload, referrals) and every application once (backlog)
+    assert numbers["immigration_events"] > 0
+    everything = 2 * numbers["events"] + numbers["immigration_events"]
+    assert numbers["rebuild_1p_records_read"] == numbers["rebuild_2p_records_read"] == everything
     assert numbers["latency"]["visible"] == numbers["latency"]["events"] == 200
     assert numbers["latency"]["p50_ms"] <= numbers["latency"]["p99_ms"]
     assert "of raw ceiling" in result.stdout
+    for row in ("backlog (", "rebuild, 3 projections, 1 process", "rebuild, 2 processes"):
+        assert row in result.stdout, row

@@ -103,6 +103,48 @@ async function drawManagers() {
     yaxis: { title: "open cases" }, showlegend: false }), CONFIG);
 }
 
+function days(value) {
+  return value === null || value === undefined ? "-" : Number(value).toFixed(1);
+}
+
+function answer(id, text, data) {
+  const out = document.getElementById(id);
+  out.textContent = text;
+  for (const [k, v] of Object.entries(data)) out.dataset[k] = v === null || v === undefined ? "" : String(v);
+}
+
+// The three questions of the steering group, from the same API rows as the charts (and as `kim query`):
+// the first row of each answer is the API's own order (longest waiting list, slowest acceptance first).
+async function drawAnswers(f) {
+  const asOf = f.to ? `${f.to}T23:59:59Z` : "";
+  const [cases, flow, backlog] = await Promise.all([
+    getJSON(`/v1/caseloads?${query({ as_of: asOf, limit: 1000 })}`),
+    getJSON(`/v1/referrals?${query({ from: f.from, to: f.to, limit: 1000 })}`),
+    getJSON(`/v1/backlog?${query({ as_of: asOf, procedure: "AUFENTHG_25B", limit: 1000 })}`),
+  ]);
+  const max = cases.small_cell_max;
+  const districts = cases.rows.filter((r) => r.group_key !== "ALL");
+  const top = districts[0];
+  const hiddenDistricts = districts.filter((r) => r.waiting_suppressed).length;
+  answer("answer-waiting", top ? `${label("district", top.group_key)}: ${top.waiting_suppressed ? "suppressed" : top.waiting}`
+    + ` waiting, median wait ${days(top.median_wait_days)} days` + ` (${hiddenDistricts} Stadtbezirke with a suppressed count)`
+    : "no open cases", { asOf, district: top ? top.group_key : "", waiting: top ? top.waiting : "",
+    suppressed: top ? top.waiting_suppressed : "", medianDays: top ? top.median_wait_days : "", hidden: hiddenDistricts });
+  const pairs = flow.rows.filter((r) => r.from_agency !== "ALL" && r.to_agency !== "ALL");
+  const slow = pairs.find((r) => r.median_days_to_accept !== null);
+  const hiddenPairs = pairs.filter((r) => r.median_days_to_accept === null && r.accepted_suppressed).length;
+  answer("answer-referral", slow ? `${label("agency", slow.from_agency)} → ${label("agency", slow.to_agency)}: median `
+    + `${days(slow.median_days_to_accept)} days to acceptance (${hiddenPairs} pairs with 1 to ${max} acceptances left out)`
+    : "no accepted referrals", { from: f.from, to: f.to, fromAgency: slow ? slow.from_agency : "",
+    toAgency: slow ? slow.to_agency : "", medianDays: slow ? slow.median_days_to_accept : "", hidden: hiddenPairs });
+  const b = backlog.rows.find((r) => r.procedure === "AUFENTHG_25B");
+  const count = !b ? "0" : b.age_over_180_suppressed ? `suppressed (1 to ${max}, or hidden with one)` : String(b.age_over_180);
+  const when = b && b.over_180_cleared_by ? `cleared by ${b.over_180_cleared_by}` : "no estimate";
+  answer("answer-25b", `${count} at ${asOf || "now"}; ${when} at the throughput of the last 8 weeks`, { asOf,
+    over180: b ? b.age_over_180 : 0, suppressed: b ? b.age_over_180_suppressed : false,
+    clearedBy: b ? b.over_180_cleared_by : "" });
+}
+
 function drawFreshness(body) {
   const tbody = document.querySelector("#freshness tbody");
   tbody.replaceChildren(...body.rows.map((r) => {
@@ -129,7 +171,7 @@ async function drawAll() {
   status.textContent = "";
   const f = filters();
   const results = await Promise.allSettled([drawBacklogAge(f), drawFlow(f), drawCases(f), drawReferrals(f),
-    drawDistricts(f), drawManagers()]);
+    drawDistricts(f), drawManagers(), drawAnswers(f)]);
   const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
   status.textContent = failed.join("; ");
   document.body.dataset.ready = failed.length ? "error" : "true";

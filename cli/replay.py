@@ -1,0 +1,208 @@
+"""`kim replay PROJECTION [--until T [--from T] [--name NAME]] | --list | --drop NAME`: rebuilds and as-of copies."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+import asyncpg
+
+from cli import render
+from infra import audit
+from infra.errors import SetupError
+from infra.processes import run_sync
+from infra.settings import Settings
+from projections import copies, rebuilds
+from projections.registry import PROJECTIONS
+from streams.replay import Outcome, ReplayRefused, Request, connect, replay
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "replay",
+        help="rebuild a projection from the log and swap it in, or fold an as-of copy (--until)",
+        description="Rebuild PROJECTION into a shadow copy while the live one keeps running, verify it against "
+        "the live tables at the same offsets and swap it in atomically; with --until, fold only the events up "
+        "to that time into a named as-of copy for analysts (never swapped in).",
+    )
+    p.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
+    p.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
+    p.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
+    p.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
+    p.add_argument(
+        "--accept-differences", action="store_true", help="swap in even when the copy differs from the live tables"
+    )
+    p.add_argument("--batch", type=int, default=5000, help="records per database transaction (default 5000)")
+    p.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
+    p.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return _run(settings, args)
+    except asyncpg.UndefinedTableError:
+        raise SetupError("the table projection_rebuilds is missing; apply the migrations with `kim up`") from None
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.list:
+        print(run_sync(_list(settings)))
+        return 0
+    if args.drop:
+        print(run_sync(_drop(settings, args.drop)))
+        return 0
+    request = make_request(args, settings.topic_prefix, settings.actor or "kim")
+    from infra.kafka_broker import wait_for_kafka
+
+    wait_for_kafka(settings.kafka_bootstrap, timeout=10)
+    try:
+        outcome = run_sync(replay(settings.kafka_bootstrap, settings.database_url, request))
+    except ReplayRefused as why:
+        _audit(settings, request, "refused", str(why))
+        raise SetupError(str(why)) from None
+    except KeyboardInterrupt:
+        _audit(settings, request, "failed", "interrupted")
+        print(
+            f"replay stopped; the copy {request.schema} keeps what it applied — run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    return _report(request, outcome)
+
+
+def make_request(args: argparse.Namespace, topic_prefix: str, actor: str = "kim") -> Request:
+    if not args.projection:
+        raise SetupError("name the projection to replay (kim replay caseload), or use --list / --drop NAME")
+    projection = PROJECTIONS.get(args.projection)
+    if projection is None:
+        raise SetupError(f"unknown projection {args.projection!r}; one of {', '.join(sorted(PROJECTIONS))}")
+    if args.batch < 1:
+        raise SetupError("--batch must be at least 1")
+    if args.until is None:
+        if args.since or args.name:
+            raise SetupError("--from and --name make an as-of copy and need --until")
+        schema = copies.rebuild_schema(projection.name)
+        return Request(
+            projection,
+            schema,
+            copies.REBUILD,
+            actor=actor,
+            batch=args.batch,
+            topic_prefix=topic_prefix,
+            accept_differences=args.accept_differences,
+        )
+    try:
+        until = copies.parse_moment(args.until, end_of_day=True)
+        since = copies.parse_moment(args.since, end_of_day=False) if args.since else None
+        schema = copies.check_name(args.name) if args.name else copies.as_of_schema(projection.name, until, since)
+    except ValueError as why:
+        raise SetupError(str(why)) from None
+    if since is not None and since > until:
+        raise SetupError(f"--from {args.since} is after --until {args.until}")
+    if schema.startswith("rebuild_"):
+        raise SetupError(f"--name {schema}: names starting with rebuild_ are kept for rebuilds")
+    if args.accept_differences:
+        raise SetupError("--accept-differences is for rebuilds; an as-of copy is never swapped in")
+    return Request(
+        projection, schema, copies.AS_OF, since, until, batch=args.batch, topic_prefix=topic_prefix, actor=actor
+    )
+
+
+def _report(request: Request, outcome: Outcome) -> int:
+    again = " (resumed)" if outcome.resumed else ""
+    if request.kind == copies.AS_OF:
+        print(f"as-of copy {request.schema} of {request.projection.name} is ready{again}; {outcome.detail}")
+        print(f"query it with: SET search_path TO {request.schema}, public;")
+        return 0
+    print(copies.describe(outcome.checks))
+    if outcome.rejected:
+        print(f"{outcome.rejected} records rejected, dead-lettered with header kim.rebuild={request.schema}")
+    if outcome.state == "refused":
+        print(
+            f"error: the rebuilt {request.projection.name} differs from the live one; not swapped. The copy "
+            f"{request.schema} stays: check it, then `kim replay {request.projection.name} --accept-differences`",
+            file=sys.stderr,
+        )
+        return 1
+    held = f"{outcome.lock_seconds:.2f} s" if outcome.lock_seconds is not None else "-"
+    print(f"rebuilt {request.projection.name}{again} and swapped it in; live commits paused for {held}")
+    return 0
+
+
+async def _list(settings: Settings) -> str:
+    conn = await _connect(settings)
+    try:
+        rows = await rebuilds.listing(conn)
+    finally:
+        await conn.close()
+    if not rows:
+        return "no rebuilds or as-of copies"
+    table = []
+    for r in rows:
+        state = r["state"]
+        if state in rebuilds.ACTIVE and r["idle_seconds"] > rebuilds.STALE_AFTER:
+            state = "interrupted"
+        table.append(
+            [
+                r["copy_schema"],
+                r["projection"],
+                r["kind"],
+                _at(r["from_at"]),
+                _at(r["until_at"]),
+                state,
+                f"{r['applied']:,}/{r['total']:,}" if r["total"] is not None else f"{r['applied']:,}/-",
+                _at(r["started_at"]),
+                _at(r["finished_at"]),
+            ]
+        )
+    headers = ["copy", "projection", "kind", "from", "until", "state", "applied/total", "started", "finished"]
+    return render.table(headers, table)
+
+
+def _at(moment) -> str:
+    return moment.astimezone(copies.LOCAL_TIME).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+
+
+def _audit(settings: Settings, request: Request, outcome: str, error: str) -> None:
+    """Record a replay that stopped before it finished (best effort: the database may be what is missing)."""
+
+    async def write() -> None:
+        conn = await asyncpg.connect(settings.database_url, timeout=5)
+        try:
+            details = {"projection": request.projection.name, "kind": request.kind, "error": error}
+            await audit.record(conn, settings.actor or "kim", "replay", request.schema, outcome, details)
+        finally:
+            await conn.close()
+
+    with contextlib.suppress(OSError, TimeoutError, asyncpg.PostgresError):
+        run_sync(write())
+
+
+async def _drop(settings: Settings, name: str) -> str:
+    conn = await _connect(settings)
+    try:
+        row = await rebuilds.find(conn, name)
+        if row is None or row["state"] == "dropped":
+            raise SetupError(f"there is no copy {name!r}; `kim replay --list` shows them")
+        key = f"kim-rebuild|{row['projection']}" if row["kind"] == copies.REBUILD else f"kim-copy|{name}"
+        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", key):
+            raise SetupError(f"a `kim replay` is still writing {name}; stop it first")
+        if row["state"] == "swapped":
+            raise SetupError(f"{name} was swapped in and no longer exists as a copy")
+        async with conn.transaction():
+            await copies.drop(conn, name)
+            await rebuilds.set_state(conn, name, "dropped")
+            await audit.record(
+                conn, settings.actor or "kim", "replay.drop", name, "ok", {"projection": row["projection"]}
+            )
+    finally:
+        await conn.close()
+    return f"dropped {name}"
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    try:
+        return await connect(settings.database_url)
+    except ReplayRefused as why:
+        raise SetupError(str(why)) from None
