@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cli.catchup import wait_caught_up
 from cli.demo import publish
 from cli.demo_events import DemoEvent, demo_events
+from infra import agencies
 from infra.kafka_client import client_options, platform_signing_secret
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
@@ -105,3 +108,16 @@ async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
 
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+
+async def agency_headers(lane: Lane, agency: str) -> dict[str, str]:
+    """Gateway request headers for ``agency``: its bearer token, registered in the lane's database on first use
+    (the gateway publishes with the platform's Kafka login, so no Kafka principal is needed)."""
+    token = f"kimgw_test-{agency.lower()}"
+    conn = await asyncpg.connect(lane.database_url)
+    try:
+        if not await agencies.active(conn, agency):
+            await agencies.register(conn, replace(agencies.AgencyCredentials.new(agency), token=token))
+    finally:
+        await conn.close()
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}

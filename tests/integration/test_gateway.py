@@ -13,9 +13,11 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import GatewayConfig, make_app
+from gateway.app import POOL
 from infra import agencies
 from infra.processes import free_port, run_sync
 from schemas import Codec, load_catalog
+from streams.pool import PublisherPool
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all
@@ -322,16 +324,19 @@ def test_date_fields_are_described_as_iso_dates(lane: Lane) -> None:
 
 
 def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
-    config = lane_config(lane, "nowhere.", f"127.0.0.1:{free_port()}", request_timeout_ms=2000)
+    """The gateway started (its consent check reads the real broker), then its publishers find no Kafka."""
+    app = make_app(lane_config(lane, "nowhere."))
+    app[POOL] = PublisherPool(f"127.0.0.1:{free_port()}", topic_prefix="nowhere.", request_timeout_ms=2000)
 
-    async def scenario(client: TestClient) -> None:
-        response = await client.post("/v1/events", json=OPENED, headers=AGENCY)
-        body = await body_of(response)
-        assert response.status == 503, body
-        assert body["error"].startswith("Kafka is unreachable")
-        assert body["error"].endswith("nothing was published, try again later")
+    async def main() -> None:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            response = await client.post("/v1/events", json=OPENED, headers=AGENCY)
+            body = await body_of(response)
+            assert response.status == 503, body
+            assert body["error"].startswith("Kafka is unreachable")
+            assert body["error"].endswith("nothing was published, try again later")
 
-    with_gateway(config, scenario)
+    asyncio.run(main())
 
 
 def test_an_unacknowledged_send_is_a_503_naming_what_was_not_published(lane: Lane) -> None:
