@@ -27,6 +27,7 @@ def test_a_key_survives_its_export_and_signs_what_it_verifies() -> None:
     assert verify(headers, b"k", b"v", key.secret)
     assert not verify(headers, b"k", b"v2", key.secret) and not verify(headers, b"kv", b"", key.secret)
     assert not verify({"kim.sig": b"not base64!"}, b"k", b"v", key.secret)
+    assert verify(dict(key.headers(None, None)), b"", b"", key.secret)  # a tombstone signs as empty
     with pytest.raises(ValueError, match="a signing key looks like"):
         SigningKey.parse("JOBCENTER.1234:c2hvcnQ=")
 
