@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import secrets
@@ -26,11 +27,14 @@ def signature(secret: bytes, key: bytes | None, value: bytes | None) -> bytes:
 
     A missing key or value (a tombstone) signs as empty."""
     key = key or b""
-    value = value or b""
-    mac = hmac.new(secret, len(key).to_bytes(4, "big"), hashlib.sha256)
-    mac.update(key)
-    mac.update(value)
+    mac = _keyed(secret).copy()  # the key schedule is done once per secret, not per record
+    mac.update(len(key).to_bytes(4, "big") + key + (value or b""))
     return mac.digest()
+
+
+@functools.lru_cache(maxsize=1024)
+def _keyed(secret: bytes) -> hmac.HMAC:
+    return hmac.new(secret, digestmod=hashlib.sha256)
 
 
 @dataclass(frozen=True)
