@@ -200,8 +200,11 @@ def test_refusals_of_the_cli_are_one_line(lane: Lane) -> None:
     absent = kim(lane, "agency", "remove", "JUGENDAMT")
     assert absent.returncode == 1
     assert absent.stderr == "error: JUGENDAMT has no identity to remove (kim agency list shows who has one)\n"
-    wrong = kim(lane, "agency", "list", KIM_KAFKA_SECURITY="sasl_scram", KIM_KAFKA_USERNAME="kim-platform")
-    assert wrong.returncode == 0  # the database alone answers a listing
+    plain = {"KIM_KAFKA_SECURITY": "plaintext", "KIM_KAFKA_USERNAME": "", "KIM_KAFKA_PASSWORD": ""}
+    unauthenticated = kim(lane, "agency", "add", "JUGENDAMT", **plain)
+    assert unauthenticated.returncode == 1
+    assert unauthenticated.stderr.startswith("error: agency principals need a cluster with authentication")
+    assert kim(lane, "agency", "list", **plain).returncode == 0  # the database alone answers a listing
     events = lane.home / "one.jsonl"
     events.write_text(
         '{"agency": "JOBCENTER", "event_type": "CaseClosed", "payload": {"case_id": "DO-1", "reason": "MOVED_AWAY"}}\n'
