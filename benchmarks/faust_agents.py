@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncpg
 import faust
 
+from infra.kafka_client import faust_credentials
 from schemas import Codec
 
 NAIVE_SQL = {  # one statement per event the caseload projection applies (no checks, no dedupe)
@@ -72,6 +73,7 @@ def main(kind: str) -> None:
     app = faust.App(
         env["BENCH_APP_ID"],
         broker=f"kafka://{env['KIM_KAFKA_BOOTSTRAP']}",
+        broker_credentials=faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

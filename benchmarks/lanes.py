@@ -9,6 +9,7 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra import postgres_server
+from infra.kafka_client import client_options
 from infra.settings import Settings
 from projections.migrate import migrate
 from streams.topics import TOPICS, provision
@@ -38,7 +39,7 @@ class BenchLane:
     async def drop(self) -> None:
         for name in self.databases:
             postgres_server.drop_database(self.settings.database_url, name)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, **client_options())
         await admin.start()
         try:
             await admin.delete_topics([self.topic(spec.name) for spec in TOPICS])

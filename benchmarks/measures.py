@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
 from cli.demo_events import DemoEvent
+from infra.kafka_client import client_options, kafka_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.bulk import catch_up
@@ -47,6 +48,7 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
         bootstrap_servers=lane.settings.kafka_bootstrap,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_options(),
     )
     await consumer.start()
     codec = Codec()
@@ -79,6 +81,7 @@ def _env(lane: BenchLane, **extra: str) -> dict[str, str]:
         **os.environ,
         "KIM_KAFKA_BOOTSTRAP": lane.settings.kafka_bootstrap,
         "KIM_TOPIC_PREFIX": lane.prefix,
+        **kafka_env(lane.settings),
         **extra,
     }
 

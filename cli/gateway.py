@@ -30,8 +30,8 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
     require_kafka(settings)
     if host not in LOOPBACK:
         print(
-            f"warning: listening on {host}: the gateway has no authentication yet (callers name their agency "
-            "in X-KIM-Agency); expose it only inside a trusted network",
+            f"warning: listening on {host} over plain HTTP: bearer tokens travel unencrypted; "
+            "put a TLS-terminating proxy in front of the gateway",
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

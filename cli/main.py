@@ -40,8 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     gateway.add_argument("--port", type=int, default=8088, help="port to listen on (default 8088)")
     gateway.add_argument("--max-body-bytes", type=int, default=MIB, help=f"request size limit (default {MIB})")
     gateway.add_argument("--max-batch", type=int, default=500, help="events per batch request (default 500)")
-    from cli import dlq
+    from cli import agency, dlq
 
+    agency.add_parser(sub)
     dlq.add_parser(sub)
     from cli import query
 
@@ -98,6 +99,10 @@ def run(argv: Sequence[str]) -> int:
         from cli import gateway
 
         gateway.run(settings, args.host, args.port, args.max_body_bytes, args.max_batch)
+    elif args.command == "agency":
+        from cli import agency
+
+        return agency.run(settings, args)
     elif args.command == "dlq":
         from cli import dlq
 
@@ -121,11 +126,39 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
+def _kafka_refusal(error: Exception) -> str | None:
+    from aiokafka.errors import (
+        ClusterAuthorizationFailedError,
+        GroupAuthorizationFailedError,
+        SaslAuthenticationFailed,
+        TopicAuthorizationFailedError,
+    )
+
+    from infra.kafka_client import KafkaLoginError
+
+    if isinstance(error, KafkaLoginError | SaslAuthenticationFailed):
+        return f"{error}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD, or run kim as the user that ran `kim up`"
+    if isinstance(
+        error, TopicAuthorizationFailedError | GroupAuthorizationFailedError | ClusterAuthorizationFailedError
+    ):
+        return (
+            f"Kafka refused the action ({type(error).__name__}: {error}); the configured Kafka user lacks that "
+            "permission — platform commands need the platform principal (KIM_KAFKA_USERNAME)"
+        )
+    return None
+
+
 def main() -> None:
     try:
         sys.exit(run(sys.argv[1:]))
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as why:  # Kafka refusing the login or an action: one line naming the fix
+        message = _kafka_refusal(why)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -15,7 +15,7 @@ from infra.errors import SetupError
 from infra.settings import Settings
 from projections.migrate import MigrationError, migrate
 from projections.registry import PROJECTIONS
-from streams.topics import TopicMismatch, provision
+from streams.topics import TopicMismatch, end_offsets, provision
 
 Log = Callable[[str], None]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +44,8 @@ def prepare(settings: Settings, log: Log = print) -> None:
         raise SetupError(str(why)) from None
     for version in processes.run_sync(_migrate(settings.database_url)):
         log(f"applied migration {version}")
+    if processes.run_sync(_record_signing_cutoffs(settings)):
+        log("records written before record signing existed stay valid unsigned (signing_cutoffs)")
 
 
 async def _migrate(url: str) -> list[str]:
@@ -52,6 +54,18 @@ async def _migrate(url: str) -> list[str]:
         return await migrate(conn)
     except MigrationError as why:
         raise SetupError(str(why)) from None
+    finally:
+        await conn.close()
+
+
+async def _record_signing_cutoffs(settings: Settings) -> int:
+    """Once per topic: the end offsets now, below which records were written unsigned (an older kim)."""
+    from infra.agencies import record_cutoffs
+
+    ends = await end_offsets(settings.kafka_bootstrap, [settings.topic(t) for t in ("kim.cases", "kim.immigration")])
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await record_cutoffs(conn, ends)
     finally:
         await conn.close()
 

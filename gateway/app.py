@@ -13,7 +13,8 @@ import asyncpg
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
-from gateway.body import calling_agency, json_body
+from gateway.auth import TokenBook, authenticate, refuse_other_agency
+from gateway.body import json_body
 from gateway.config import GatewayConfig
 from gateway.openapi import document
 from gateway.responses import Problem, field_error, json_errors
@@ -24,12 +25,14 @@ from streams.errors import DeliveryError, field_errors_of
 from streams.pool import PublisherPool
 from streams.prepare import Outgoing, Preparer
 from streams.publisher import Published
+from streams.signing import SigningKey
 
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)
 POOL = web.AppKey("pool", PublisherPool)
 GATE = web.AppKey("consent_gate", ConsentGate)
 OPENAPI = web.AppKey("openapi", dict)
+TOKENS = web.AppKey("tokens", TokenBook)
 
 
 def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Application:
@@ -44,6 +47,7 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
         request_timeout_ms=config.request_timeout_ms,
     )
     app[OPENAPI] = document(app[CODEC], config)
+    app[TOKENS] = TokenBook(config.database_url)
     app.router.add_post("/v1/events", publish_one)
     app.router.add_post("/v1/events:batch", publish_batch)
     app.router.add_get("/openapi.json", openapi)
@@ -56,10 +60,11 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
 
 async def publish_one(request: web.Request) -> web.Response:
     config, codec = request.app[CONFIG], request.app[CODEC]
-    agency = calling_agency(request)
+    agency, key = await authenticate(request, request.app[TOKENS])
     body = await json_body(request, config.max_body_bytes)
     if not isinstance(body, dict):
         raise Problem(400, "expected one event as a JSON object; to send several, POST an array to /v1/events:batch")
+    body = refuse_other_agency(body, agency)
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     try:
         draft = EventDraft.from_dict(body, codec)
@@ -69,13 +74,13 @@ async def publish_one(request: web.Request) -> web.Response:
         message = f"invalid {_event_type(body)}: {len(errors)} problem(s); nothing was published"
         raise Problem(422, message, errors) from None
     await _check_consent(request, [draft])
-    published = await _send(request, agency, [outgoing])
+    published = await _send(request, agency, key, [outgoing])
     return web.json_response(_accepted(outgoing, published[0]), status=202)
 
 
 async def publish_batch(request: web.Request) -> web.Response:
     config, codec = request.app[CONFIG], request.app[CODEC]
-    agency = calling_agency(request)
+    agency, key = await authenticate(request, request.app[TOKENS])
     body = await json_body(request, config.max_body_bytes)
     if not isinstance(body, list):
         raise Problem(400, "expected a JSON array of events; to send one event, POST it to /v1/events")
@@ -83,6 +88,7 @@ async def publish_batch(request: web.Request) -> web.Response:
         raise Problem(400, "the batch is empty; send at least one event")
     if len(body) > config.max_batch:
         raise Problem(413, f"the batch holds {len(body)} events; at most {config.max_batch} per request")
+    body = [refuse_other_agency(item, agency, i) for i, item in enumerate(body)]
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     outgoing: list[Outgoing] = []
     drafts: list[EventDraft] = []
@@ -99,7 +105,7 @@ async def publish_batch(request: web.Request) -> web.Response:
     if errors:
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
     await _check_consent(request, drafts, batch=True)
-    published = await _send(request, agency, outgoing)
+    published = await _send(request, agency, key, outgoing)
     events = [{"index": i, **_accepted(o, p)} for i, (o, p) in enumerate(zip(outgoing, published, strict=True))]
     return web.json_response({"accepted": len(events), "events": events}, status=202)
 
@@ -156,11 +162,11 @@ async def _consent_gate(app: web.Application) -> AsyncIterator[None]:
     await gate.close()
 
 
-async def _send(request: web.Request, agency: str, outgoing: list[Outgoing]) -> list[Published]:
+async def _send(request: web.Request, agency: str, key: SigningKey, outgoing: list[Outgoing]) -> list[Published]:
     """Send and wait for Kafka's acknowledgement of every event; a 503 (never a 202) when it does not come."""
     pool = request.app[POOL]
     try:
-        publisher = await pool.get(agency)
+        publisher = await pool.get(agency, key)
     except (KafkaError, OSError) as why:
         raise Problem(503, f"Kafka is unreachable ({why}); nothing was published, try again later") from None
     try:
@@ -193,3 +199,4 @@ def _event_type(body: dict[str, Any]) -> str:
 
 async def _close_pool(app: web.Application) -> None:
     await app[POOL].close()
+    await app[TOKENS].close()

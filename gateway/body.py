@@ -1,4 +1,4 @@
-"""Reading a request: who is calling, and its JSON body within the limits — every mistake a one-line 4xx."""
+"""Reading a request: its JSON body within the limits — every mistake a one-line 4xx."""
 
 from __future__ import annotations
 
@@ -8,20 +8,6 @@ from typing import Any
 from aiohttp import web
 
 from gateway.responses import Problem
-from streams.draft import agencies
-
-AGENCY_HEADER = "X-KIM-Agency"
-
-
-def calling_agency(request: web.Request) -> str:
-    """The agency from ``X-KIM-Agency`` (until authentication exists, the caller names itself)."""
-    known = agencies()
-    agency = request.headers.get(AGENCY_HEADER, "").strip()
-    if not agency:
-        raise Problem(400, f"missing header {AGENCY_HEADER}: name the publishing agency, one of {', '.join(known)}")
-    if agency not in known:
-        raise Problem(400, f"{AGENCY_HEADER}: {agency!r} is not one of {', '.join(known)}")
-    return agency
 
 
 async def json_body(request: web.Request, max_bytes: int) -> Any:

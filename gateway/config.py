@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MIB = 1024 * 1024
 
@@ -14,7 +14,7 @@ class GatewayConfig:
     max_body_bytes: int = MIB
     max_batch: int = 500
     request_timeout_ms: int = 30000
-    # Where the referrals projection is: referrals and hand-overs are checked against the case's consents
-    # there before they are published. Without it the gateway answers 503 for those two types.
-    database_url: str | None = None
+    # The platform database: the agencies' tokens (hashed) are there, and the referrals projection the consent
+    # check reads. Without it every request is a 503.
+    database_url: str | None = field(default=None, repr=False)
     consent_wait_seconds: float = 5.0

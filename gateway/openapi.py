@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.body import AGENCY_HEADER
+from gateway.auth import AGENCY_HEADER
 from gateway.config import GatewayConfig
 from gateway.jsonschema import json_schema
 from schemas import Codec
@@ -62,8 +62,8 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Publish case events of the Kommunales Integrationsmanagement (KIM) over HTTP. A 202 means Kafka "
-                "acknowledged every event (acks=all). Until authentication exists, the calling agency names itself "
-                f"in the {AGENCY_HEADER} header."
+                "acknowledged every event (acks=all). Callers authenticate with their agency's bearer token "
+                "(`kim agency add` issues it); the token fixes the events' source_agency."
             ),
         },
         "paths": {
@@ -84,13 +84,13 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
         },
         "components": {
             "schemas": schemas,
+            "securitySchemes": {"agencyToken": {"type": "http", "scheme": "bearer"}},
             "parameters": {
                 "Agency": {
                     "name": AGENCY_HEADER,
                     "in": "header",
-                    "required": True,
-                    "description": "The publishing agency (the events' source_agency). Replaced by authentication "
-                    "in a later version.",
+                    "required": False,
+                    "description": "Optional. If sent it must name the token's own agency (else 403).",
                     "schema": {"type": "string", "enum": list(agencies(codec))},
                 }
             },
@@ -112,10 +112,13 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
     return {
         "summary": summary,
         "parameters": [{"$ref": "#/components/parameters/Agency"}],
+        "security": [{"agencyToken": []}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {
             "202": _json_response("Acknowledged by Kafka (acks=all)", accepted),
-            "400": _error("Unusable request: missing/unknown agency header, invalid JSON or UTF-8, wrong body type"),
+            "400": _error("Unusable request: invalid JSON or UTF-8, wrong body type"),
+            "401": _error("No bearer token, or an unknown or revoked one"),
+            "403": _error("The X-KIM-Agency header or an event names another agency than the token's"),
             "413": _error(f"Body over {config.max_body_bytes} bytes or batch over {config.max_batch} events"),
             "415": _error("Body is not JSON in UTF-8"),
             "422": _error(invalid),

@@ -22,8 +22,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Problem(Exception):
     """A request the gateway refuses, with its HTTP status and a one-line reason."""
 
-    def __init__(self, status: int, message: str, errors: list[dict[str, Any]] | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
+        self.headers = headers or {}
         self.status = status
         self.message = message
         self.errors = errors
@@ -49,7 +57,9 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except Problem as problem:
-        return error_response(problem.status, problem.message, problem.errors, **problem.extra)
+        response = error_response(problem.status, problem.message, problem.errors, **problem.extra)
+        response.headers.update(problem.headers)
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -6,18 +6,20 @@ The broker jars come from Maven Central via `mvn` (checksums enforced) into the 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import re
+import secrets
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from infra.errors import SetupError
+from infra.kafka_client import MECHANISM, PLATFORM_USER, KafkaLogin, KafkaLoginError, client_options, explain_login
 from infra.processes import (
     file_lock,
     find_pids,
@@ -183,19 +185,87 @@ def log_path(settings: Settings) -> Path:
     return settings.run_dir / "kafka.log"
 
 
-def server_properties(settings: Settings) -> str:
-    port, cport = settings.kafka_port, settings.kafka_controller_port
+CONTROLLER_USER = "kim-controller"
+_SCRAM_MARK = "scram-sha-512 v1"
+
+
+def _listeners(settings: Settings) -> str:
+    return f"listeners=CLIENT://{HOST}:{settings.kafka_port},CONTROLLER://{HOST}:{settings.kafka_controller_port}"
+
+
+def _controller_password_file(settings: Settings) -> Path:
+    return settings.kafka_dir / "controller-password"
+
+
+def _auth_marker(settings: Settings) -> Path:
+    """Written once the platform's SCRAM user exists in this broker's metadata (at format, or by the upgrade)."""
+    return settings.kafka_dir / "auth"
+
+
+def _secret(path: Path) -> str:
+    """A password generated once and kept in `path` (mode 0600), like the PostgreSQL one."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
+def _auth_properties(settings: Settings, upgrade: bool = False) -> str:
+    """SASL on both listeners and the ACL authorizer; nothing is allowed without an ACL.
+
+    Clients log in with SCRAM-SHA-512 (users live in the cluster metadata, so agencies can be added
+    live). The controller listener uses PLAIN with one static user the broker itself logs in as —
+    not ANONYMOUS, so no unauthenticated connection is a super user. During the one-off upgrade of a
+    broker formatted before authentication existed, the platform also may log in with PLAIN
+    (static) to create its own SCRAM user.
+    """
+    platform = _secret(settings.kafka_password_file)
+    controller = _secret(_controller_password_file(settings))
+    plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
+    scram = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    lines = [
+        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        f'listener.name.controller.plain.sasl.jaas.config={plain} username="{CONTROLLER_USER}" '
+        f'password="{controller}" user_{CONTROLLER_USER}="{controller}";',
+        f'listener.name.client.scram-sha-512.sasl.jaas.config={scram} username="{PLATFORM_USER}" '
+        f'password="{platform}";',
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        f"super.users=User:{PLATFORM_USER};User:{CONTROLLER_USER}",
+        "allow.everyone.if.no.acl.found=false",
+    ]
+    if upgrade:
+        lines += [
+            f"listener.name.client.sasl.enabled.mechanisms={MECHANISM},PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            f'listener.name.client.plain.sasl.jaas.config={plain} username="{PLATFORM_USER}" '
+            f'password="{platform}" user_{PLATFORM_USER}="{platform}";',
+        ]
+    else:
+        lines += [
+            f"listener.name.client.sasl.enabled.mechanisms={MECHANISM}",
+            f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def server_properties(settings: Settings, upgrade: bool = False) -> str:
+    cport = settings.kafka_controller_port
     return f"""\
-# Written by kim (infra/kafka_broker.py) on every start; edits are lost.
+# Written by kim (infra/kafka_broker.py) on every start; edits are lost. Holds passwords: mode 0600.
 process.roles=broker,controller
 node.id=1
-listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{cport}
-advertised.listeners=PLAINTEXT://{HOST}:{port}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+{_listeners(settings)}
+advertised.listeners=CLIENT://{HOST}:{settings.kafka_port}
+inter.broker.listener.name=CLIENT
 controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers={HOST}:{cport}
-log.dirs={_data_dir(settings)}
+{_auth_properties(settings, upgrade)}log.dirs={_data_dir(settings)}
 num.partitions=6
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
@@ -261,15 +331,22 @@ def _java_argv(settings: Settings, main_class: str, *args: str, heap: str = TOOL
     ]
 
 
-def _write_config(settings: Settings) -> None:
+def _write_config(settings: Settings, upgrade: bool = False) -> None:
     settings.kafka_dir.mkdir(parents=True, exist_ok=True)
     for path, text in (
-        (_config_path(settings), server_properties(settings)),
+        (_config_path(settings), server_properties(settings, upgrade)),
         (_log4j_path(settings), log4j_properties()),
     ):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        _write_private(path, text)
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
 
 
 def _format_storage(settings: Settings, log: Log) -> None:
@@ -281,9 +358,20 @@ def _format_storage(settings: Settings, log: Log) -> None:
     # Without meta.properties no broker ever ran here: whatever is left is from an interrupted format.
     shutil.rmtree(data, ignore_errors=True)
     uuid = _run_java_tool(settings, "kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1]
+    password = _secret(settings.kafka_password_file)
     _run_java_tool(
-        settings, "kafka.tools.StorageTool", "format", "-t", uuid, "-c", str(_config_path(settings)), "--standalone"
+        settings,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        uuid,
+        "-c",
+        str(_config_path(settings)),
+        "--standalone",
+        "--add-scram",
+        f"{MECHANISM}=[name={PLATFORM_USER},password={password}]",
     )
+    _auth_marker(settings).write_text(_SCRAM_MARK + "\n")
 
 
 def _run_java_tool(settings: Settings, main_class: str, *args: str) -> str:
@@ -295,14 +383,28 @@ def _run_java_tool(settings: Settings, main_class: str, *args: str) -> str:
     return proc.stdout
 
 
+def run_admin_tool(settings: Settings, login: KafkaLogin, main_class: str, *args: str) -> str:
+    """A Kafka admin tool (ConfigCommand, AclCommand) against the cluster, logged in as `login`.
+
+    The login goes in a temporary 0600 ``--command-config`` file, never on the command line.
+    """
+    ensure_jars(settings, log=lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="kim-admin-") as tmp:
+        config = Path(tmp) / "client.properties"
+        _write_private(config, login.java_properties())
+        return _run_java_tool(
+            settings, main_class, "--bootstrap-server", settings.kafka_bootstrap, "--command-config", str(config), *args
+        )
+
+
 # --- readiness ---
 
 
-async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
+async def _describe_cluster(bootstrap: str, timeout: float, options: dict[str, Any]) -> dict:
     from aiokafka.admin import AIOKafkaAdminClient
 
     ms = max(1000, int(timeout * 1000))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms, client_id="kim-setup")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms, client_id="kim-setup", **options)
     try:
         await admin.start()
         return await admin.describe_cluster()
@@ -310,32 +412,23 @@ async def _describe_cluster(bootstrap: str, timeout: float) -> dict:
         await admin.close()
 
 
-@contextmanager
-def _quiet_aiokafka() -> Iterator[None]:
-    """aiokafka logs every refused connection as an error; while polling a starting broker those are expected."""
-    logger = logging.getLogger("aiokafka")
-    before = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(before)
-
-
 def _first_server(bootstrap: str) -> tuple[str, int]:
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     return host.strip("[]"), int(port)
 
 
-def kafka_answers(bootstrap: str, timeout: float = 2.0) -> str | None:
+def kafka_answers(bootstrap: str, timeout: float = 2.0, options: dict[str, Any] | None = None) -> str | None:
     """None when a broker at `bootstrap` answers a metadata request listing a broker and a controller,
-    else the reason it does not."""
+    else the reason it does not. `options`: the login (default: the platform's, from the environment)."""
     servers = [_first_server(s) for s in bootstrap.split(",")]
     if not any(port_open(host, port, timeout=min(timeout, 1.0)) for host, port in servers):
         return "connection refused"
     try:
-        with _quiet_aiokafka():
-            info = run_sync(_describe_cluster(bootstrap, timeout))
+        options = client_options() if options is None else options
+        with explain_login(options.get("sasl_plain_username"), quiet=True):
+            info = run_sync(_describe_cluster(bootstrap, timeout, options))
+    except (SetupError, KafkaLoginError) as why:
+        return str(why)
     except Exception as exc:  # any failure means "not ready yet"; the caller reports the reason
         return f"{type(exc).__name__}: {exc}".rstrip(": ")
     if not info.get("brokers"):
@@ -345,16 +438,23 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0) -> str | None:
     return None
 
 
-def wait_for_kafka(bootstrap: str, timeout: float, alive: Callable[[], bool] | None = None) -> None:
+def wait_for_kafka(
+    bootstrap: str,
+    timeout: float,
+    alive: Callable[[], bool] | None = None,
+    options: dict[str, Any] | None = None,
+) -> None:
     """Poll until Kafka at `bootstrap` answers metadata requests, or raise SetupError after `timeout` seconds.
 
     `alive` (optional) is checked between polls so a dead local broker fails fast instead of at the timeout.
     """
     deadline = time.monotonic() + timeout
     while True:
-        reason = kafka_answers(bootstrap, timeout=min(5.0, max(1.0, deadline - time.monotonic()))) or ""
+        reason = kafka_answers(bootstrap, min(5.0, max(1.0, deadline - time.monotonic())), options) or ""
         if not reason:
             return
+        if "refused the login" in reason:  # waiting does not fix a password
+            raise SetupError(f"{reason} at {bootstrap}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD (or kim up)")
         if alive is not None and not alive():
             raise SetupError(f"the Kafka process exited before answering at {bootstrap}")
         if time.monotonic() >= deadline:
@@ -425,14 +525,14 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
     bootstrap = f"{HOST}:{settings.kafka_port}"
     pid = broker_pid(settings)
     if pid is not None:
-        wanted = server_properties(settings).split("listeners=", 1)[1].split("\n", 1)[0]
-        if _running_listeners(settings) != f"listeners={wanted}":
+        if _running_listeners(settings) != _listeners(settings) or not _auth_marker(settings).exists():
             raise SetupError(
                 f"the Kafka broker of {settings.home} already runs with {_running_listeners(settings)}, "
-                "not the ports now configured; stop it first (kim down)"
+                "not the ports or authentication now configured (a broker started by an older kim runs without "
+                "authentication); stop it first (kim down), then kim up"
             )
         try:
-            wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+            wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)), options=_login(settings))
         except SetupError as exc:
             raise SetupError(
                 f"the Kafka broker of {settings.home} (pid {pid}) runs but does not answer: {exc}; "
@@ -443,8 +543,66 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
     ensure_jars(settings, log)
     started = time.monotonic()
     log(f"starting Kafka {KAFKA_VERSION} broker on {bootstrap} …")
+    _format_or_upgrade(settings, timeout, log)
     _write_config(settings)
-    _format_storage(settings, log)
+    _spawn_and_wait(settings, timeout, _login(settings))
+    log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {log_path(settings)})")
+
+
+def _login(settings: Settings, mechanism: str = MECHANISM) -> dict[str, Any]:
+    """The platform's client options for this broker (PLAIN only during the upgrade)."""
+    options = client_options(settings)
+    return {**options, "sasl_mechanism": mechanism}
+
+
+def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
+    """Format a new broker with the platform's SCRAM user; give one formatted by an older kim that user, once.
+
+    The upgrade keeps every topic and offset: the broker starts once with a static PLAIN login for the
+    platform, which then creates its own SCRAM user (ConfigCommand), and stops again.
+    """
+    if not (_data_dir(settings) / "meta.properties").exists():
+        _write_config(settings)
+        _format_storage(settings, log)
+        return
+    if _auth_marker(settings).exists():
+        return
+    log("  upgrading this broker to authentication (one-off): creating the platform's SCRAM user")
+    _write_config(settings, upgrade=True)
+    _spawn_and_wait(settings, timeout, _login(settings, "PLAIN"))
+    try:
+        password = _secret(settings.kafka_password_file)
+        plain = KafkaLogin(PLATFORM_USER, password)
+        properties = (
+            plain.java_properties()
+            .replace(MECHANISM, "PLAIN")
+            .replace("scram.ScramLoginModule", "plain.PlainLoginModule")
+        )
+        with tempfile.TemporaryDirectory(prefix="kim-admin-") as tmp:
+            config = Path(tmp) / "client.properties"
+            _write_private(config, properties)
+            _run_java_tool(
+                settings,
+                "org.apache.kafka.tools.ConfigCommand",
+                "--bootstrap-server",
+                f"{HOST}:{settings.kafka_port}",
+                "--command-config",
+                str(config),
+                "--alter",
+                "--entity-type",
+                "users",
+                "--entity-name",
+                PLATFORM_USER,
+                "--add-config",
+                f"{MECHANISM}=[password={password}]",
+            )
+    finally:
+        stop_broker(settings)
+    _auth_marker(settings).write_text(_SCRAM_MARK + "\n")
+
+
+def _spawn_and_wait(settings: Settings, timeout: float, options: dict[str, Any]) -> None:
+    bootstrap = f"{HOST}:{settings.kafka_port}"
     logfile = log_path(settings)
     rotate_log(logfile)
     mark = logfile.stat().st_size if logfile.exists() else 0
@@ -453,7 +611,7 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
     )
     write_pid(_pid_path(settings), pid)
     try:
-        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)), options=options)
     except SetupError as exc:
         died = not pid_alive(pid, _ours(settings))
         stop_broker(settings)
@@ -462,7 +620,6 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
             f"Kafka broker failed to start on {bootstrap}: {reason}; last lines of {logfile}:\n"
             + (log_tail(logfile, 15, offset=mark) or "(nothing logged)")
         ) from None
-    log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {logfile})")
 
 
 def stop_broker(settings: Settings, timeout: float = 30.0) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -95,6 +95,9 @@ class Settings:
     external_kafka: str | None
     external_database_url: str | None
     topic_prefix: str
+    kafka_security: str = "sasl_scram"  # plaintext | sasl_scram (the local broker always uses sasl_scram)
+    kafka_username: str | None = None  # external clusters only; the local broker's platform user is fixed
+    kafka_password: str | None = field(default=None, repr=False)
     metrics_port: int = 9464  # the first projection's; 0: workers serve no metrics
     actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
 
@@ -140,6 +143,11 @@ class Settings:
             password = ":" + quote(self.postgres_password_file.read_text().strip(), safe="")
         return f"postgresql://kim{password}@127.0.0.1:{self.postgres_port}/kim"
 
+    @property
+    def kafka_password_file(self) -> Path:
+        """The local broker's platform principal's password (mode 0600), like the PostgreSQL one."""
+        return self.home / "kafka-password"
+
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
 
@@ -164,6 +172,33 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         external_kafka=_bootstrap(external_kafka) if external_kafka else None,
         external_database_url=_database_url(external_db) if external_db else None,
         topic_prefix=prefix,
+        **_kafka_security(env, external_kafka is not None),
         metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
         actor=_actor(env),
     )
+
+
+def _kafka_security(env: dict[str, str], external: bool) -> dict[str, str | None]:
+    """KIM_KAFKA_SECURITY / _USERNAME / _PASSWORD: how platform clients authenticate to an external cluster."""
+    security = env.get("KIM_KAFKA_SECURITY") or ("plaintext" if external else "sasl_scram")
+    username, password = env.get("KIM_KAFKA_USERNAME") or None, env.get("KIM_KAFKA_PASSWORD") or None
+    if security not in ("plaintext", "sasl_scram"):
+        raise SetupError(f"KIM_KAFKA_SECURITY={security!r} is not one of plaintext, sasl_scram; set one or unset it")
+    if not external:
+        if security != "sasl_scram" or username or password:
+            raise SetupError(
+                "KIM_KAFKA_SECURITY, KIM_KAFKA_USERNAME and KIM_KAFKA_PASSWORD are for an external cluster "
+                "(KIM_KAFKA_BOOTSTRAP); the local broker always uses its own platform user — unset them"
+            )
+        return {"kafka_security": security}
+    if security == "sasl_scram" and not (username and password):
+        raise SetupError(
+            "KIM_KAFKA_SECURITY=sasl_scram needs KIM_KAFKA_USERNAME and KIM_KAFKA_PASSWORD (the platform principal "
+            "of the cluster); set both"
+        )
+    if security == "plaintext" and (username or password):
+        raise SetupError(
+            "KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD are set but KIM_KAFKA_SECURITY is plaintext; "
+            "set KIM_KAFKA_SECURITY=sasl_scram or unset them"
+        )
+    return {"kafka_security": security, "kafka_username": username, "kafka_password": password}

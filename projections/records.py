@@ -16,6 +16,7 @@ class LogRecord:
     offset: int
     key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()  # kim.signer / kim.sig (streams/signing.py)
 
     @property
     def tp(self) -> TopicPartition:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 import asyncpg
 
-from projections import checkpoints
+from projections import authenticity, checkpoints
 from projections.judge import Duties, duties, judge
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas import Codec
@@ -126,6 +126,8 @@ async def apply_prepared(
             at = item.event.occurred_at
             if tp not in latest or at > latest[tp]:
                 latest[tp] = at
+        decoded, forged = await authenticity.screen(conn, decoded)  # who signed it may speak for its agency
+        rejected.extend(forged)
         if decoded:
             rejected.extend(await projection.apply(conn, decoded))
         if rejected:

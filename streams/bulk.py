@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from infra.kafka_client import client_options
 from projections import checkpoints
 from projections.records import LogRecord
 from projections.runner import OnRejected, Prepared, Projection, apply_prepared, prepare
@@ -63,9 +64,12 @@ async def catch_up(
     settings = {"search_path": search_path} if search_path else None
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, server_settings=settings)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_options(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options())
     await consumer.start()
     await producer.start()
     codec = Codec()
@@ -86,7 +90,7 @@ async def catch_up(
             while todo:
                 batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
                 records = [
-                    LogRecord(r.topic, r.partition, r.offset, r.key, r.value)
+                    LogRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
                     for tp, rs in batch.items()
                     for r in rs
                     if r.offset < ends[tp]

@@ -26,6 +26,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
+from infra.kafka_client import client_options
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
 from streams.topics import end_offsets
 
@@ -90,7 +91,7 @@ class ConsentGate:
         self.wait_seconds = wait_seconds
         self._database_url = database_url
         self._bootstrap = bootstrap
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
         self._pool: asyncpg.Pool | None = None
         self._partitions = 0
 

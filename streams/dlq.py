@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from infra.kafka_client import client_options
 from projections.records import Rejection
+from streams.signing import SIG_HEADER, SIGNER_HEADER
 from streams.topics import end_offsets
 
 
@@ -43,6 +45,7 @@ def dlq_headers(
     }
     if rejection.event_type:
         headers["kim.event_type"] = rejection.event_type
+    headers.update((k, v.decode(errors="replace")) for k, v in record.headers if k in (SIGNER_HEADER, SIG_HEADER))
     if history:
         headers["kim.history"] = json.dumps(list(history), ensure_ascii=False)
     if redriven_from:
@@ -130,7 +133,7 @@ async def read_dead_letters(bootstrap: str, dlq_topic: str, timeout: float = 60.
     ends = {TopicPartition(t, p): e for (t, p), e in (await end_offsets(bootstrap, [dlq_topic])).items() if e > 0}
     if not ends:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     letters: list[DeadLetter] = []
     try:

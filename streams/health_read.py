@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from infra.kafka_client import client_options
 from streams.health import SHOWN_REBUILD_STATES, Checkpoint, Group, Member, Rebuild
 
 
@@ -62,7 +63,7 @@ async def describe_groups(bootstrap: str, group_ids: Sequence[str]) -> dict[str,
     One request per group: with several groups in one DescribeGroups request aiokafka 0.14 misreads
     Kafka 4.4's answer for the second one.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **client_options())
     await admin.start()
     try:
         out = {}
@@ -97,7 +98,7 @@ class LogReader:
 
     def __init__(self, bootstrap: str) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **client_options()
         )
         self.letters: Counter[str] = Counter()  # per projection (header kim.projection)
         self._positions: dict[TopicPartition, int] = {}

@@ -11,6 +11,7 @@ import asyncio
 from schemas import Codec
 from streams.draft import check_agency
 from streams.publisher import Publisher
+from streams.signing import SigningKey
 
 
 class PublisherPool:
@@ -24,24 +25,27 @@ class PublisherPool:
         self._publishers: dict[str, Publisher] = {}
         self._lock = asyncio.Lock()
 
-    async def get(self, agency: str) -> Publisher:
+    async def get(self, agency: str, signing_key: SigningKey | None = None) -> Publisher:
         """The started publisher of ``agency`` (``ValueError`` for an unknown agency, aiokafka's error when the
-        broker cannot be reached — the next call tries again)."""
+        broker cannot be reached — the next call tries again). It signs with ``signing_key`` when given (the
+        agency's own key, as the gateway knows it), else with the platform's."""
         check_agency(agency, self.codec)
-        if agency in self._publishers:
-            return self._publishers[agency]
+        name = agency if signing_key is None else f"{agency}/{signing_key.key_id}"
+        if name in self._publishers:
+            return self._publishers[name]
         async with self._lock:
-            if agency not in self._publishers:
+            if name not in self._publishers:
                 publisher = Publisher(
                     self.bootstrap,
                     agency,
+                    signing_key=signing_key,
                     topic_prefix=self.topic_prefix,
                     codec=self.codec,
                     request_timeout_ms=self.request_timeout_ms,
                 )
                 await publisher.start()
-                self._publishers[agency] = publisher
-            return self._publishers[agency]
+                self._publishers[name] = publisher
+            return self._publishers[name]
 
     async def close(self) -> None:
         """Flush and stop every publisher. Twice is harmless."""

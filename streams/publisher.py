@@ -13,15 +13,22 @@ from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 
+from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec, EncodeError
 from streams.consent_gate import ConsentGate, Draft, draft_of
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, InvalidBatch
 from streams.prepare import Outgoing, Preparer
+from streams.signing import PLATFORM_SIGNER, SigningKey
 
-__all__ = ["EventDraft", "Outgoing", "Published", "Publisher"]
+__all__ = ["EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
 
 
 @dataclass(frozen=True)
@@ -40,14 +47,23 @@ class Publisher(Preparer):
         bootstrap: str,
         source_agency: str,
         *,
+        username: str | None = None,
+        password: str | None = None,
+        signing_key: str | SigningKey | None = None,
         topic_prefix: str = "",
         codec: Codec | None = None,
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
         consent_gate: ConsentGate | None = None,
     ) -> None:
+        """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
+
+        Without a login the publisher is the platform's (its Kafka login from this machine's settings); it then
+        signs with the platform's key, or with ``signing_key`` when given (the gateway speaks so for a partner).
+        """
         super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
         self.bootstrap = bootstrap
+        self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
         self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
         self._producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap,
@@ -55,6 +71,7 @@ class Publisher(Preparer):
             acks="all",
             linger_ms=linger_ms,
             request_timeout_ms=request_timeout_ms,
+            **self.login.options(),
         )
         self._started = False
 
@@ -63,7 +80,8 @@ class Publisher(Preparer):
         (the publisher is then closed: make a new one to try again)."""
         if not self._started:
             try:
-                await self._producer.start()
+                with explain_login(self.login.username):
+                    await self._producer.start()
             except BaseException:
                 await self._producer.stop()  # release the half-open client, no "unclosed producer" warning
                 raise
@@ -96,7 +114,9 @@ class Publisher(Preparer):
                 futures.append(None)
                 continue
             try:
-                futures.append(await self._producer.send(item.topic, item.value, key=item.key))
+                futures.append(
+                    await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+                )
             except KafkaError as error:
                 reasons[i] = _describe(error, item.topic)
                 futures.append(None)
@@ -119,7 +139,7 @@ class Publisher(Preparer):
         partition; await each result."""
         self._require_started()
         try:
-            ack = await self._producer.send(item.topic, item.value, key=item.key)
+            ack = await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
         except KafkaError as error:
             return _failed(_describe(error, item.topic))
         return _acked(ack, item)
@@ -147,6 +167,9 @@ class Publisher(Preparer):
                 raise InvalidBatch(items, len(drafts))
         return await self.send(outgoing)
 
+    def _sign(self, item: Outgoing) -> list[tuple[str, bytes]]:
+        return self.signing_key.headers(item.key, item.value)
+
     def _require_started(self) -> None:
         if not self._started:
             raise RuntimeError("the publisher is not started: use `async with Publisher(...)` or `await start()`")
@@ -156,6 +179,25 @@ class Publisher(Preparer):
         metadata = await self._producer.client.fetch_all_metadata()
         wanted = {self.topic_prefix + topic for topic in self.codec.catalog.topics()}
         return sorted(wanted - set(metadata.topics()))
+
+
+def _credentials(
+    agency: str, username: str | None, password: str | None, signing_key: str | SigningKey | None
+) -> tuple[KafkaLogin, SigningKey]:
+    """The Kafka login and the signing key of a publisher for ``agency``; ``ValueError`` for a mismatch."""
+    if (username is None) != (password is None):
+        raise ValueError("give both username and password (as `kim agency add` printed them), or neither")
+    if username is not None and signing_key is None:
+        raise ValueError(f"{agency} publishing with its own login also needs its signing_key (from `kim agency add`)")
+    login = KafkaLogin(username, password) if username is not None else platform_login()
+    key = (
+        SigningKey.parse(signing_key)
+        if signing_key is not None
+        else SigningKey(PLATFORM_SIGNER, platform_signing_secret())
+    )
+    if key.agency is not None and key.agency != agency:
+        raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
+    return login, key
 
 
 def _gate_draft(draft: EventDraft) -> Draft:
@@ -177,4 +219,7 @@ async def _failed(reason: str) -> Published:
 def _describe(error: BaseException, topic: str) -> str:
     if isinstance(error, UnknownTopicOrPartitionError):
         return f"topic {topic} does not exist on the broker (kim up creates the topics)"
+    if isinstance(error, TopicAuthorizationFailedError | ClusterAuthorizationFailedError):
+        name = type(error).__name__
+        return f"the Kafka user may not write {topic} ({name}); `kim agency add` grants an agency its topics"
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

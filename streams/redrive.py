@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from projections import checkpoints
+from infra.kafka_client import client_options
+from projections import authenticity, checkpoints
 from projections.judge import judge
 from projections.records import LogRecord, Rejection
 from projections.runner import Projection
 from schemas import Codec
 from streams.dlq import DeadLetter, dlq_headers
+from streams.signing import SIG_HEADER, SIGNER_HEADER
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ async def redrive(
 ) -> RedriveResult:
     codec = Codec()
     applied = failed = already = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options())
     await producer.start()
     conn = await asyncpg.connect(database_url)
     try:
@@ -95,10 +97,12 @@ async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec,
     nothing to apply: it counts as applied.
     """
     topic, partition, offset = letter.source
-    record = LogRecord(topic, partition, offset, letter.key, letter.value)
+    signed = tuple((k, v.encode()) for k, v in letter.headers.items() if k in (SIGNER_HEADER, SIG_HEADER))
+    record = LogRecord(topic, partition, offset, letter.key, letter.value, signed)
     verdict = judge(projection, record, codec)
     if verdict is None:
         return []
     if isinstance(verdict, Rejection):
         return [verdict]
-    return await projection.apply(conn, [verdict])
+    accepted, forged = await authenticity.screen(conn, [verdict])  # re-driving never launders a forgery
+    return forged or await projection.apply(conn, accepted)

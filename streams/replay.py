@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 
 from infra import audit
+from infra.kafka_client import client_options
 from projections import checkpoints, copies, rebuilds
 from projections.records import Rejection, TopicPartition
 from projections.runner import OnRejected, Projection
@@ -109,7 +110,7 @@ async def full_history(bootstrap: str, topics: list[str]) -> list[TopicPartition
     missing = sorted(set(topics) - {t for t, _ in ends})
     if missing:
         raise ReplayRefused(f"topic(s) {', '.join(missing)} do not exist at {bootstrap}; run `kim up`")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         starts = await consumer.beginning_offsets([KafkaTP(t, p) for t, p in ends])
@@ -228,7 +229,9 @@ class _Runner:
         return Outcome("ready", False, self.line.done, rejected=rejected, detail=detail)
 
     async def rebuild(self, control: asyncpg.Connection) -> Outcome:
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all")
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", **client_options()
+        )
         await producer.start()
         live = await connect(self.database_url)
         try:

@@ -21,6 +21,7 @@ import asyncpg
 import faust
 from aiokafka import AIOKafkaProducer
 
+from infra.kafka_client import client_options, faust_credentials
 from projections import checkpoints
 from projections.records import LogRecord, Rejection
 from projections.registry import PROJECTIONS
@@ -56,7 +57,9 @@ class _Resources:
                     server_settings={"application_name": self.application_name},  # who is who in pg_stat_activity
                 )
             if self.producer is None:
-                self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all")
+                self.producer = AIOKafkaProducer(
+                    bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", **client_options()
+                )
                 await self.producer.start()
             return self.pool, self.producer
 
@@ -101,6 +104,7 @@ def build_app(
     app = faust.App(
         f"{topic_prefix}kim-projection-{projection.name}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        broker_credentials=faust_credentials(),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
@@ -239,7 +243,9 @@ class _Batches:
             return
         events, self.events = self.events, []
         records = [
-            LogRecord(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            LogRecord(
+                e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, _headers(e)
+            )
             for e in events
         ]
         prepared = prepare(self.projection, records, self.codec)
@@ -257,3 +263,8 @@ class _Batches:
         self.cut()
         while self.committing:
             await self.committing.popleft()
+
+
+def _headers(event: Any) -> tuple[tuple[str, bytes], ...]:
+    headers = event.message.headers or ()
+    return tuple(headers.items() if isinstance(headers, dict) else headers)

@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
 from infra import kafka_broker, postgres_server
+from infra.kafka_client import client_options, kafka_env
 from infra.processes import run_sync
 from infra.settings import Settings, load_settings
 from projections.migrate import migrate
@@ -67,6 +68,7 @@ class Lane:
             "KIM_DATABASE_URL": self.database_url,
             "KIM_TOPIC_PREFIX": self.prefix,
             "KIM_METRICS_PORT": str(self.metrics_port),
+            **kafka_env(),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 
     def worker(self, projection: str = "caseload") -> Worker:
@@ -118,7 +120,7 @@ class Worker:
 
 
 async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         await admin.delete_topics(names)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cli.catchup import wait_caught_up
 from cli.demo import publish
 from cli.demo_events import DemoEvent, demo_events
+from infra import agencies
+from infra.kafka_client import client_options, platform_signing_secret
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
+from streams.signing import PLATFORM_SIGNER, SigningKey
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane, Worker
 
@@ -62,11 +67,21 @@ async def checkpoint_total(lane: Lane) -> int:
     return rows[0]["n"]
 
 
+def platform_key() -> SigningKey:
+    """The key the platform signs with: raw records sent with it count for any agency."""
+    return SigningKey(PLATFORM_SIGNER, platform_signing_secret())
+
+
 async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
-    producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all")
+    """Send bytes as they are, signed by the platform (so only decoding and the domain rules judge them)."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", **client_options()
+    )
     await producer.start()
     try:
-        meta = await producer.send_and_wait(lane.topic(topic), value, key=key)
+        meta = await producer.send_and_wait(
+            lane.topic(topic), value, key=key, headers=platform_key().headers(key, value)
+        )
         return meta.partition, meta.offset
     finally:
         await producer.stop()
@@ -77,7 +92,7 @@ async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
     ends = {
         TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()
     }
-    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False, **client_options())
     await consumer.start()
     try:
         consumer.assign(list(ends))
@@ -93,3 +108,16 @@ async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
 
 async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
     return any([await consumer.position(tp) < end for tp, end in ends.items()])
+
+
+async def agency_headers(lane: Lane, agency: str) -> dict[str, str]:
+    """Gateway request headers for ``agency``: its bearer token, registered in the lane's database on first use
+    (the gateway publishes with the platform's Kafka login, so no Kafka principal is needed)."""
+    token = f"kimgw_test-{agency.lower()}"
+    conn = await asyncpg.connect(lane.database_url)
+    try:
+        if not await agencies.active(conn, agency):
+            await agencies.register(conn, replace(agencies.AgencyCredentials.new(agency), token=token))
+    finally:
+        await conn.close()
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}

@@ -15,17 +15,12 @@ from streams.consent_gate import ConsentGate
 from streams.draft import EventDraft
 from streams.publisher import Publisher
 from tests.integration.conftest import Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import agency_headers, read_all
 
 pytestmark = pytest.mark.integration
 
 CASE = "DO-2025-000777"
 JSON = {"Content-Type": "application/json"}
-
-
-def as_agency(agency: str) -> dict[str, str]:
-    """The request headers that make the caller ``agency``."""
-    return {**JSON, "X-KIM-Agency": agency}
 
 
 def event(event_type: str, day: int, **payload: Any) -> dict[str, Any]:
@@ -74,7 +69,7 @@ def test_the_gateway_refuses_an_unconsented_referral_and_lets_a_consented_one_pa
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
-            kim = as_agency("KIM_CASE_MANAGEMENT")
+            kim = await agency_headers(lane, "KIM_CASE_MANAGEMENT")
             opened = await client.post("/v1/events:batch", json=[OPENED, GRANTED], headers=kim)
             assert opened.status == 202, await opened.text()
 
@@ -109,7 +104,7 @@ def test_without_a_current_referrals_projection_the_gateway_answers_503_and_publ
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
-            kim = as_agency("KIM_CASE_MANAGEMENT")
+            kim = await agency_headers(lane, "KIM_CASE_MANAGEMENT")
             assert (await client.post("/v1/events:batch", json=[OPENED, GRANTED], headers=kim)).status == 202
             stalled = await client.post("/v1/events", json=referral("JOBCENTER", 3, 1), headers=kim)
             assert stalled.status == 503
@@ -124,9 +119,8 @@ def test_without_a_database_the_gateway_refuses_to_share_rather_than_skip_the_ch
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
-            answer = await client.post(
-                "/v1/events", json=referral("JOBCENTER", 3, 1), headers=as_agency("KIM_CASE_MANAGEMENT")
-            )
+            kim = await agency_headers(lane, "KIM_CASE_MANAGEMENT")
+            answer = await client.post("/v1/events", json=referral("JOBCENTER", 3, 1), headers=kim)
             assert answer.status == 503 and "no database" in (await answer.json())["error"]
 
     asyncio.run(scenario())

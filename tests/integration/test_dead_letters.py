@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cli.catchup import wait_caught_up
+from infra.kafka_client import client_options
 from projections import checkpoints
 from projections.registry import PROJECTIONS
 from schemas import Codec
@@ -32,7 +33,7 @@ from streams.progress import Progress
 from streams.redrive import redrive
 from streams.topics import end_offsets
 from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import platform_key, read_all
 from tests.oracles import compare
 from tests.oracles.history import sized
 from tests.oracles.publish import encode
@@ -67,15 +68,22 @@ async def publish_interleaved(lane: Lane) -> Scenario:
     good = encode(sized(1500, seed=5), topic_prefix=lane.prefix, codec=codec)
     bad = bad_records(codec)
     step = len(good) // (len(bad) + 1)
-    producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", linger_ms=5, **client_options()
+    )
+    sign = platform_key().headers  # signed by the platform: only decoding, topic and domain rules judge them
     await producer.start()
     try:
         futures, bad_futures = [], []
         for i, item in enumerate(good):
             if i % step == step // 2 and len(bad_futures) < len(bad):
                 record = bad[len(bad_futures)]
-                bad_futures.append(await producer.send(lane.topic(record.topic), record.value, key=record.key))
-            futures.append(await producer.send(item.outgoing.topic, item.outgoing.value, key=item.outgoing.key))
+                headers = sign(record.key, record.value)
+                bad_futures.append(
+                    await producer.send(lane.topic(record.topic), record.value, key=record.key, headers=headers)
+                )
+            out = item.outgoing
+            futures.append(await producer.send(out.topic, out.value, key=out.key, headers=sign(out.key, out.value)))
         assert len(bad_futures) == len(bad)
         targets: dict[tuple[str, int], int] = {}
         sent = []

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import GatewayConfig, make_app
-from infra.processes import free_port
+from gateway.app import POOL
+from infra import agencies
+from infra.processes import free_port, run_sync
 from schemas import Codec, load_catalog
+from streams.pool import PublisherPool
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all
 
 pytestmark = pytest.mark.integration
 
-AGENCY = {"X-KIM-Agency": "JOBCENTER"}
+TOKEN = "kimgw_test-token-of-jobcenter"
+AGENCY = {"Authorization": f"Bearer {TOKEN}"}
 JSON = {"Content-Type": "application/json"}
 OPENED = {
     "event_type": "CaseOpened",
@@ -52,8 +58,20 @@ def with_gateway(config: GatewayConfig, scenario: Scenario) -> None:
     asyncio.run(main())
 
 
-def lane_config(lane: Lane, **limits: Any) -> GatewayConfig:
-    return GatewayConfig(lane.bootstrap, lane.prefix, **limits)
+def lane_config(lane: Lane, prefix: str | None = None, bootstrap: str | None = None, **limits: Any) -> GatewayConfig:
+    """The gateway on the lane, with JOBCENTER's identity (token ``TOKEN``) in the lane's database."""
+    run_sync(_register(lane.database_url, "JOBCENTER", TOKEN))
+    prefix = lane.prefix if prefix is None else prefix
+    return GatewayConfig(bootstrap or lane.bootstrap, prefix, database_url=lane.database_url, **limits)
+
+
+async def _register(url: str, agency: str, token: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        if not await agencies.active(conn, agency):
+            await agencies.register(conn, replace(agencies.AgencyCredentials.new(agency), token=token))
+    finally:
+        await conn.close()
 
 
 async def body_of(response: ClientResponse) -> dict[str, Any]:
@@ -82,7 +100,7 @@ def test_one_event_is_acknowledged_by_kafka_and_readable_from_its_offset(lane: L
         )
         event = Codec().decode(record.value)
         assert event.event_id == accepted["event_id"]
-        assert event.source_agency == "JOBCENTER"  # from the header: an agency speaks only for itself
+        assert event.source_agency == "JOBCENTER"  # from the token: an agency speaks only for itself
         assert event.occurred_at.isoformat() == "2025-03-01T10:00:00+00:00"
         assert event.payload == OPENED["payload"]
 
@@ -154,8 +172,10 @@ def test_an_invalid_single_event_lists_every_field_and_domain_rules_apply(lane: 
 
         claimed = {**OPENED, "source_agency": "AUSLAENDERBEHOERDE"}
         response = await client.post("/v1/events", json=claimed, headers=AGENCY)
-        assert response.status == 422
-        assert (await body_of(response))["errors"][0]["field"] == "source_agency"
+        assert response.status == 403
+        assert (await body_of(response))["error"] == (
+            "source_agency 'AUSLAENDERBEHOERDE' is not the caller: this token speaks for JOBCENTER only"
+        )
         assert await total_end_offset(lane) == 0
 
     with_gateway(lane_config(lane), scenario)
@@ -186,18 +206,33 @@ def test_size_limits_give_413(lane: Lane) -> None:
     with_gateway(lane_config(lane, max_body_bytes=4096, max_batch=3), scenario)
 
 
-def test_the_calling_agency_is_required_and_must_be_known(lane: Lane) -> None:
+def test_the_calling_agency_is_its_token_and_nothing_it_claims(lane: Lane) -> None:
     async def scenario(client: TestClient) -> None:
-        response = await client.post("/v1/events", json=OPENED)
+        response = await client.post("/v1/events", json=OPENED, headers={"X-KIM-Agency": "JOBCENTER"})
         body = await body_of(response)
-        assert response.status == 400
-        assert body["error"].startswith("missing header X-KIM-Agency: name the publishing agency, one of ")
+        assert response.status == 401
+        assert body["error"].startswith("missing bearer token: send 'Authorization: Bearer <token>'")
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
-        response = await client.post("/v1/events", json=OPENED, headers={"X-KIM-Agency": "FINANZAMT"})
+        response = await client.post("/v1/events", json=OPENED, headers={"Authorization": "Bearer kimgw_guessed"})
+        assert response.status == 401
+        assert (await body_of(response))["error"].startswith("invalid or revoked token")
+
+        response = await client.post("/v1/events", json=OPENED, headers={**AGENCY, "X-KIM-Agency": "JUGENDAMT"})
         body = await body_of(response)
-        assert response.status == 400
-        assert body["error"].startswith("X-KIM-Agency: 'FINANZAMT' is not one of KIM_CASE_MANAGEMENT")
+        assert response.status == 403
+        assert body["error"] == "this token speaks for JOBCENTER; X-KIM-Agency: JUGENDAMT claims another agency"
+
+        batch = [CLOSED, {**CLOSED, "agency": "JUGENDAMT"}]
+        response = await client.post("/v1/events:batch", json=batch, headers=AGENCY)
+        assert response.status == 403
+        assert (await body_of(response))["error"].startswith("event 1: agency 'JUGENDAMT' is not the caller")
         assert await total_end_offset(lane) == 0
+
+        response = await client.post("/v1/events", json=OPENED, headers={**AGENCY, "X-KIM-Agency": "JOBCENTER"})
+        assert response.status == 202, await response.text()
+        (record,) = await read_all(lane, "kim.cases")
+        assert dict(record.headers)["kim.signer"].decode().startswith("JOBCENTER.")  # signed with its own key
 
     with_gateway(lane_config(lane), scenario)
 
@@ -288,22 +323,25 @@ def test_date_fields_are_described_as_iso_dates(lane: Lane) -> None:
     with_gateway(lane_config(lane), scenario)
 
 
-def test_kafka_unreachable_is_a_503_and_never_a_202() -> None:
-    config = GatewayConfig(f"127.0.0.1:{free_port()}", "nowhere.", request_timeout_ms=2000)
+def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
+    """The gateway started (its consent check reads the real broker), then its publishers find no Kafka."""
+    app = make_app(lane_config(lane, "nowhere."))
+    app[POOL] = PublisherPool(f"127.0.0.1:{free_port()}", topic_prefix="nowhere.", request_timeout_ms=2000)
 
-    async def scenario(client: TestClient) -> None:
-        response = await client.post("/v1/events", json=OPENED, headers=AGENCY)
-        body = await body_of(response)
-        assert response.status == 503, body
-        assert body["error"].startswith("Kafka is unreachable")
-        assert body["error"].endswith("nothing was published, try again later")
+    async def main() -> None:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            response = await client.post("/v1/events", json=OPENED, headers=AGENCY)
+            body = await body_of(response)
+            assert response.status == 503, body
+            assert body["error"].startswith("Kafka is unreachable")
+            assert body["error"].endswith("nothing was published, try again later")
 
-    with_gateway(config, scenario)
+    asyncio.run(main())
 
 
 def test_an_unacknowledged_send_is_a_503_naming_what_was_not_published(lane: Lane) -> None:
     """Topics that do not exist (a prefix nobody provisioned): the producer gives up, the gateway says so."""
-    config = GatewayConfig(lane.bootstrap, lane.prefix + "missing.", request_timeout_ms=1500)
+    config = lane_config(lane, lane.prefix + "missing.", request_timeout_ms=1500)
 
     async def scenario(client: TestClient) -> None:
         response = await client.post("/v1/events:batch", json=[OPENED, CLOSED], headers=AGENCY)

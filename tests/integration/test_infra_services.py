@@ -15,6 +15,7 @@ import pytest
 
 from infra import kafka_broker, postgres_server
 from infra.errors import SetupError
+from infra.kafka_client import client_options
 from infra.processes import find_pids, pid_alive, run_sync
 from infra.settings import Settings, load_settings
 
@@ -60,10 +61,10 @@ def settings(home: Path) -> Iterator[Settings]:
     postgres_server.stop_postgres(settings, timeout=10)
 
 
-async def _describe_and_create_topic(bootstrap: str, topic: str) -> tuple[dict, list[str]]:
+async def _describe_and_create_topic(bootstrap: str, topic: str, login: dict) -> tuple[dict, list[str]]:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **login)
     await admin.start()
     try:
         info = await admin.describe_cluster()
@@ -92,7 +93,11 @@ def test_broker_and_postgres_start_answer_and_stop(settings: Settings) -> None:
     pg_pid = postgres_server.postgres_pid(settings)
     assert kafka_pid and pg_pid
 
-    info, topics = run_sync(_describe_and_create_topic(settings.kafka_bootstrap, "infra-test"))
+    info, topics = run_sync(
+        _describe_and_create_topic(settings.kafka_bootstrap, "infra-test", client_options(settings))
+    )
+    for secret in (settings.kafka_password_file, settings.kafka_dir / "server.properties"):
+        assert secret.stat().st_mode & 0o777 == 0o600, secret  # the platform's Kafka password is in both
     assert [(b["host"], b["port"]) for b in info["brokers"]] == [("127.0.0.1", settings.kafka_port)]
     assert "infra-test" in topics
     assert run_sync(_query(settings.database_url)) == (1, "kim")

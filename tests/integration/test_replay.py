@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from cli.catchup import wait_caught_up
+from infra.kafka_client import client_options
 from projections.registry import PROJECTIONS
 from streams.bulk import catch_up
 from streams.progress import Progress
@@ -330,7 +331,7 @@ def test_refusals_are_one_clear_line(lane: Lane, records: list) -> None:
         finally:
             await conn.close()
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=lane.bootstrap)
+        admin = AIOKafkaAdminClient(bootstrap_servers=lane.bootstrap, **client_options())
         await admin.start()
         try:  # retention removed the start of one partition
             await admin.delete_records({TopicPartition(lane.topic("kim.immigration"), 0): RecordsToDelete(1)})

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
+from infra.kafka_client import client_options, platform_signing_secret
 from schemas import Codec, Event
 from streams.prepare import Outgoing, Preparer
+from streams.signing import PLATFORM_SIGNER, SigningKey
 from tests.oracles.history import HistoryEvent
 
 
@@ -55,10 +57,18 @@ def with_repeats(encoded: Sequence[Encoded], share: float, seed: int = 1) -> lis
 
 async def publish(bootstrap: str, records: Sequence[Encoded]) -> dict[tuple[str, int], int]:
     """Send in order with one idempotent producer; return the next offset per partition written."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5, **client_options()
+    )
     await producer.start()
     try:
-        futures = [await producer.send(r.outgoing.topic, r.outgoing.value, key=r.outgoing.key) for r in records]
+        sign = SigningKey(PLATFORM_SIGNER, platform_signing_secret()).headers
+        futures = [
+            await producer.send(
+                r.outgoing.topic, r.outgoing.value, key=r.outgoing.key, headers=sign(r.outgoing.key, r.outgoing.value)
+            )
+            for r in records
+        ]
         targets: dict[tuple[str, int], int] = {}
         for future in futures:
             meta = await future

@@ -1,0 +1,100 @@
+"""`kim agency add|list|remove`: an agency's identity — Kafka login + ACLs, signing key, gateway token."""
+
+from __future__ import annotations
+
+import argparse
+
+import asyncpg
+
+from infra import agencies, kafka_admin
+from infra.errors import SetupError
+from infra.processes import run_sync
+from infra.settings import Settings
+from streams.draft import agencies as known_agencies
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("agency", help="agency identities: Kafka login and ACLs, signing key, gateway token")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    add = verbs.add_parser("add", help="create an agency's identity and print its credentials once")
+    add.add_argument("name", help="the agency, e.g. JOBCENTER (kim agency add --help lists them)")
+    verbs.add_parser("list", help="agencies with an identity (no secrets)")
+    remove = verbs.add_parser("remove", help="revoke an agency's Kafka login, ACLs and gateway token")
+    remove.add_argument("name", help="the agency, e.g. JOBCENTER")
+
+
+def _agency(name: str) -> str:
+    known = known_agencies()
+    agency = name.strip().upper().replace("-", "_")
+    if agency not in known:
+        raise SetupError(f"{name!r} is not an agency; use one of {', '.join(known)}")
+    return agency
+
+
+async def _connect(settings: Settings) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(settings.database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError) as why:
+        raise SetupError(f"cannot reach the platform database ({type(why).__name__}); start it with `kim up`") from None
+
+
+async def _db(settings: Settings, work):  # -> whatever work returns
+    conn = await _connect(settings)
+    try:
+        return await work(conn)
+    except asyncpg.UndefinedTableError:
+        raise SetupError("the database has no agency tables yet; run `kim up` (it applies the migrations)") from None
+    finally:
+        await conn.close()
+
+
+def add(settings: Settings, name: str) -> agencies.AgencyCredentials:
+    agency = _agency(name)
+    if run_sync(_db(settings, lambda conn: agencies.active(conn, agency))):
+        raise SetupError(
+            f"{agency} already has an identity; `kim agency remove {agency}` first to issue new credentials"
+        )
+    credentials = agencies.AgencyCredentials.new(agency)
+    kafka_admin.add_principal(settings, credentials.username, credentials.password)
+    run_sync(_db(settings, lambda conn: agencies.register(conn, credentials, settings.actor)))
+    return credentials
+
+
+def remove(settings: Settings, name: str) -> str:
+    agency = _agency(name)
+    if not run_sync(_db(settings, lambda conn: agencies.active(conn, agency))):
+        raise SetupError(f"{agency} has no identity to remove (kim agency list shows who has one)")
+    kafka_admin.remove_principal(settings, agencies.kafka_user(agency))
+    run_sync(_db(settings, lambda conn: agencies.unregister(conn, agency, settings.actor)))
+    return agency
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.verb == "add":
+        c = add(settings, args.name)
+        print(f"agency {c.agency} added. These secrets are shown only now; hand them to {c.agency} safely:")
+        print(f"  Kafka username   {c.username}")
+        print(f"  Kafka password   {c.password}")
+        print(f"  signing key      {c.signing_key.export()}")
+        print(f"  gateway token    {c.token}")
+        print(
+            "SDK: Publisher(bootstrap, "
+            f'"{c.agency}", username=…, password=…, signing_key=…); gateway: Authorization: Bearer <token>'
+        )
+    elif args.verb == "remove":
+        agency = remove(settings, args.name)
+        print(
+            f"agency {agency} removed: Kafka login, ACLs and gateway token revoked "
+            "(its signing keys are kept, so the log still verifies)"
+        )
+    else:
+        rows = run_sync(_db(settings, agencies.listing))
+        if not rows:
+            print("no agency identities yet (kim agency add NAME)")
+        for row in rows:
+            state = (
+                f"removed {row.removed_at:%Y-%m-%d %H:%M}" if row.removed_at else f"added {row.added_at:%Y-%m-%d %H:%M}"
+            )
+            keys = ", ".join(row.keys) or "-"
+            print(f"{row.agency:<24} User:{row.kafka_user:<34} {state}  signing key {keys}")
+    return 0

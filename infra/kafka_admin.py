@@ -1,0 +1,98 @@
+"""Agency principals on the broker: a SCRAM-SHA-512 login and the ACLs to publish, nothing more.
+
+An agency may WRITE (and DESCRIBE) the event topics and use the idempotent producer; it may not
+READ any topic, write the dead-letter topic or create topics. Through the Java admin tools
+(ConfigCommand, AclCommand — aiokafka has no API for SCRAM users or ACLs), logged in as the platform.
+"""
+
+from __future__ import annotations
+
+from infra.errors import SetupError
+from infra.kafka_broker import run_admin_tool
+from infra.kafka_client import MECHANISM, platform_login
+from infra.settings import Settings
+
+CONFIG = "org.apache.kafka.tools.ConfigCommand"
+ACL = "org.apache.kafka.tools.AclCommand"
+EVENT_TOPICS = ("kim.cases", "kim.immigration")
+
+
+def _require_auth(settings: Settings) -> None:
+    if not settings.local_kafka and settings.kafka_security != "sasl_scram":
+        raise SetupError(
+            "agency principals need a cluster with authentication; set KIM_KAFKA_SECURITY=sasl_scram with the "
+            "platform's KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD"
+        )
+
+
+def _topic_args(settings: Settings) -> list[str]:
+    return [arg for topic in EVENT_TOPICS for arg in ("--topic", settings.topic(topic))]
+
+
+def _grants(settings: Settings, principal: str, action: str) -> None:
+    base = [action, "--force"] if action == "--remove" else [action]
+    who = ["--allow-principal", f"User:{principal}"]
+    run_admin_tool(
+        settings,
+        platform_login(settings),
+        ACL,
+        *base,
+        *who,
+        "--operation",
+        "Write",
+        "--operation",
+        "Describe",
+        *_topic_args(settings),
+    )
+    run_admin_tool(settings, platform_login(settings), ACL, *base, *who, "--operation", "IdempotentWrite", "--cluster")
+
+
+def add_principal(settings: Settings, user: str, password: str) -> None:
+    """Create (or reset) the SCRAM login and grant publishing to the event topics."""
+    _require_auth(settings)
+    run_admin_tool(
+        settings,
+        platform_login(settings),
+        CONFIG,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        user,
+        "--add-config",
+        f"{MECHANISM}=[password={password}]",
+    )
+    _grants(settings, user, "--add")
+
+
+def remove_principal(settings: Settings, user: str) -> None:
+    """Take the ACLs away and delete the login; a connected producer of it is refused from then on."""
+    _require_auth(settings)
+    _grants(settings, user, "--remove")
+    try:
+        run_admin_tool(
+            settings,
+            platform_login(settings),
+            CONFIG,
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            user,
+            "--delete-config",
+            MECHANISM,
+        )
+    except SetupError as why:
+        if "not found" not in str(why).lower() and "resourcenotfound" not in str(why).lower():
+            raise
+
+
+def list_principals(settings: Settings) -> list[str]:
+    """The SCRAM users the cluster knows (the platform's among them)."""
+    _require_auth(settings)
+    out = run_admin_tool(settings, platform_login(settings), CONFIG, "--describe", "--entity-type", "users")
+    users = []
+    for line in out.splitlines():
+        if "user-principal '" in line:
+            users.append(line.split("user-principal '", 1)[1].split("'", 1)[0])
+    return users

@@ -1,0 +1,83 @@
+"""Record signatures and the stream side's check of who may speak for whom (pure: no broker, no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.errors import SetupError
+from infra.settings import load_settings
+from projections.authenticity import check
+from projections.records import LogRecord
+from streams.signing import PLATFORM_SIGNER, SigningKey, verify
+
+JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
+PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
+KEYS = {JOBCENTER.key_id: ("JOBCENTER", JOBCENTER.secret), PLATFORM_SIGNER: (None, PLATFORM.secret)}
+
+
+def record(headers: list[tuple[str, bytes]], offset: int = 5, value: bytes = b"value") -> LogRecord:
+    return LogRecord("kim.cases", 0, offset, b"DO-1", value, tuple(headers))
+
+
+def test_a_key_survives_its_export_and_signs_what_it_verifies() -> None:
+    key = SigningKey.new("JUGENDAMT")
+    again = SigningKey.parse(key.export())
+    assert again == key and again.agency == "JUGENDAMT" and PLATFORM.agency is None
+    headers = dict(key.headers(b"k", b"v"))
+    assert verify(headers, b"k", b"v", key.secret)
+    assert not verify(headers, b"k", b"v2", key.secret) and not verify(headers, b"kv", b"", key.secret)
+    assert not verify({"kim.sig": b"not base64!"}, b"k", b"v", key.secret)
+    assert verify(dict(key.headers(None, None)), b"", b"", key.secret)  # a tombstone signs as empty
+    with pytest.raises(ValueError, match="a signing key looks like"):
+        SigningKey.parse("JOBCENTER.1234:c2hvcnQ=")
+
+
+def test_only_the_agency_itself_or_the_platform_may_sign_for_it() -> None:
+    own = record(JOBCENTER.headers(b"DO-1", b"value"))
+    assert check(own, "JOBCENTER", KEYS, {}) is None
+    assert check(own, "JUGENDAMT", KEYS, {}) == (
+        "forged source: the record claims source_agency JUGENDAMT but was signed by JOBCENTER"
+    )
+    assert check(record(PLATFORM.headers(b"DO-1", b"value")), "JUGENDAMT", KEYS, {}) is None
+    altered = record(JOBCENTER.headers(b"DO-1", b"value"), value=b"other")
+    assert check(altered, "JOBCENTER", KEYS, {}).startswith("bad signature: kim.sig does not verify")
+    stranger = record(SigningKey("SOZIALAMT.ffff0000", b"s" * 32).headers(b"DO-1", b"value"))
+    assert check(stranger, "SOZIALAMT", KEYS, {}).startswith("unknown signer 'SOZIALAMT.ffff0000'")
+
+
+def test_unsigned_records_count_only_below_the_pre_signing_cutoff() -> None:
+    cutoffs = {("kim.cases", 0): 5}
+    assert check(record([], offset=4), "JOBCENTER", KEYS, cutoffs) is None
+    assert check(record([], offset=5), "JOBCENTER", KEYS, cutoffs).startswith("unsigned: the record claims JOBCENTER")
+    assert check(record([], offset=0), "JOBCENTER", KEYS, {}).startswith("unsigned:")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KIM_KAFKA_SECURITY": "ssl"}, "KIM_KAFKA_SECURITY='ssl' is not one of plaintext, sasl_scram"),
+        ({"KIM_KAFKA_USERNAME": "u"}, "are for an external cluster"),
+        ({"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "sasl_scram"}, "needs KIM_KAFKA_USERNAME and"),
+        ({"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_PASSWORD": "p"}, "but KIM_KAFKA_SECURITY is plaintext"),
+    ],
+)
+def test_kafka_security_settings_are_checked(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SetupError, match=message):
+        load_settings(env)
+
+
+def test_an_external_cluster_with_a_login_gives_every_client_those_options() -> None:
+    from infra.kafka_client import client_options, kafka_env, platform_signing_secret
+
+    env = {"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "sasl_scram", "KIM_KAFKA_USERNAME": "kim-platform"}
+    settings = load_settings({**env, "KIM_KAFKA_PASSWORD": "secret"})
+    assert client_options(settings)["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kafka_env(settings)["KIM_KAFKA_PASSWORD"] == "secret"
+    assert "secret" not in repr(settings)
+    plain = load_settings({"KIM_KAFKA_BOOTSTRAP": "b:9092"})
+    assert client_options(plain) == {}
+    with pytest.raises(SetupError, match="only on an authenticated cluster"):
+        platform_signing_secret(plain)
+    assert platform_signing_secret(settings) != platform_signing_secret(
+        load_settings({**env, "KIM_KAFKA_PASSWORD": "x"})
+    )
