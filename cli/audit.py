@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 
 import asyncpg
 
 from cli import render
+from cli.args import iso_time
 from infra import audit, postgres_server
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -18,18 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("audit", help="who replayed, re-drove, erased or added what, and when")
     parser.add_argument("--action", help="only this action or its sub-actions (e.g. replay, dlq.redrive)")
     parser.add_argument("--actor", help="only entries of this actor (as recorded, e.g. alice@host)")
-    parser.add_argument("--since", type=_when, help="at or after this ISO time (e.g. 2026-11-01)")
-    parser.add_argument("--until", type=_when, help="before this ISO time")
+    parser.add_argument("--since", type=iso_time, help="at or after this ISO time (e.g. 2026-11-01)")
+    parser.add_argument("--until", type=iso_time, help="before this ISO time")
     parser.add_argument("--limit", type=_limit, default=100, help="newest N entries (default 100, at most 10000)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output (default table)")
-
-
-def _when(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01T08:00+01:00)") from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def _limit(text: str) -> int:

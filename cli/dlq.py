@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime
 
 import asyncpg
 
 from cli import render
+from cli.args import iso_time
 from infra import audit
 from infra.errors import SetupError
 from infra.processes import run_sync
@@ -28,18 +28,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action.add_argument("--projection", choices=sorted(PROJECTIONS), help="only letters of this projection")
         action.add_argument("--reason", help="only letters whose reason contains this text (any case)")
         action.add_argument("--topic", help="only letters from this source topic (e.g. kim.cases)")
-        action.add_argument("--since", type=_when, help="failed at or after this ISO time (e.g. 2026-11-01)")
-        action.add_argument("--until", type=_when, help="failed before this ISO time")
+        action.add_argument("--since", type=iso_time, help="failed at or after this ISO time (e.g. 2026-11-01)")
+        action.add_argument("--until", type=iso_time, help="failed before this ISO time")
     show = actions.add_parser("show", help="one dead letter in full, by its position PARTITION:OFFSET")
     show.add_argument("position", help="as printed by `kim dlq list`, e.g. 1:42")
-
-
-def _when(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2026-11-01T08:00+01:00)") from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import date, datetime
+from datetime import date
 
 import asyncpg
 
 from analytics import queries
 from analytics.render import render
 from analytics.suppression import SuppressionConfigError, small_cell_max
+from cli.args import iso_time
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -45,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     query.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
     query.add_argument("--from", dest="from_day", type=_day, help="referrals: issued on or after this day (YYYY-MM-DD)")
     query.add_argument("--to", dest="to_day", type=_day, help="referrals: issued on or before this day")
-    query.add_argument("--as-of", type=_when, help="the moment for ages and backlogs (ISO time; default: now)")
+    query.add_argument("--as-of", type=iso_time, help="the moment for ages and backlogs (ISO time; default: now)")
     query.add_argument("--by", choices=("district", "agency"), default="district", help="caseloads: group by")
     query.add_argument("--weeks", type=int, default=8, help="backlog: weeks of throughput to extrapolate (default 8)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
@@ -69,14 +70,6 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a day like 2025-06-30") from None
-
-
-def _when(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time (e.g. 2025-12-31T12:00+01:00)") from None
-    return moment if moment.tzinfo else moment.astimezone()
 
 
 def filters(args: argparse.Namespace) -> queries.Filters:
