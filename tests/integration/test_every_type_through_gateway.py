@@ -1,0 +1,106 @@
+"""Every event type of the catalog goes through the HTTP gateway, is read back from its topic, and is applied by
+the workers without a single dead letter (the samples tell one coherent case and application story)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from cli.catchup import wait_caught_up
+from gateway import GatewayConfig, make_app
+from projections.registry import PROJECTIONS
+from schemas import Codec, load_catalog
+from schemas.samples import APPLICATION_ID, CASE_ID, SAMPLE_AT, SOURCE_AGENCY, sample_payload
+from streams.draft import EventDraft
+from streams.topics import end_offsets
+from tests.integration.conftest import Lane
+from tests.integration.helpers import agency_headers, read_all
+
+pytestmark = pytest.mark.integration
+
+# The samples' story in the order it happens; the second referral and application exist so that the
+# decline and the withdrawal answer something that was issued or filed.
+STORY = [
+    ("CaseOpened", {}),
+    ("ConsentGranted", {}),
+    ("CaseManagerAssigned", {}),
+    ("NeedsAssessed", {}),
+    ("GoalAgreed", {}),
+    ("GoalAgreed", {"goal_id": f"{CASE_ID}-G2"}),
+    ("GoalAbandoned", {}),
+    ("ReferralIssued", {}),
+    ("ReferralAccepted", {}),
+    ("ReferralIssued", {"referral_id": f"{CASE_ID}-R2"}),
+    ("ReferralDeclined", {}),
+    ("ReferralCompleted", {}),
+    ("GoalAchieved", {}),
+    ("CasePaused", {}),
+    ("CaseResumed", {}),
+    ("ApplicationFiled", {}),
+    ("DocumentsRequested", {}),
+    ("DocumentsReceived", {}),
+    ("ApplicationCompleted", {}),
+    ("AppointmentScheduled", {}),
+    ("DecisionIssued", {}),
+    ("PermitHandedOver", {}),
+    ("ApplicationFiled", {"application_id": f"{APPLICATION_ID}-2", "procedure": "SETTLEMENT_PERMIT"}),
+    ("ApplicationWithdrawn", {"application_id": f"{APPLICATION_ID}-2"}),
+    ("CaseHandedOver", {}),
+    ("ConsentWithdrawn", {}),
+    ("CaseClosed", {}),
+]
+
+
+def story() -> list[tuple[str, dict[str, Any]]]:
+    """(agency, gateway JSON) per step, a day apart."""
+    out = []
+    for day, (event_type, changes) in enumerate(STORY):
+        at = SAMPLE_AT + timedelta(days=day)
+        payload = {**sample_payload(event_type, at), **changes}
+        out.append((SOURCE_AGENCY[event_type], EventDraft(event_type, payload, occurred_at=at).to_dict()))
+    return out
+
+
+def test_every_catalog_type_goes_through_the_gateway_and_reaches_the_projections_cleanly(lane: Lane) -> None:
+    assert {t for t, _ in STORY} == set(load_catalog().event_types()), "the story must use every type"
+    workers = {name: lane.worker(name) for name in PROJECTIONS}
+    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=120.0)
+
+    async def publish() -> None:
+        async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
+            for index, (agency, body) in enumerate(story()):
+                answer = await client.post("/v1/events", json=body, headers=await agency_headers(lane, agency))
+                assert answer.status == 202, (index, body["event_type"], await answer.text())
+
+    asyncio.run(publish())
+    topics = [lane.topic(t) for t in sorted(load_catalog().topics())]
+    ends = asyncio.run(end_offsets(lane.bootstrap, topics))
+    for name, worker in workers.items():
+        sources = {lane.topic(t) for t in PROJECTIONS[name].source_topics}
+        targets = {tp: end for tp, end in ends.items() if end and tp[0] in sources}
+        asyncio.run(wait_caught_up(lane.database_url, name, targets, 120.0, still_running=worker.alive))
+        assert worker.alive(), worker.log_text()[-2000:]
+
+    codec = Codec()
+    read_back = [
+        codec.decode(r.value).event_type
+        for t in ("kim.cases", "kim.immigration")
+        for r in asyncio.run(read_all(lane, t))
+    ]
+    assert sorted(read_back) == sorted(t for t, _ in STORY)
+    letters = asyncio.run(read_all(lane, "kim.dlq", timeout=5.0))
+    assert [dict(r.headers).get("kim.reason") for r in letters] == []
+
+    cases = asyncio.run(lane.fetch("SELECT status, closure_reason, handovers FROM caseload_cases"))
+    assert [tuple(r) for r in cases] == [("closed", "HANDED_OVER_TO_REGELSYSTEM", 1)]
+    referrals = asyncio.run(lane.fetch("SELECT referral_id, status FROM referrals ORDER BY referral_id"))
+    assert [tuple(r) for r in referrals] == [(f"{CASE_ID}-R1", "completed"), (f"{CASE_ID}-R2", "declined")]
+    applications = asyncio.run(lane.fetch("SELECT application_id, state FROM backlog_applications ORDER BY 1"))
+    assert [tuple(r) for r in applications] == [
+        (APPLICATION_ID, "permit_handed_over"),
+        (f"{APPLICATION_ID}-2", "withdrawn"),
+    ]
