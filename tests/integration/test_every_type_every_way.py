@@ -1,10 +1,16 @@
-"""Every event type of the catalog goes through the HTTP gateway, is read back from its topic, and is applied by
-the workers without a single dead letter (the samples tell one coherent case and application story)."""
+"""Every event type of the catalog goes through each way in — the HTTP gateway, `kim publish` and the SDK — is read
+back from its topic, and is applied by the workers without a single dead letter (the samples tell one coherent case
+and application story)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,8 +22,9 @@ from projections.registry import PROJECTIONS
 from schemas import Codec, load_catalog
 from schemas.samples import APPLICATION_ID, CASE_ID, SAMPLE_AT, SOURCE_AGENCY, sample_payload
 from streams.draft import EventDraft
+from streams.ordered_publish import publish_in_order
 from streams.topics import end_offsets
-from tests.integration.conftest import Lane
+from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.helpers import agency_headers, read_all
 
 pytestmark = pytest.mark.integration
@@ -66,8 +73,7 @@ def story() -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_every_catalog_type_goes_through_the_gateway_and_reaches_the_projections_cleanly(lane: Lane) -> None:
-    assert {t for t, _ in STORY} == set(load_catalog().event_types()), "the story must use every type"
-    workers = {name: lane.worker(name) for name in PROJECTIONS}
+    workers = start_workers(lane)
     config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=120.0)
 
     async def publish() -> None:
@@ -77,6 +83,36 @@ def test_every_catalog_type_goes_through_the_gateway_and_reaches_the_projections
                 assert answer.status == 202, (index, body["event_type"], await answer.text())
 
     asyncio.run(publish())
+    assert_applied_cleanly(lane, workers)
+
+
+def test_every_catalog_type_goes_through_kim_publish_and_the_sdk(lane: Lane, tmp_path: Path) -> None:
+    workers = start_workers(lane)
+    lines = story()
+    half = len(lines) // 2  # the first half of the story from a file, the rest through the SDK
+    path = tmp_path / "story.jsonl"
+    path.write_text("".join(json.dumps({"agency": agency, **body}) + "\n" for agency, body in lines[:half]))
+    published = subprocess.run(
+        [sys.executable, "-m", "cli.main", "publish", str(path)],
+        env=lane.env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert published.returncode == 0, published.stdout + published.stderr
+    rest = [SimpleNamespace(agency=agency, draft=EventDraft.from_dict(body)) for agency, body in lines[half:]]
+    asyncio.run(publish_in_order(lane.bootstrap, rest, topic_prefix=lane.prefix))
+    assert_applied_cleanly(lane, workers)
+
+
+def start_workers(lane: Lane) -> dict[str, Worker]:
+    assert {t for t, _ in STORY} == set(load_catalog().event_types()), "the story must use every type"
+    return {name: lane.worker(name) for name in PROJECTIONS}
+
+
+def assert_applied_cleanly(lane: Lane, workers: dict[str, Worker]) -> None:
+    """Every event read back from its topic, applied by every projection that reads it, no dead letter."""
     topics = [lane.topic(t) for t in sorted(load_catalog().topics())]
     ends = asyncio.run(end_offsets(lane.bootstrap, topics))
     for name, worker in workers.items():
