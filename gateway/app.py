@@ -19,13 +19,13 @@ from gateway.config import GatewayConfig
 from gateway.openapi import document
 from gateway.responses import Problem, field_error, json_errors
 from schemas import Codec, EncodeError
+from schemas.signing import SigningKey
 from streams.consent_gate import GATED, ConsentGate, ConsentStateUnavailable, draft_of
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, field_errors_of
 from streams.pool import PublisherPool
 from streams.prepare import Outgoing, Preparer
 from streams.publisher import Published
-from streams.signing import SigningKey
 
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from gateway.responses import Problem
 from infra import agencies
-from streams.signing import SigningKey
+from schemas.signing import SigningKey
 
 AGENCY_HEADER = "X-KIM-Agency"
 CLAIMS = ("source_agency", "agency")  # fields a body might use to claim an agency

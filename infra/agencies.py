@@ -14,7 +14,7 @@ from datetime import datetime
 import asyncpg
 
 from infra import audit
-from streams.signing import SigningKey
+from schemas.signing import SigningKey
 
 TOKEN_PREFIX = "kimgw_"
 

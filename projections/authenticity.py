@@ -16,7 +16,7 @@ import asyncpg
 from infra.errors import SetupError
 from infra.kafka_client import platform_signing_secret
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
-from streams.signing import PLATFORM_SIGNER, SIGNER_HEADER, verify
+from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, verify
 
 Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
 

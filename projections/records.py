@@ -16,7 +16,7 @@ class LogRecord:
     offset: int
     key: bytes | None
     value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()  # kim.signer / kim.sig (streams/signing.py)
+    headers: tuple[tuple[str, bytes], ...] = ()  # kim.signer / kim.sig (schemas/signing.py)
 
     @property
     def tp(self) -> TopicPartition:

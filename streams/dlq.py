@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from infra.kafka_client import client_options
 from projections.records import Rejection
-from streams.signing import SIG_HEADER, SIGNER_HEADER
+from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.topics import end_offsets
 
 

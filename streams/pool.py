@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 
 from schemas import Codec
+from schemas.signing import SigningKey
 from streams.draft import check_agency
 from streams.publisher import Publisher
-from streams.signing import SigningKey
 
 
 class PublisherPool:

@@ -22,11 +22,11 @@ from aiokafka.errors import (
 
 from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec, EncodeError
+from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.consent_gate import ConsentGate, Draft, draft_of
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, InvalidBatch
 from streams.prepare import Outgoing, Preparer
-from streams.signing import PLATFORM_SIGNER, SigningKey
 
 __all__ = ["EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
 

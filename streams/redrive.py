@@ -21,8 +21,8 @@ from projections.judge import judge
 from projections.records import LogRecord, Rejection
 from projections.runner import Projection
 from schemas import Codec
+from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.dlq import DeadLetter, dlq_headers
-from streams.signing import SIG_HEADER, SIGNER_HEADER
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
-from streams.signing import PLATFORM_SIGNER, SigningKey
+from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.topics import end_offsets
 from tests.integration.conftest import Lane, Worker
 

@@ -21,9 +21,9 @@ from aiokafka.errors import TopicAuthorizationFailedError
 
 from gateway import GatewayConfig, make_app
 from infra.kafka_client import KafkaLogin, KafkaLoginError
+from schemas.signing import SigningKey
 from streams.prepare import Preparer
 from streams.publisher import EventDraft, Publisher
-from streams.signing import SigningKey
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import caught_up, read_all
 

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from infra.kafka_client import client_options, platform_signing_secret
 from schemas import Codec, Event
+from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.prepare import Outgoing, Preparer
-from streams.signing import PLATFORM_SIGNER, SigningKey
 from tests.oracles.history import HistoryEvent
 
 

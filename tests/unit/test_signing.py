@@ -8,7 +8,7 @@ from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.authenticity import check
 from projections.records import LogRecord
-from streams.signing import PLATFORM_SIGNER, SigningKey, verify
+from schemas.signing import PLATFORM_SIGNER, SigningKey, verify
 
 JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
 PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
