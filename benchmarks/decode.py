@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import platform
 import time
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
+from benchmarks.results import write_results
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
 from schemas.history import stored_samples
@@ -148,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--count and --repeat must be at least 1")
     results = measure(args.count, args.repeat)
     print(render(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(args.out, results)
     print(f"wrote {args.out}")
     return 0
 

@@ -18,7 +18,6 @@ The row ``all`` is the platform: every record through every projection of its to
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchmarks.results import write_results
 from projections.judge import judge
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
@@ -140,8 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scale must be positive, --repeat and --chunk at least 1")
     results = measure(args.scale, args.seed, args.repeat, args.chunk)
     print(render(results))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_results(args.out, results)
     print(f"wrote {args.out}")
     return 0
 

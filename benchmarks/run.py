@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import platform
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from benchmarks import measures, replay
 from benchmarks.lanes import new_lane
+from benchmarks.results import write_results
 from cli import render, services
 from infra.errors import SetupError
 from infra.settings import load_settings
@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {why}", file=sys.stderr)
         return 1
     out = args.out or Path("results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
+    write_results(out, results)
     print(table(results))
     print(f"\nresults written to {out}")
     return 0

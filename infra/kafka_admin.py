@@ -50,18 +50,7 @@ def _grants(settings: Settings, principal: str, action: str) -> None:
 def add_principal(settings: Settings, user: str, password: str) -> None:
     """Create (or reset) the SCRAM login and grant publishing to the event topics."""
     _require_auth(settings)
-    run_admin_tool(
-        settings,
-        platform_login(settings),
-        CONFIG,
-        "--alter",
-        "--entity-type",
-        "users",
-        "--entity-name",
-        user,
-        "--add-config",
-        f"{MECHANISM}=[password={password}]",
-    )
+    _alter_user(settings, user, "--add-config", f"{MECHANISM}=[password={password}]")
     _grants(settings, user, "--add")
 
 
@@ -70,21 +59,17 @@ def remove_principal(settings: Settings, user: str) -> None:
     _require_auth(settings)
     _grants(settings, user, "--remove")
     try:
-        run_admin_tool(
-            settings,
-            platform_login(settings),
-            CONFIG,
-            "--alter",
-            "--entity-type",
-            "users",
-            "--entity-name",
-            user,
-            "--delete-config",
-            MECHANISM,
-        )
+        _alter_user(settings, user, "--delete-config", MECHANISM)
     except SetupError as why:
         if "not found" not in str(why).lower() and "resourcenotfound" not in str(why).lower():
             raise
+
+
+def _alter_user(settings: Settings, user: str, *change: str) -> None:
+    """One ConfigCommand change to a SCRAM user, run as the platform."""
+    run_admin_tool(
+        settings, platform_login(settings), CONFIG, "--alter", "--entity-type", "users", "--entity-name", user, *change
+    )
 
 
 def list_principals(settings: Settings) -> list[str]:
