@@ -20,7 +20,7 @@ from gateway.openapi import document
 from gateway.responses import Problem, field_error, json_errors
 from schemas import Codec, EncodeError
 from schemas.signing import SigningKey
-from streams.consent_gate import GATED, ConsentGate, ConsentStateUnavailable, draft_of
+from streams.consent_gate import GATED, ConsentGate, ConsentStateUnavailable
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, field_errors_of
 from streams.pool import PublisherPool
@@ -131,7 +131,7 @@ async def _check_consent(request: web.Request, drafts: list[EventDraft], *, batc
             "start it with KIM_DATABASE_URL set (kim gateway does)",
         )
     try:
-        refused = await gate.check([draft_of(d.event_type, d.occurred_at, d.payload) for d in drafts])
+        refused = await gate.check(drafts)
     except ConsentStateUnavailable as why:
         raise Problem(503, f"{why}; nothing was published") from None
     if refused:

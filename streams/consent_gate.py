@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,6 +26,7 @@ from aiokafka.partitioner import murmur2
 
 from infra.kafka_client import client_options
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
+from streams.draft import EventDraft
 from streams.topics import end_offsets
 
 GATED = frozenset({"ReferralIssued", "CaseHandedOver"})
@@ -36,20 +35,11 @@ CASES_TOPIC = "kim.cases"
 PROJECTION = "referrals"  # the projection whose folded consents the gate reads
 
 
-@dataclass(frozen=True)
-class Draft:
-    """What the gate needs of an event: its type, when it happened, its payload."""
-
-    event_type: str
-    occurred_at: datetime
-    payload: Mapping[str, Any]
-
-
 class ConsentStateUnavailable(Exception):
     """The referrals projection did not catch up in time (or cannot be reached): consent cannot be judged now."""
 
 
-def consent_verdicts(consents_by_case: Mapping[str, str], drafts: Sequence[Draft]) -> dict[int, str]:
+def consent_verdicts(consents_by_case: Mapping[str, str], drafts: Sequence[EventDraft]) -> dict[int, str]:
     """For each gated draft whose consent does not let the data pass: its index and why. Pure.
 
     ``consents_by_case`` holds each case's consents as the projection stores them (JSON text); the
@@ -57,9 +47,11 @@ def consent_verdicts(consents_by_case: Mapping[str, str], drafts: Sequence[Draft
     """
     consents = dict(consents_by_case)
     problems: dict[int, str] = {}
+    now = datetime.now(UTC)  # an event without a time happens now, as the publisher stamps it
     for index, draft in enumerate(drafts):
         if draft.event_type not in GATED and draft.event_type not in CONSENT_EVENTS:
             continue
+        at = draft.occurred_at or now
         case_id = str(draft.payload["case_id"])
         known = consents.get(case_id, NO_CONSENTS)
         try:
@@ -67,11 +59,11 @@ def consent_verdicts(consents_by_case: Mapping[str, str], drafts: Sequence[Draft
                 consents[case_id] = grant_consent(known, case_id, dict(draft.payload))
                 continue
             if draft.event_type == "ConsentWithdrawn":
-                consents[case_id] = withdraw_consent(known, case_id, draft.payload["consent_id"], draft.occurred_at)
+                consents[case_id] = withdraw_consent(known, case_id, draft.payload["consent_id"], at)
                 continue
         except Rejected:
             continue  # a repeated grant or a stray withdrawal is the stream side's to judge, not a sharing question
-        problem = consent_problem(known, draft.payload["consent_id"], draft.payload["to_agency"], draft.occurred_at)
+        problem = consent_problem(known, draft.payload["consent_id"], draft.payload["to_agency"], at)
         if problem is not None:
             what = "referral" if draft.event_type == "ReferralIssued" else "hand-over"
             problems[index] = f"{what} to {draft.payload['to_agency']} refused: {problem}"
@@ -104,7 +96,7 @@ class ConsentGate:
         if self._pool is not None:
             await self._pool.close()
 
-    async def check(self, drafts: Sequence[Draft]) -> dict[int, str]:
+    async def check(self, drafts: Sequence[EventDraft]) -> dict[int, str]:
         """Index → reason for every draft whose consent does not let the data pass; {} when all may go."""
         cases = sorted({str(d.payload["case_id"]) for d in drafts if d.event_type in GATED})
         if not cases:
@@ -153,8 +145,3 @@ class ConsentGate:
         return {
             tp.partition: end - seen.get(tp.partition, 0) for tp, end in ends.items() if seen.get(tp.partition, 0) < end
         }
-
-
-def draft_of(event_type: str, occurred_at: datetime | None, payload: Mapping[str, Any]) -> Draft:
-    """A gate draft from an SDK draft's parts (an event without a time happens now, as the publisher stamps it)."""
-    return Draft(event_type, occurred_at or datetime.now(UTC), payload)

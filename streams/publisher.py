@@ -23,7 +23,7 @@ from aiokafka.errors import (
 from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec, EncodeError
 from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.consent_gate import ConsentGate, Draft, draft_of
+from streams.consent_gate import ConsentGate
 from streams.draft import EventDraft
 from streams.errors import DeliveryError, InvalidBatch
 from streams.prepare import Outgoing, Preparer
@@ -149,7 +149,7 @@ class Publisher(Preparer):
         consent), ``DeliveryError`` when not acknowledged."""
         outgoing = self.prepare(draft)
         if self.consent_gate is not None:
-            refused = await self.consent_gate.check([_gate_draft(draft)])
+            refused = await self.consent_gate.check([draft])
             if refused:
                 raise EncodeError(draft.event_type, [f"payload.consent_id: {refused[0]}"])
         return (await self.send([outgoing]))[0]
@@ -159,7 +159,7 @@ class Publisher(Preparer):
         drafts = list(drafts)
         outgoing = self.prepare_all(drafts)
         if self.consent_gate is not None:
-            refused = await self.consent_gate.check([_gate_draft(d) for d in drafts])
+            refused = await self.consent_gate.check(drafts)
             if refused:
                 items = {
                     i: EncodeError(drafts[i].event_type, [f"payload.consent_id: {why}"]) for i, why in refused.items()
@@ -198,10 +198,6 @@ def _credentials(
     if key.agency is not None and key.agency != agency:
         raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
     return login, key
-
-
-def _gate_draft(draft: EventDraft) -> Draft:
-    return draft_of(draft.event_type, draft.occurred_at, draft.payload)
 
 
 async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:

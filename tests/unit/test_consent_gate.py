@@ -9,13 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.common import NO_CONSENTS, grant_consent
-from streams.consent_gate import Draft, consent_verdicts, partition_of
+from streams.consent_gate import consent_verdicts, partition_of
+from streams.draft import EventDraft
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 CASE = "DO-2025-000042"
 
 
-def grant(consent_id: str, to: list[str], at: datetime = T0, until: date | None = None) -> Draft:
+def grant(consent_id: str, to: list[str], at: datetime = T0, until: date | None = None) -> EventDraft:
     payload = {
         "case_id": CASE,
         "consent_id": consent_id,
@@ -23,14 +24,14 @@ def grant(consent_id: str, to: list[str], at: datetime = T0, until: date | None 
         "data_categories": ["CASE_PLAN"],
         "valid_until": until,
     }
-    return Draft("ConsentGranted", at, payload)
+    return EventDraft("ConsentGranted", occurred_at=at, payload=payload)
 
 
-def withdraw(consent_id: str, at: datetime) -> Draft:
-    return Draft("ConsentWithdrawn", at, {"case_id": CASE, "consent_id": consent_id})
+def withdraw(consent_id: str, at: datetime) -> EventDraft:
+    return EventDraft("ConsentWithdrawn", occurred_at=at, payload={"case_id": CASE, "consent_id": consent_id})
 
 
-def referral(to: str, consent_id: str = "C-1", at: datetime = T0 + timedelta(days=1)) -> Draft:
+def referral(to: str, consent_id: str = "C-1", at: datetime = T0 + timedelta(days=1)) -> EventDraft:
     payload = {
         "case_id": CASE,
         "referral_id": f"{CASE}-R1",
@@ -40,15 +41,15 @@ def referral(to: str, consent_id: str = "C-1", at: datetime = T0 + timedelta(day
         "due_by": None,
         "consent_id": consent_id,
     }
-    return Draft("ReferralIssued", at, payload)
+    return EventDraft("ReferralIssued", occurred_at=at, payload=payload)
 
 
-def handover(to: str, consent_id: str = "C-1", at: datetime = T0 + timedelta(days=2)) -> Draft:
+def handover(to: str, consent_id: str = "C-1", at: datetime = T0 + timedelta(days=2)) -> EventDraft:
     payload = {"case_id": CASE, "from_agency": "KIM_CASE_MANAGEMENT", "to_agency": to, "consent_id": consent_id}
-    return Draft("CaseHandedOver", at, payload)
+    return EventDraft("CaseHandedOver", occurred_at=at, payload=payload)
 
 
-def recorded(*grants: Draft) -> dict[str, str]:
+def recorded(*grants: EventDraft) -> dict[str, str]:
     consents = NO_CONSENTS
     for g in grants:
         consents = grant_consent(consents, CASE, dict(g.payload))
@@ -88,7 +89,7 @@ def test_an_expired_consent_refuses_after_its_last_day_in_dortmund_time() -> Non
 
 
 def test_events_that_share_nothing_pass_untouched() -> None:
-    closing = Draft("CaseClosed", T0, {"case_id": CASE, "reason": "NO_CONTACT"})
+    closing = EventDraft("CaseClosed", occurred_at=T0, payload={"case_id": CASE, "reason": "NO_CONTACT"})
     assert consent_verdicts({}, [closing, grant("C-1", ["JOBCENTER"]), grant("C-1", ["JOBCENTER"])]) == {}
 
 
