@@ -7,6 +7,10 @@ READ any topic, write the dead-letter topic or create topics. Through the Java a
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 from infra.errors import SetupError
 from infra.kafka_broker import run_admin_tool
 from infra.kafka_client import MECHANISM, platform_login
@@ -50,7 +54,13 @@ def _grants(settings: Settings, principal: str, action: str) -> None:
 def add_principal(settings: Settings, user: str, password: str) -> None:
     """Create (or reset) the SCRAM login and grant publishing to the event topics."""
     _require_auth(settings)
-    _alter_user(settings, user, "--add-config", f"{MECHANISM}=[password={password}]")
+    with tempfile.TemporaryDirectory(prefix="kim-scram-") as tmp:
+        # The password goes in a 0600 file, never on the Java tool's command line (visible to `ps`).
+        config = Path(tmp) / "scram.properties"
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"{MECHANISM}=password={password}\n")  # no brackets: those belong to --add-config
+        _alter_user(settings, user, "--add-config-file", str(config))
     _grants(settings, user, "--add")
 
 
