@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
         settings.database_url,
         topic_prefix=settings.topic_prefix,
         metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
+        datadir=settings.run_dir / "faust",
     )
     worker = Worker(app, loglevel="warn", quiet=True)
     worker.spinner = None  # its output is a log file, not a terminal

@@ -13,8 +13,10 @@ import asyncio
 import collections
 import functools
 import logging
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -79,6 +81,7 @@ def build_app(
     batch_size: int = 5000,
     within: float = 0.2,
     metrics_port: int | None = None,
+    datadir: Path | None = None,
 ) -> faust.App:
     projection = PROJECTIONS[projection_name]
     source_topics = tuple(topic_prefix + t for t in projection.source_topics)
@@ -108,6 +111,8 @@ def build_app(
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
+        # faust keeps per-app files in its datadir; by default that is the current directory.
+        datadir=str(datadir or Path(tempfile.gettempdir()) / "kim-faust"),
         topic_replication_factor=1,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
