@@ -104,6 +104,8 @@ def build_app(
         else None
     )
 
+    datadir = datadir or Path(tempfile.gettempdir()) / "kim-faust"
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{topic_prefix}kim-projection-{projection.name}",
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
@@ -112,7 +114,7 @@ def build_app(
         value_serializer="raw",
         web_enabled=False,
         # faust keeps per-app files in its datadir; by default that is the current directory.
-        datadir=str(datadir or Path(tempfile.gettempdir()) / "kim-faust"),
+        datadir=str(datadir),
         topic_replication_factor=1,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
