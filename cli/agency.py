@@ -6,7 +6,7 @@ import argparse
 
 import asyncpg
 
-from infra import agencies, kafka_admin
+from infra import agencies, db_roles, kafka_admin
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -33,7 +33,7 @@ def _agency(name: str) -> str:
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(settings.database_url, timeout=10)
+        return await asyncpg.connect(db_roles.database_url(settings, db_roles.OPERATIONS), timeout=10)
     except (OSError, asyncpg.PostgresError) as why:
         raise SetupError(f"cannot reach the platform database ({type(why).__name__}); start it with `kim up`") from None
 

@@ -9,7 +9,7 @@ import asyncpg
 
 from cli import render
 from cli.args import iso_time
-from infra import audit, postgres_server
+from infra import audit, db_roles, postgres_server
 from infra.processes import run_sync
 from infra.settings import Settings
 
@@ -31,7 +31,7 @@ def _limit(text: str) -> int:
 
 
 async def _entries(settings: Settings, args: argparse.Namespace) -> list[audit.AuditEntry]:
-    conn = await asyncpg.connect(settings.database_url, timeout=10)
+    conn = await asyncpg.connect(db_roles.database_url(settings, db_roles.OPERATIONS), timeout=10)
     try:
         return await audit.entries(
             conn, action=args.action, actor=args.actor, since=args.since, until=args.until, limit=args.limit
@@ -41,7 +41,7 @@ async def _entries(settings: Settings, args: argparse.Namespace) -> list[audit.A
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    postgres_server.wait_for_database(settings.database_url, timeout=5.0)
+    postgres_server.wait_for_database(db_roles.database_url(settings, db_roles.OPERATIONS), timeout=5.0)
     found = run_sync(_entries(settings, args))
     if args.format == "json":
         print(json.dumps([_as_dict(e) for e in found], default=str, ensure_ascii=False, indent=2))

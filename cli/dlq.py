@@ -9,7 +9,7 @@ import asyncpg
 
 from cli import render
 from cli.args import iso_time
-from infra import audit
+from infra import audit, db_roles
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -53,7 +53,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             if name not in PROJECTIONS:
                 raise SetupError(f"dead letters name an unknown projection {name!r}; re-drive with --projection")
             result = run_sync(
-                redrive(settings.kafka_bootstrap, settings.database_url, PROJECTIONS[name], chosen, settings.topic(DLQ))
+                redrive(settings.kafka_bootstrap, _url(settings), PROJECTIONS[name], chosen, settings.topic(DLQ))
             )
             totals["applied"] += result.applied
             totals["failed again"] += result.failed_again
@@ -66,6 +66,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _url(settings: Settings) -> str:
+    return db_roles.database_url(settings, db_roles.OPERATIONS)
+
+
 def _filter_text(args: argparse.Namespace) -> str:
     names = ("projection", "reason", "topic", "since", "until")
     chosen = [f"--{name} {getattr(args, name)}" for name in names if getattr(args, name) is not None]
@@ -76,7 +80,7 @@ def _audit(settings: Settings, outcome: str, details: dict[str, object]) -> None
     """One audit entry per `kim dlq redrive` run, with what it chose and what became of it."""
 
     async def write() -> None:
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        conn = await asyncpg.connect(_url(settings), timeout=10)
         try:
             await audit.record(conn, settings.actor, "dlq.redrive", settings.topic(DLQ), outcome, details)
         finally:

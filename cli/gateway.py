@@ -8,7 +8,7 @@ import sys
 from cli.preflight import require_kafka
 from gateway.config import GatewayConfig
 from gateway.serve import serve
-from infra import postgres_server
+from infra import db_roles, postgres_server
 from infra.errors import SetupError
 from infra.processes import port_in_use
 from infra.settings import Settings
@@ -35,12 +35,13 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
             file=sys.stderr,
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    postgres_server.wait_for_database(settings.database_url, timeout=5.0)  # the consent check reads it
+    database_url = db_roles.database_url(settings, db_roles.GATEWAY)  # tokens, keys, consents, idempotency keys
+    postgres_server.wait_for_database(database_url, timeout=5.0)
     config = GatewayConfig(
         settings.kafka_bootstrap,
         settings.topic_prefix,
         max_body_bytes=max_body_bytes,
         max_batch=max_batch,
-        database_url=settings.database_url,
+        database_url=database_url,
     )
     serve(config, host, port)

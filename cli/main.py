@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from infra import db_roles
 from infra.errors import SetupError
 
 MIB = 1024 * 1024
@@ -155,7 +156,7 @@ def main() -> None:
         print(f"error: {why}", file=sys.stderr)
         sys.exit(1)
     except Exception as why:  # Kafka refusing the login or an action: one line naming the fix
-        message = _kafka_refusal(why)
+        message = _kafka_refusal(why) or db_roles.refusal(why)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)

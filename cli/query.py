@@ -13,6 +13,7 @@ from analytics import queries
 from analytics.render import render
 from analytics.suppression import SuppressionConfigError, small_cell_max
 from cli.args import iso_time
+from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -92,7 +93,7 @@ def filters(args: argparse.Namespace) -> queries.Filters:
 
 async def _query(settings: Settings, what: str, f: queries.Filters, threshold: int) -> queries.Result:
     try:
-        conn = await asyncpg.connect(settings.database_url, timeout=10)
+        conn = await asyncpg.connect(db_roles.database_url(settings, db_roles.ANALYST), timeout=10)
     except (OSError, asyncpg.PostgresError) as why:
         raise SetupError(f"cannot reach the database ({why}); start it with `kim up`") from None
     try:

@@ -9,7 +9,7 @@ import sys
 import asyncpg
 
 from cli import render
-from infra import audit
+from infra import audit, db_roles
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -57,7 +57,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
     wait_for_kafka(settings.kafka_bootstrap, timeout=10)
     try:
-        outcome = run_sync(replay(settings.kafka_bootstrap, settings.database_url, request))
+        outcome = run_sync(replay(settings.kafka_bootstrap, _url(settings), request))
     except ReplayRefused as why:
         _audit(settings, request, "refused", str(why))
         raise SetupError(str(why)) from None
@@ -168,7 +168,7 @@ def _audit(settings: Settings, request: Request, outcome: str, error: str) -> No
     """Record a replay that stopped before it finished (best effort: the database may be what is missing)."""
 
     async def write() -> None:
-        conn = await asyncpg.connect(settings.database_url, timeout=5)
+        conn = await asyncpg.connect(_url(settings), timeout=5)
         try:
             details = {"projection": request.projection.name, "kind": request.kind, "error": error}
             await audit.record(conn, settings.actor or "kim", "replay", request.schema, outcome, details)
@@ -201,8 +201,12 @@ async def _drop(settings: Settings, name: str) -> str:
     return f"dropped {name}"
 
 
+def _url(settings: Settings) -> str:
+    return db_roles.database_url(settings, db_roles.OPERATIONS)
+
+
 async def _connect(settings: Settings) -> asyncpg.Connection:
     try:
-        return await connect(settings.database_url)
+        return await connect(_url(settings))
     except ReplayRefused as why:
         raise SetupError(str(why)) from None

@@ -7,6 +7,7 @@ import logging
 import asyncpg
 
 from analytics.suppression import SuppressionConfigError, small_cell_max
+from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import port_in_use, run_sync
 from infra.settings import Settings
@@ -36,6 +37,7 @@ def run(settings: Settings, port: int) -> None:
         threshold = small_cell_max()
     except SuppressionConfigError as why:
         raise SetupError(str(why)) from None
-    run_sync(_check_database(settings.database_url))
+    database_url = db_roles.database_url(settings, db_roles.ANALYST)
+    run_sync(_check_database(database_url))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(WebConfig(settings.database_url, settings.topic_prefix, threshold), HOST, port)
+    serve(WebConfig(database_url, settings.topic_prefix, threshold), HOST, port)

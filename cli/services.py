@@ -10,7 +10,7 @@ from pathlib import Path
 
 import asyncpg
 
-from infra import kafka_broker, postgres_server, processes
+from infra import db_roles, kafka_broker, postgres_server, processes
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.migrate import MigrationError, migrate
@@ -42,6 +42,11 @@ def prepare(settings: Settings, log: Log = print) -> None:
             log(action)
     except TopicMismatch as why:
         raise SetupError(str(why)) from None
+    if settings.local_postgres:
+        for login in processes.run_sync(db_roles.ensure_logins(settings)):
+            log(f"database login {login} ready (password in {settings.home}/db-*.password)")
+    elif note := db_roles.fallback_note(settings):
+        log(note)
     for version in processes.run_sync(_migrate(settings.database_url)):
         log(f"applied migration {version}")
     if processes.run_sync(_record_signing_cutoffs(settings)):

@@ -15,7 +15,7 @@ import asyncpg
 
 from cli import services
 from cli.status_view import Service, Snapshot, as_json, text
-from infra import kafka_broker, postgres_server
+from infra import db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
@@ -47,16 +47,19 @@ def _database_problem(url: str) -> str | None:
 async def snapshot(settings: Settings) -> Snapshot:
     kafka_error = kafka_broker.kafka_answers(settings.kafka_bootstrap)
     broker = Service(settings.kafka_bootstrap, settings.local_kafka, kafka_error)
-    database = Service(
-        _endpoint(settings.database_url), settings.local_postgres, _database_problem(settings.database_url)
-    )
+    try:
+        url = db_roles.database_url(settings, db_roles.OPERATIONS)  # status reads as operations
+        problem = _database_problem(url)
+    except SetupError as why:  # its login is not set up yet
+        url, problem = settings.database_url, str(why)
+    database = Service(_endpoint(url), settings.local_postgres, problem)
     if not broker.up:
         return Snapshot(broker, database)
     topics = tuple(settings.topic(spec.name) for spec in TOPICS)
     ends = await end_offsets(settings.kafka_bootstrap, list(topics))
     if not database.up:
         return Snapshot(broker, database, ends, topics)
-    notes: list[str] = []
+    notes: list[str] = [note] if (note := db_roles.fallback_note(settings)) else []
     groups: dict[str, Group] = {}
     try:
         groups = await describe_groups(settings.kafka_bootstrap, [group_id(settings, n) for n in PROJECTIONS])
@@ -75,7 +78,7 @@ async def snapshot(settings: Settings) -> Snapshot:
             notes.append(f"dead letters not counted: {why}")
         finally:
             await reader.stop()
-    conn = await asyncpg.connect(settings.database_url, timeout=5)
+    conn = await asyncpg.connect(url, timeout=5)
     try:
         if not await conn.fetchval("SELECT to_regclass('projection_checkpoints') IS NOT NULL"):
             notes.append("the database has no projection tables yet; `kim up` applies the migrations")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from infra import db_roles
 from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.registry import PROJECTIONS
@@ -25,7 +26,7 @@ def main(argv: list[str]) -> int:
     app = build_app(
         argv[0],
         settings.kafka_bootstrap,
-        settings.database_url,
+        db_roles.database_url(settings, db_roles.WORKER),
         topic_prefix=settings.topic_prefix,
         metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
         datadir=settings.run_dir / "faust",

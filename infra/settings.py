@@ -100,6 +100,8 @@ class Settings:
     kafka_password: str | None = field(default=None, repr=False)
     metrics_port: int = 9464  # the first projection's; 0: workers serve no metrics
     actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
+    # KIM_<ROLE>_DATABASE_URL of an external database, as (role, url) pairs; see infra/db_roles.py
+    role_database_urls: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @property
     def local_kafka(self) -> bool:
@@ -175,7 +177,30 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         **_kafka_security(env, external_kafka is not None),
         metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
         actor=_actor(env),
+        role_database_urls=_role_database_urls(env, external_db is not None),
     )
+
+
+DATABASE_ROLES = ("worker", "operations", "analyst", "gateway")  # infra/db_roles.py says what each may do
+
+
+def _role_database_urls(env: dict[str, str], external: bool) -> tuple[tuple[str, str], ...]:
+    """KIM_WORKER_DATABASE_URL, …: each component's own login on an external database (local: `kim up` makes them)."""
+    given = {
+        r: env[f"KIM_{r.upper()}_DATABASE_URL"] for r in DATABASE_ROLES if env.get(f"KIM_{r.upper()}_DATABASE_URL")
+    }
+    if given and not external:
+        raise SetupError(
+            f"KIM_{next(iter(given)).upper()}_DATABASE_URL is for an external database (KIM_DATABASE_URL); "
+            "the local PostgreSQL gives each role its own login itself — unset it"
+        )
+    for role, url in given.items():
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise SetupError(
+                f"KIM_{role.upper()}_DATABASE_URL is not a PostgreSQL URL; set it like "
+                f"'postgresql://kim_{role}:password@host:5432/dbname' or unset it"
+            )
+    return tuple(given.items())
 
 
 def _kafka_security(env: dict[str, str], external: bool) -> dict[str, str | None]:

@@ -31,7 +31,7 @@ from streams.bulk import catch_up
 from streams.draft import agencies
 from streams.ordered_publish import publish_in_order
 from streams.topics import TOPICS, provision
-from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate
+from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate, role_urls
 
 START = date(2025, 1, 1)
 AS_OF = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)
@@ -61,7 +61,7 @@ def analytics_lane(base_settings: Settings, scale: float = 0.25, **knobs: Any) -
     run_sync(provision(base_settings.kafka_bootstrap, prefix))
     run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
-    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home)
+    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home, role_urls=role_urls(base_settings, name))
     try:
         run_sync(fill(lane, simulated(scale, **knobs)))
         yield lane

@@ -23,10 +23,10 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
-from infra import kafka_broker, postgres_server
+from infra import db_roles, kafka_broker, postgres_server
 from infra.kafka_client import client_options, kafka_env
 from infra.processes import run_sync
-from infra.settings import Settings, load_settings
+from infra.settings import DATABASE_ROLES, Settings, load_settings
 from projections.migrate import migrate
 from streams.topics import TOPICS, provision
 
@@ -39,6 +39,8 @@ def base_settings() -> Iterator[Settings]:
     started_kafka = settings.local_kafka and not kafka_broker.broker_running(settings)
     started_postgres = settings.local_postgres and not postgres_server.postgres_running(settings)
     services.start_services(settings)
+    if settings.local_postgres:
+        run_sync(db_roles.ensure_logins(settings))  # the roles' logins, shared by every lane's database
     yield settings
     if started_kafka:
         kafka_broker.stop_broker(settings)
@@ -56,6 +58,7 @@ class Lane:
     home: Path
     workers: list[Worker] = field(default_factory=list)
     metrics_port: int = 0  # workers serve no metrics unless a test picks a free port
+    role_urls: dict[str, str] = field(default_factory=dict, repr=False)  # each component's own login (db_roles)
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -68,6 +71,7 @@ class Lane:
             "KIM_DATABASE_URL": self.database_url,
             "KIM_TOPIC_PREFIX": self.prefix,
             "KIM_METRICS_PORT": str(self.metrics_port),
+            **{f"KIM_{role.upper()}_DATABASE_URL": url for role, url in self.role_urls.items()},
             **kafka_env(),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 
@@ -136,6 +140,13 @@ async def _migrate(url: str) -> None:
         await conn.close()
 
 
+def role_urls(base_settings: Settings, database: str) -> dict[str, str]:
+    """The lane database's URL per role: components on a lane log in as their own role, as in production."""
+    if not base_settings.local_postgres:
+        return {}  # an external test server: the lane's components fall back to the owner's URL
+    return {r: db_roles.with_database(db_roles.database_url(base_settings, r), database) for r in DATABASE_ROLES}
+
+
 @pytest.fixture
 def lane(base_settings: Settings) -> Iterator[Lane]:
     tag = uuid.uuid4().hex[:10]
@@ -145,7 +156,7 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
     run_sync(provision(base_settings.kafka_bootstrap, prefix))
     run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
-    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home)
+    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home, role_urls=role_urls(base_settings, name))
     yield lane
     for worker in lane.workers:
         worker.stop()
