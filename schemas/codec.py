@@ -17,6 +17,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.event import Event
+from schemas.fast_validation import Check, compile_check
 from schemas.history import HISTORY_DIR, frozen_schemas
 from schemas.resolution import ResolutionError, Resolve, compile_resolution
 from schemas.rules import domain_errors
@@ -60,6 +61,7 @@ class Codec:
         self._writers = {s.fingerprint: s for s in frozen_schemas(history) if s.event_type in self._readers}
         self._writers.update(self.catalog.by_fingerprint())
         self._plans: dict[bytes, _Plan] = {}
+        self._checks: dict[bytes, Check] = {}  # compiled validity checks, by writer fingerprint
 
     def writer_types(self) -> dict[bytes, str]:
         """The event type of every writer schema this codec reads (published versions and today's), by fingerprint."""
@@ -87,7 +89,12 @@ class Codec:
         self, event_type: str, envelope: dict[str, Any], payload: dict[str, Any], *, version: int | None = None
     ) -> list[str]:
         """Schema errors, or — once the event matches its schema — domain-rule errors (schemas/rules.py)."""
-        errors = field_errors(self.schema_for(event_type, version).schema, {"envelope": envelope, "payload": payload})
+        schema = self.schema_for(event_type, version)
+        datum = {"envelope": envelope, "payload": payload}
+        valid = self._checks.get(schema.fingerprint)
+        if valid is None:
+            valid = self._checks[schema.fingerprint] = compile_check(schema.schema)
+        errors = [] if valid(datum) else field_errors(schema.schema, datum)  # names each problem, slowly
         return errors or domain_errors(event_type, envelope, payload)
 
     def encode(
