@@ -7,6 +7,7 @@ is validated as a whole first: one invalid event and nothing of it is published.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -16,6 +17,7 @@ from aiokafka.errors import KafkaError
 from gateway.auth import TokenBook, authenticate, refuse_other_agency
 from gateway.body import json_body
 from gateway.config import GatewayConfig
+from gateway.idempotency import IdempotencyStore
 from gateway.openapi import document
 from gateway.responses import Problem, field_error, json_errors
 from schemas import Codec, EncodeError
@@ -33,6 +35,7 @@ POOL = web.AppKey("pool", PublisherPool)
 GATE = web.AppKey("consent_gate", ConsentGate)
 OPENAPI = web.AppKey("openapi", dict)
 TOKENS = web.AppKey("tokens", TokenBook)
+IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 
 
 def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Application:
@@ -48,6 +51,8 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     )
     app[OPENAPI] = document(app[CODEC], config)
     app[TOKENS] = TokenBook(config.database_url)
+    lease = timedelta(seconds=2 * config.request_timeout_ms / 1000 + config.consent_wait_seconds + 30)
+    app[IDEMPOTENCY] = IdempotencyStore(config.database_url, lease)
     app.router.add_post("/v1/events", publish_one)
     app.router.add_post("/v1/events:batch", publish_batch)
     app.router.add_get("/openapi.json", openapi)
@@ -59,12 +64,23 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
 
 
 async def publish_one(request: web.Request) -> web.Response:
-    config, codec = request.app[CONFIG], request.app[CODEC]
+    config = request.app[CONFIG]
     agency, key = await authenticate(request, request.app[TOKENS])
     body = await json_body(request, config.max_body_bytes)
     if not isinstance(body, dict):
         raise Problem(400, "expected one event as a JSON object; to send several, POST an array to /v1/events:batch")
     body = refuse_other_agency(body, agency)
+    async with await request.app[IDEMPOTENCY].attempt(request, agency, body) as attempt:
+        if attempt.replay is not None:
+            return attempt.replay
+        outgoing = attempt.resend or [await _prepare_one(request, agency, body)]
+        published = await _send(request, agency, key, await attempt.sending(outgoing))
+        return await attempt.answered(_accepted(outgoing[0], published[0]))
+
+
+async def _prepare_one(request: web.Request, agency: str, body: dict[str, Any]) -> Outgoing:
+    """The event validated, encoded and consent-checked: a 422 naming every problem, else ready to send."""
+    config, codec = request.app[CONFIG], request.app[CODEC]
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     try:
         draft = EventDraft.from_dict(body, codec)
@@ -74,12 +90,11 @@ async def publish_one(request: web.Request) -> web.Response:
         message = f"invalid {_event_type(body)}: {len(errors)} problem(s); nothing was published"
         raise Problem(422, message, errors) from None
     await _check_consent(request, [draft])
-    published = await _send(request, agency, key, [outgoing])
-    return web.json_response(_accepted(outgoing, published[0]), status=202)
+    return outgoing
 
 
 async def publish_batch(request: web.Request) -> web.Response:
-    config, codec = request.app[CONFIG], request.app[CODEC]
+    config = request.app[CONFIG]
     agency, key = await authenticate(request, request.app[TOKENS])
     body = await json_body(request, config.max_body_bytes)
     if not isinstance(body, list):
@@ -89,6 +104,18 @@ async def publish_batch(request: web.Request) -> web.Response:
     if len(body) > config.max_batch:
         raise Problem(413, f"the batch holds {len(body)} events; at most {config.max_batch} per request")
     body = [refuse_other_agency(item, agency, i) for i, item in enumerate(body)]
+    async with await request.app[IDEMPOTENCY].attempt(request, agency, body) as attempt:
+        if attempt.replay is not None:
+            return attempt.replay
+        outgoing = attempt.resend or await _prepare_batch(request, agency, body)
+        published = await _send(request, agency, key, await attempt.sending(outgoing))
+        events = [{"index": i, **_accepted(o, p)} for i, (o, p) in enumerate(zip(outgoing, published, strict=True))]
+        return await attempt.answered({"accepted": len(events), "events": events})
+
+
+async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> list[Outgoing]:
+    """Every event validated and encoded, then consent-checked: a 422 listing each bad one by index."""
+    config, codec = request.app[CONFIG], request.app[CODEC]
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
     outgoing: list[Outgoing] = []
     drafts: list[EventDraft] = []
@@ -105,9 +132,7 @@ async def publish_batch(request: web.Request) -> web.Response:
     if errors:
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
     await _check_consent(request, drafts, batch=True)
-    published = await _send(request, agency, key, outgoing)
-    events = [{"index": i, **_accepted(o, p)} for i, (o, p) in enumerate(zip(outgoing, published, strict=True))]
-    return web.json_response({"accepted": len(events), "events": events}, status=202)
+    return outgoing
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -172,6 +197,10 @@ async def _send(request: web.Request, agency: str, key: SigningKey, outgoing: li
     try:
         return await publisher.send(outgoing)
     except DeliveryError as failure:
+        if not any(failure.results) and any("MessageSizeTooLarge" in why for why in failure.reasons.values()):
+            raise Problem(
+                413, "an event is larger than Kafka takes (1 MiB per record, encoded); nothing was published"
+            ) from None
         acked = [
             {"index": i, **_accepted(o, p)}
             for i, (o, p) in enumerate(zip(outgoing, failure.results, strict=True))
@@ -200,3 +229,4 @@ def _event_type(body: dict[str, Any]) -> str:
 async def _close_pool(app: web.Application) -> None:
     await app[POOL].close()
     await app[TOKENS].close()
+    await app[IDEMPOTENCY].close()

@@ -1,0 +1,66 @@
+"""The pure half of the gateway's idempotency keys: parsing the header, hashing a request, deciding."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway.idempotency import (
+    Existing,
+    Verdict,
+    decide,
+    parse_key,
+    records_from_json,
+    records_to_json,
+    request_hash,
+)
+from gateway.responses import Problem
+from streams.prepare import Outgoing
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DIGEST = request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}})
+
+
+def row(*, answered: bool = False, age: timedelta = timedelta(minutes=1), lease: timedelta = timedelta(0)) -> Existing:
+    return Existing(DIGEST, NOW - age, NOW + lease, answered)
+
+
+def test_the_hash_ignores_formatting_but_not_content_or_endpoint() -> None:
+    same = request_hash("/v1/events", {"payload": {"case_id": "DO-1"}, "event_type": "CaseClosed"})
+    assert same == DIGEST
+    assert request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-2"}}) != DIGEST
+    assert request_hash("/v1/events:batch", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}}) != DIGEST
+
+
+@pytest.mark.parametrize(
+    ("existing", "digest", "verdict"),
+    [
+        (None, DIGEST, Verdict.NEW),
+        (row(answered=True), DIGEST, Verdict.REPLAY),
+        (row(answered=True), b"other", Verdict.CONFLICT),
+        (row(lease=timedelta(seconds=30)), b"other", Verdict.CONFLICT),
+        (row(lease=timedelta(seconds=30)), DIGEST, Verdict.BUSY),
+        (row(lease=timedelta(0)), DIGEST, Verdict.RESUME),
+        (row(answered=True, age=timedelta(hours=24)), b"other", Verdict.NEW),  # expired: a new request
+        (row(age=timedelta(hours=25), lease=timedelta(hours=1)), DIGEST, Verdict.NEW),
+    ],
+    ids=["unknown", "replay", "conflict", "conflict-in-flight", "busy", "resume", "expired", "expired-in-flight"],
+)
+def test_decide(existing: Existing | None, digest: bytes, verdict: Verdict) -> None:
+    assert decide(existing, digest, NOW) is verdict
+
+
+def test_keys_are_visible_ascii_up_to_255() -> None:
+    assert parse_key(None) is None
+    assert parse_key(" 7f3a-01 ") == "7f3a-01"
+    assert parse_key("x" * 255) == "x" * 255
+    for bad in ("", "x" * 256, "two words", "tab\there", "ümlaut"):
+        with pytest.raises(Problem) as refused:
+            parse_key(bad)
+        assert refused.value.status == 400
+
+
+def test_stored_records_round_trip_byte_for_byte() -> None:
+    records = [Outgoing("kim.cases", b"DO-1", b"\xc3\x01\x00\xff", "e-1", "CaseClosed")]
+    assert records_from_json(records_to_json(records)) == records
