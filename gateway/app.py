@@ -19,6 +19,7 @@ from gateway.body import json_body
 from gateway.config import GatewayConfig
 from gateway.idempotency import IdempotencyStore
 from gateway.openapi import document
+from gateway.partner_views import PartnerViews, received_referrals
 from gateway.responses import Problem, field_error, json_errors
 from schemas import Codec, EncodeError
 from schemas.signing import SigningKey
@@ -36,6 +37,7 @@ GATE = web.AppKey("consent_gate", ConsentGate)
 OPENAPI = web.AppKey("openapi", dict)
 TOKENS = web.AppKey("tokens", TokenBook)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
+PARTNER = web.AppKey("partner_views", PartnerViews)
 
 
 def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Application:
@@ -53,8 +55,10 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app[TOKENS] = TokenBook(config.database_url)
     lease = timedelta(seconds=2 * config.request_timeout_ms / 1000 + config.consent_wait_seconds + 30)
     app[IDEMPOTENCY] = IdempotencyStore(config.database_url, lease)
+    app[PARTNER] = PartnerViews(config.database_url)
     app.router.add_post("/v1/events", publish_one)
     app.router.add_post("/v1/events:batch", publish_batch)
+    app.router.add_get("/v1/referrals/received", referrals_received)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.on_cleanup.append(_close_pool)
@@ -133,6 +137,10 @@ async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> 
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
     await _check_consent(request, drafts, batch=True)
     return outgoing
+
+
+async def referrals_received(request: web.Request) -> web.Response:
+    return await received_referrals(request, request.app[TOKENS], request.app[PARTNER])
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -230,3 +238,4 @@ async def _close_pool(app: web.Application) -> None:
     await app[POOL].close()
     await app[TOKENS].close()
     await app[IDEMPOTENCY].close()
+    await app[PARTNER].close()

@@ -1,0 +1,61 @@
+"""What a receiving agency may see of cases: ``GET /v1/referrals/received``.
+
+The agency is the bearer token's, never a parameter; the rows are ``partner.referrals_for(agency, now())``
+(migration 0092): the referrals sent to it whose consent covers it, is not withdrawn and not expired today.
+After a ``ConsentWithdrawn`` (once the referrals projection applied it) the case is gone from the answer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from gateway.auth import TokenBook, authenticate
+from gateway.responses import Problem
+
+QUERY = "SELECT * FROM partner.referrals_for($1, $2)"
+
+
+class PartnerViews:
+    """Reads the partner views in the platform database (a small pool, made on first use)."""
+
+    def __init__(self, database_url: str | None) -> None:
+        self.database_url = database_url
+        self._pool: asyncpg.Pool | None = None
+
+    async def referrals_for(self, agency: str, as_of: datetime) -> list[dict[str, Any]]:
+        if self.database_url is None:
+            raise Problem(503, "this gateway has no database to read referrals from; start it with KIM_DATABASE_URL")
+        try:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=4)
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(QUERY, agency, as_of)
+        except (OSError, asyncpg.PostgresError) as why:
+            raise Problem(
+                503, f"cannot read the referrals: the platform database is unreachable ({type(why).__name__})"
+            ) from None
+        return [{name: _json(value) for name, value in row.items()} for row in rows]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+async def received_referrals(request: web.Request, tokens: TokenBook, views: PartnerViews) -> web.Response:
+    """200 with the caller's received referrals as of now; no parameter can name another agency or time."""
+    agency, _ = await authenticate(request, tokens)
+    if request.query:
+        names = ", ".join(sorted(request.query))
+        raise Problem(400, f"GET /v1/referrals/received takes no parameters (got {names}); the token names the agency")
+    as_of = datetime.now(UTC)
+    rows = await views.referrals_for(agency, as_of)
+    return web.json_response({"agency": agency, "as_of": as_of.isoformat(), "referrals": rows})
+
+
+def _json(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
