@@ -69,6 +69,7 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
         "paths": {
             "/v1/events": {"post": _publish_operation(single=True, config=config)},
             "/v1/events:batch": {"post": _publish_operation(single=False, config=config)},
+            "/v1/referrals/received": {"get": _received_operation()},
             "/healthz": {
                 "get": {
                     "summary": "Liveness: the gateway process answers",
@@ -92,7 +93,21 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
                     "required": False,
                     "description": "Optional. If sent it must name the token's own agency (else 403).",
                     "schema": {"type": "string", "enum": list(agencies(codec))},
-                }
+                },
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "Optional; e.g. a UUID per request. The same key with the same request again (a retry) gets "
+                        "the first answer back with `Idempotent-Replayed: true` and publishes nothing; with another "
+                        "body or endpoint it is a 422; while the first is still being processed a 409. Keys are per "
+                        "agency and kept 24 hours. A request whose answer was lost (the gateway stopped, Kafka failed "
+                        "midway) is completed by the retry, which sends the very same records again (same event ids; "
+                        "projections drop repeats)."
+                    ),
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                },
             },
         },
     }
@@ -111,7 +126,7 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
         invalid = "Some events are invalid and nothing was published; errors carry each invalid event's index"
     return {
         "summary": summary,
-        "parameters": [{"$ref": "#/components/parameters/Agency"}],
+        "parameters": [{"$ref": "#/components/parameters/Agency"}, {"$ref": "#/components/parameters/IdempotencyKey"}],
         "security": [{"agencyToken": []}],
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {
@@ -119,11 +134,69 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
             "400": _error("Unusable request: invalid JSON or UTF-8, wrong body type"),
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error("The X-KIM-Agency header or an event names another agency than the token's"),
-            "413": _error(f"Body over {config.max_body_bytes} bytes or batch over {config.max_batch} events"),
+            "409": _error("A request with the same Idempotency-Key is still being processed; retry later"),
+            "413": _error(
+                f"Body over {config.max_body_bytes} bytes, batch over {config.max_batch} events, "
+                "or an event over Kafka's 1 MiB per record"
+            ),
             "415": _error("Body is not JSON in UTF-8"),
-            "422": _error(invalid),
+            "422": _error(f"{invalid}; or the Idempotency-Key was used for another request"),
             "503": _error("Kafka unreachable or did not acknowledge; the body lists what was acknowledged"),
         },
+    }
+
+
+def _received_operation() -> dict[str, Any]:
+    return {
+        "summary": "The referrals sent to the caller's agency, while their consent lets the data pass",
+        "description": (
+            "The agency is the bearer token's; there are no parameters. A referral is listed only while the consent "
+            "it was issued under covers the agency, is not withdrawn and not expired (today, Dortmund's calendar). "
+            "After a ConsentWithdrawn the case is gone from the answer once the referrals projection applied it."
+        ),
+        "parameters": [{"$ref": "#/components/parameters/Agency"}],
+        "security": [{"agencyToken": []}],
+        "responses": {
+            "200": _json_response("The received referrals as of now", _ref("ReceivedReferrals")),
+            "400": _error("A query parameter was sent (the token names the agency)"),
+            "401": _error("No bearer token, or an unknown or revoked one"),
+            "403": _error("The X-KIM-Agency header names another agency than the token's"),
+            "503": _error("The platform database is unreachable"),
+        },
+    }
+
+
+def _received_schema() -> dict[str, Any]:
+    text, day, time = (
+        {"type": "string"},
+        {"type": "string", "format": "date"},
+        {"type": "string", "format": "date-time"},
+    )
+    nullable_time = {"type": ["string", "null"], "format": "date-time"}
+    nullable_text = {"type": ["string", "null"]}
+    referral = {
+        "type": "object",
+        "properties": {
+            "case_id": text,
+            "referral_id": text,
+            "from_agency": text,
+            "lebenslage": text,
+            "consent_id": text,
+            "consent_valid_until": {"type": ["string", "null"], "format": "date"},
+            "due_by": day,
+            "status": {"enum": ["issued", "accepted", "declined", "completed"]},
+            "issued_at": time,
+            "accepted_at": nullable_time,
+            "declined_at": nullable_time,
+            "completed_at": nullable_time,
+            "decline_reason": nullable_text,
+            "outcome": nullable_text,
+            "case_status": {"enum": ["open", "closed"]},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {"agency": text, "as_of": time, "referrals": {"type": "array", "items": referral}},
     }
 
 
@@ -169,6 +242,7 @@ def _response_schemas() -> dict[str, Any]:
             },
         },
         "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
+        "ReceivedReferrals": _received_schema(),
     }
 
 

@@ -287,8 +287,12 @@ def test_openapi_document_describes_every_event_type_and_health_answers(lane: La
         ]
         assert "INNENSTADT_NORD" in payload["properties"]["district"]["enum"]
         assert payload["properties"]["rechtskreise"]["items"]["enum"][0] == "SGB_II"
-        assert set(doc["paths"]) == {"/v1/events", "/v1/events:batch", "/healthz", "/openapi.json"}
-        assert doc["paths"]["/v1/events"]["post"]["parameters"] == [{"$ref": "#/components/parameters/Agency"}]
+        paths = {"/v1/events", "/v1/events:batch", "/v1/referrals/received", "/healthz", "/openapi.json"}
+        assert set(doc["paths"]) == paths
+        assert doc["paths"]["/v1/events"]["post"]["parameters"] == [
+            {"$ref": "#/components/parameters/Agency"},
+            {"$ref": "#/components/parameters/IdempotencyKey"},
+        ]
 
         response = await client.get("/healthz")
         assert response.status == 200 and await response.json() == {"status": "ok"}

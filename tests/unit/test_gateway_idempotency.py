@@ -64,3 +64,18 @@ def test_keys_are_visible_ascii_up_to_255() -> None:
 def test_stored_records_round_trip_byte_for_byte() -> None:
     records = [Outgoing("kim.cases", b"DO-1", b"\xc3\x01\x00\xff", "e-1", "CaseClosed")]
     assert records_from_json(records_to_json(records)) == records
+
+
+def test_the_openapi_document_describes_keys_and_the_received_referrals() -> None:
+    from gateway.config import GatewayConfig
+    from gateway.openapi import document
+    from schemas import Codec
+
+    paths = document(Codec(), GatewayConfig("127.0.0.1:19092"))["paths"]
+    for path in ("/v1/events", "/v1/events:batch"):
+        publish = paths[path]["post"]
+        assert {"$ref": "#/components/parameters/IdempotencyKey"} in publish["parameters"]
+        assert "409" in publish["responses"] and "Idempotency-Key" in publish["responses"]["422"]["description"]
+    received = paths["/v1/referrals/received"]["get"]
+    assert received["security"] == [{"agencyToken": []}]
+    assert "parameters" not in received or all("$ref" in p for p in received["parameters"])  # no agency parameter
