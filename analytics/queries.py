@@ -1,22 +1,21 @@
 """The analysts' queries behind `kim query`, the read API and the dashboard.
 
-Each query reads the ``analytics`` SQL schema (primary suppression already applied there: small counts
-arrive as NULL), then applies **secondary suppression** with the shape of the table it returns
-(rows, columns and their totals; see ``analytics.suppression``), and returns a ``Result``: columns and
-rows of plain values where every count is a ``Cell``. Rendering (table, CSV, JSON) is in
-``analytics.render``.
+Each query reads the ``analytics`` SQL schema, which is the one place suppression happens: primary
+(counts 1..threshold) and secondary (partner cells, so that no hidden count follows from a total; migration
+0090, the same rule as ``analytics.suppression.protect``) arrive as NULL with a ``<column>_suppressed``
+flag. A query only sorts and labels the rows and returns a ``Result``: columns and rows of plain values
+where every count is a ``Cell``. Rendering (table, CSV, JSON) is in ``analytics.render``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
-from analytics.suppression import DEFAULT_SMALL_CELL_MAX, TOTAL, Cell, protect
+from analytics.suppression import DEFAULT_SMALL_CELL_MAX, TOTAL, Cell
 
 DISTRICTS = (
     "INNENSTADT_WEST",
@@ -82,31 +81,15 @@ async def set_threshold(conn: asyncpg.Connection, threshold: int) -> None:
     await conn.execute("SELECT set_config('kim.small_cell_max', $1, false)", str(threshold))
 
 
-def _cell(value: int | None) -> Cell:
-    return Cell(None, True, True) if value is None else Cell(value, False)
+def _cell(record: asyncpg.Record, column: str) -> Cell:
+    """A count as the SQL layer suppressed it (``<column>_suppressed``: small itself, or hidden with one).
 
-
-def secondary(rows: list[dict[str, Any]], lines: Iterable[Sequence[tuple[str, int]]], threshold: int) -> None:
-    """Hide partner cells in ``rows`` (in place) so no line has exactly one hidden cell.
-
-    Keys are ``(column, row index)``; a row's counts must already be ``Cell``s (primary from SQL).
+    SQL does not say which of the two a hidden cell is; tables with totals render every hidden cell alike
+    (``Result.protected``), and in the others every hidden cell is a small one.
     """
-    lines = [list(line) for line in lines]
-    values: dict[tuple[str, int], int | None] = {}
-    totals: set[tuple[str, int]] = set()
-    for line in lines:
-        for column, index in line:
-            cell = rows[index][column]
-            values[(column, index)] = None if cell.suppressed else cell.value
-    total_rows = {i for i, row in enumerate(rows) if TOTAL in row.get("_keys", ())}
-    totals.update(key for key in values if key[1] in total_rows)
-    _, hidden = protect(values, lines, threshold, totals)
-    for column, index in hidden:
-        rows[index][column] = Cell(None, True, False)
-
-
-def _total_last(key: str) -> tuple[bool, str]:
-    return (key == TOTAL, key)
+    if record[f"{column}_suppressed"]:
+        return Cell(None, True, True)
+    return Cell(record[column], False)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,6 +107,7 @@ CASELOAD_COLUMNS = [
 
 async def caseloads(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
     """Open cases and the waiting list for a case manager per Stadtbezirk (or agency), longest list first."""
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.caseloads($1, $2, $3, $4)", f.when(), f.group_by, f.district, f.agency
     )
@@ -132,16 +116,14 @@ async def caseloads(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAU
         rows.append(
             {
                 "group_key": r["group_key"],
-                "open_cases": _cell(r["open_cases"]),
-                "waiting": _cell(r["waiting"]),
+                "open_cases": _cell(r, "open_cases"),
+                "waiting": _cell(r, "waiting"),
                 "median_wait_days": _round(r["median_wait_days"]),
                 "max_wait_days": _round(r["max_wait_days"]),
                 "_keys": (r["group_key"],),
             }
         )
     rows.sort(key=lambda r: (r["group_key"] == TOTAL, *_desc(r["waiting"]), *_desc(r["open_cases"]), r["group_key"]))
-    lines = [[(c, i) for i in range(len(rows))] for c in ("open_cases", "waiting")]
-    secondary(rows, lines, threshold)
     columns = [replace(CASELOAD_COLUMNS[0], name="group_key", title=_group_title(f.group_by)), *CASELOAD_COLUMNS[1:]]
     return Result(
         "caseloads",
@@ -172,6 +154,7 @@ def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def caseload_weekly(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.caseload_weekly($1, $2, $3, $4) ORDER BY week",
         f.from_day,
@@ -179,7 +162,7 @@ async def caseload_weekly(conn: asyncpg.Connection, f: Filters, threshold: int =
         f.district,
         f.agency,
     )
-    rows = [{"week": r["week"], "opened": _cell(r["opened"]), "closed": _cell(r["closed"])} for r in records]
+    rows = [{"week": r["week"], "opened": _cell(r, "opened"), "closed": _cell(r, "closed")} for r in records]
     columns = [
         Column("week", "date", "week of"),
         Column("opened", "count", "opened"),
@@ -191,13 +174,14 @@ async def caseload_weekly(conn: asyncpg.Connection, f: Filters, threshold: int =
 async def caseload_by_case_manager(
     conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX
 ) -> Result:
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.caseload_by_case_manager WHERE ($1::text IS NULL OR agency = $1)"
         " ORDER BY open_cases DESC NULLS LAST, agency, case_manager_ref",
         f.agency,
     )
     rows = [
-        {"agency": r["agency"], "case_manager_ref": r["case_manager_ref"], "open_cases": _cell(r["open_cases"])}
+        {"agency": r["agency"], "case_manager_ref": r["case_manager_ref"], "open_cases": _cell(r, "open_cases")}
         for r in records
     ]
     columns = [
@@ -227,13 +211,14 @@ REFERRAL_COLUMNS = [
 
 async def referrals(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
     """The from -> to agency matrix, slowest acceptance first, with row/column totals (``ALL``)."""
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.referral_flow($1, $2, $3, $4)", f.from_day, f.to_day, f.agency, f.to_agency
     )
     rows: list[dict[str, Any]] = []
     for r in records:
         row: dict[str, Any] = {"from_agency": r["from_agency"], "to_agency": r["to_agency"]}
-        row.update({c: _cell(r[c]) for c in REFERRAL_COUNTS})
+        row.update({c: _cell(r, c) for c in REFERRAL_COUNTS})
         row["acceptance_rate"] = _round(r["acceptance_rate"], 3)
         for c in ("median_days_to_accept", "p90_days_to_accept", "median_days_to_complete"):
             row[c] = _round(r[c])
@@ -249,7 +234,6 @@ async def referrals(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAU
             r["to_agency"],
         )
     )
-    _referral_secondary(rows, threshold)
     return Result(
         "referrals",
         "Referrals from -> to agency, slowest acceptance (median days from issue) first; totals as ALL",
@@ -260,38 +244,18 @@ async def referrals(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAU
     )
 
 
-def _referral_secondary(rows: list[dict[str, Any]], threshold: int) -> None:
-    """Lines: each count over a row of the matrix and over a column (with its ALL total), and within a pair
-    issued = open + declined + completed. Pairs without referrals are structural zeros (known)."""
-    at = {(r["from_agency"], r["to_agency"]): i for i, r in enumerate(rows)}
-    froms = sorted({f for f, _ in at})
-    tos = sorted({t for _, t in at})
-    lines: list[list[tuple[str, int]]] = []
-    for column in REFERRAL_COUNTS:
-        for f in froms:
-            lines.append([(column, at[(f, t)]) for t in tos if (f, t) in at])
-        for t in tos:
-            lines.append([(column, at[(f, t)]) for f in froms if (f, t) in at])
-    for i in range(len(rows)):
-        lines.append([("open", i), ("declined", i), ("completed", i), ("issued", i)])
-    secondary(rows, [line for line in lines if len(line) > 1], threshold)
-    for row in rows:
-        if row["accepted"].suppressed or row["declined"].suppressed:
-            row["acceptance_rate"] = None
-
-
 async def referrals_open(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    await set_threshold(conn, threshold)
     records = await conn.fetch("SELECT * FROM analytics.referrals_open($1, $2)", f.when(), f.to_agency)
     rows = [
         {
             "to_agency": r["to_agency"],
-            **{c: _cell(r[c]) for c in ("open", "awaiting_answer", "overdue")},
+            **{c: _cell(r, c) for c in ("open", "awaiting_answer", "overdue")},
             "_keys": (r["to_agency"],),
         }
         for r in records
     ]
     rows.sort(key=lambda r: (r["to_agency"] == TOTAL, *_desc(r["overdue"]), r["to_agency"]))
-    secondary(rows, [[(c, i) for i in range(len(rows))] for c in ("open", "awaiting_answer", "overdue")], threshold)
     columns = [
         Column("to_agency", "text", "to agency"),
         Column("open", "count", "open"),
@@ -328,11 +292,12 @@ BACKLOG_COLUMNS = [
 
 async def backlog(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
     """Pending applications by procedure and age at ``as_of``, and when they will be cleared."""
+    await set_threshold(conn, threshold)
     records = await conn.fetch("SELECT * FROM analytics.backlog($1, $2, $3)", f.when(), f.weeks, f.procedure)
     rows: list[dict[str, Any]] = []
     for r in records:
         row: dict[str, Any] = {"procedure": r["procedure"]}
-        row.update({c: _cell(r[c]) for c in ("pending", *BACKLOG_AGES)})
+        row.update({c: _cell(r, c) for c in ("pending", *BACKLOG_AGES)})
         row["outflow_per_week"] = _round(r["outflow_per_week"])
         row["weeks_to_clear"] = _round(r["weeks_to_clear"])
         row["cleared_by"] = r["cleared_by"]
@@ -340,14 +305,6 @@ async def backlog(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT
         row["_keys"] = (r["procedure"],)
         rows.append(row)
     rows.sort(key=lambda r: (r["procedure"] == TOTAL, *_desc(r["pending"]), r["procedure"]))
-    lines: list[list[tuple[str, int]]] = [[(c, i) for i in range(len(rows))] for c in ("pending", *BACKLOG_AGES)]
-    lines += [[*((c, i) for c in BACKLOG_AGES), ("pending", i)] for i in range(len(rows))]
-    secondary(rows, lines, threshold)
-    for row in rows:  # an outlook would give a hidden count back (count = weeks x outflow per week)
-        if row["pending"].suppressed:
-            row["weeks_to_clear"] = row["cleared_by"] = None
-        if row["age_over_180"].suppressed:
-            row["over_180_cleared_by"] = None
     return Result(
         "backlog",
         f"Pending applications at {f.when():%Y-%m-%d %H:%M %Z} by age since filing; cleared at the throughput of "
@@ -360,14 +317,12 @@ async def backlog(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT
 
 
 async def backlog_flow(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.backlog_flow_weekly($1, $2, $3) ORDER BY week", f.from_day, f.to_day, f.procedure
     )
     counts = ("inflow", "outflow", "granted", "refused", "withdrawn")
-    rows = [{"week": r["week"], **{c: _cell(r[c]) for c in counts}} for r in records]
-    # outflow = granted + refused + withdrawn
-    lines = [[("granted", i), ("refused", i), ("withdrawn", i), ("outflow", i)] for i in range(len(rows))]
-    secondary(rows, lines, threshold)
+    rows = [{"week": r["week"], **{c: _cell(r, c) for c in counts}} for r in records]
     columns = [Column("week", "date", "week of"), *(Column(c, "count", c) for c in counts)]
     return Result(
         "backlog_flow",
@@ -382,10 +337,11 @@ async def backlog_flow(conn: asyncpg.Connection, f: Filters, threshold: int = DE
 async def backlog_age_history(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
     to_day = f.to_day or f.when().date()
     from_day = f.from_day or date(to_day.year - 1, to_day.month, min(to_day.day, 28))
+    await set_threshold(conn, threshold)
     records = await conn.fetch(
         "SELECT * FROM analytics.backlog_age_history($1, $2, $3) ORDER BY week, bucket", from_day, to_day, f.procedure
     )
-    rows = [{"week": r["week"], "bucket": r["bucket"], "pending": _cell(r["pending"])} for r in records]
+    rows = [{"week": r["week"], "bucket": r["bucket"], "pending": _cell(r, "pending")} for r in records]
     columns = [
         Column("week", "date", "week of"),
         Column("bucket", "text", "age d"),

@@ -12,7 +12,12 @@ away), and repeats until no line has exactly one hidden cell. Totals are cells o
 so a hidden total is protected the same way.
 
 Cells are identified by any hashable key; a value of ``None`` means the cell is already hidden
-(e.g. suppressed by the SQL layer) and its value is unknown here.
+and its value is unknown here.
+
+What analysts see is suppressed in SQL: ``analytics.protect`` (migration 0090) is this algorithm, line
+for line, applied by every ``analytics`` view and function with totals; `kim query`, the API and the
+dashboard read its flags. This module is the reference the property tests prove things about, and
+``tests/integration/test_sql_suppression.py`` checks that both hide the same cells on random tables.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The read-only analysts' API and the dashboard: one aiohttp app (`kim serve`).
 
-Every answer is suppressed (``analytics.suppression``) before it is paged, so paging never changes
-what is hidden. Queries run as the read-only group role ``kim_analyst`` in read-only transactions.
+Every answer is suppressed as a whole table in SQL (the ``analytics`` schema, migration 0090) before it
+is paged, so paging never changes what is hidden. Queries run as the read-only group role
+``kim_analyst`` in read-only transactions.
 """
 
 from __future__ import annotations
