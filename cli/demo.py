@@ -14,6 +14,7 @@ from cli.catchup import wait_caught_up
 from cli.report import backlog_report, referrals_report
 from cli.simulate import describe, make_config, publish_events, require_past
 from infra import processes
+from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.records import TopicPartition
@@ -28,7 +29,10 @@ DEMO_SCALE = 0.1  # a tenth of Dortmund: ~12,000 events a year, published and pr
 
 async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> dict[TopicPartition, int]:
     """Publish as each event's own agency, every key in order; return the next offset per partition written."""
-    return await publish_in_order(settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix)
+    async with ClientKeyStore(settings.database_url) as keys:  # seals the clients of CaseOpened/ApplicationFiled
+        return await publish_in_order(
+            settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, client_keys=keys
+        )
 
 
 async def caseload_tables(database_url: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:

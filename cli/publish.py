@@ -21,10 +21,13 @@ from typing import BinaryIO, TextIO
 from aiokafka.errors import KafkaError
 
 from cli.preflight import require_kafka
+from infra import db_roles
+from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import Codec, EncodeError
+from schemas.sealing import client_refs
 from streams.draft import EventDraft, agencies
 from streams.errors import DeliveryError
 from streams.ordered import OrderedSender, Result
@@ -69,12 +72,14 @@ async def publish_file(settings: Settings, path: Path, total: int, chunk: int) -
     progress = Progress(total, path.name, delay=1.0, unit="lines")
     pending: list[Line] = []
     number = 0
-    async with PublisherPool(settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, codec=codec) as pool:
+    keys = ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS))  # connects on first need
+    async with PublisherPool(settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, codec=codec) as pool, keys:
         sender = _Sender(pool, outcome)
         for number, raw in _lines(path):
             outcome.lines += 1
             try:
-                pending.append(_prepare(number, raw, codec, preparers, settings.topic_prefix))
+                await _load_key(raw, keys)
+                pending.append(_prepare(number, raw, codec, preparers, settings.topic_prefix, keys))
             except _Rejected as why:
                 outcome.rejected[number] = why.reasons
             if len(pending) >= chunk:
@@ -99,7 +104,20 @@ class _Rejected(Exception):
         self.reasons = reasons
 
 
-def _prepare(number: int, raw: bytes, codec: Codec, preparers: dict[str, Preparer], prefix: str) -> Line:
+async def _load_key(raw: bytes, keys: ClientKeyStore) -> None:
+    """Load (or make) the key of the client a line names, before it is prepared: one round trip per new client."""
+    if b'"client_ref"' not in raw:
+        return
+    try:
+        data = json.loads(raw)
+        await keys.load(client_refs(data["event_type"], data["payload"]))
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return  # not a well-formed line: _prepare names what is wrong
+
+
+def _prepare(
+    number: int, raw: bytes, codec: Codec, preparers: dict[str, Preparer], prefix: str, keys: ClientKeyStore
+) -> Line:
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as why:
@@ -121,7 +139,7 @@ def _prepare(number: int, raw: bytes, codec: Codec, preparers: dict[str, Prepare
             reasons += error.errors
         raise _Rejected(reasons)
     if agency not in preparers:
-        preparers[agency] = Preparer(agency, topic_prefix=prefix, codec=codec)
+        preparers[agency] = Preparer(agency, topic_prefix=prefix, codec=codec, keys=keys.ring)
     preparer = preparers[agency]
     try:
         return Line(number, agency, preparer.prepare(EventDraft.from_dict(data, codec)))

@@ -62,12 +62,15 @@ async def publish_events(
     settings: Settings, events: list[SimEvent], label: str = "publish"
 ) -> dict[TopicPartition, int]:
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
+    from infra import db_roles
+    from infra.client_keys import ClientKeyStore
     from streams.ordered_publish import publish_in_order
 
     progress = Progress(len(events), label)
-    return await publish_in_order(
-        settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, progress=progress
-    )
+    async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
+        return await publish_in_order(
+            settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, progress=progress, client_keys=keys
+        )
 
 
 def describe(events: list[SimEvent], config: SimulationConfig) -> str:

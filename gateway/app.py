@@ -21,7 +21,9 @@ from gateway.idempotency import IdempotencyStore
 from gateway.openapi import document
 from gateway.partner_views import PartnerViews, received_referrals
 from gateway.responses import Problem, field_error, json_errors
+from infra.client_keys import ClientKeyStore, KeyStoreUnavailable
 from schemas import Codec, EncodeError
+from schemas.sealing import KeyRing, client_refs
 from schemas.signing import SigningKey
 from streams.consent_gate import GATED, ConsentGate, ConsentStateUnavailable
 from streams.draft import EventDraft
@@ -36,6 +38,7 @@ POOL = web.AppKey("pool", PublisherPool)
 GATE = web.AppKey("consent_gate", ConsentGate)
 OPENAPI = web.AppKey("openapi", dict)
 TOKENS = web.AppKey("tokens", TokenBook)
+KEYS = web.AppKey("client_keys", ClientKeyStore)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 PARTNER = web.AppKey("partner_views", PartnerViews)
 
@@ -64,6 +67,8 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app.on_cleanup.append(_close_pool)
     if config.database_url is not None:
         app.cleanup_ctx.append(_consent_gate)
+        app[KEYS] = ClientKeyStore(config.database_url)  # seals the client of CaseOpened/ApplicationFiled
+        app.on_cleanup.append(_close_keys)
     return app
 
 
@@ -85,9 +90,10 @@ async def publish_one(request: web.Request) -> web.Response:
 async def _prepare_one(request: web.Request, agency: str, body: dict[str, Any]) -> Outgoing:
     """The event validated, encoded and consent-checked: a 422 naming every problem, else ready to send."""
     config, codec = request.app[CONFIG], request.app[CODEC]
-    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
+    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec, keys=_keys(request))
     try:
         draft = EventDraft.from_dict(body, codec)
+        await _load_keys(request, [draft])
         outgoing = preparer.prepare(draft)
     except EncodeError as error:
         errors = [field_error(e) for e in field_errors_of(error)]
@@ -120,7 +126,7 @@ async def publish_batch(request: web.Request) -> web.Response:
 async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> list[Outgoing]:
     """Every event validated and encoded, then consent-checked: a 422 listing each bad one by index."""
     config, codec = request.app[CONFIG], request.app[CODEC]
-    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec)
+    preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec, keys=_keys(request))
     outgoing: list[Outgoing] = []
     drafts: list[EventDraft] = []
     errors: list[dict[str, Any]] = []
@@ -128,6 +134,7 @@ async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> 
     for index, item in enumerate(body):
         try:
             draft = EventDraft.from_dict(item, codec)
+            await _load_keys(request, [draft])
             outgoing.append(preparer.prepare(draft))
             drafts.append(draft)
         except EncodeError as error:
@@ -137,6 +144,29 @@ async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> 
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
     await _check_consent(request, drafts, batch=True)
     return outgoing
+
+
+def _keys(request: web.Request) -> KeyRing | None:
+    store = request.app.get(KEYS)
+    return store.ring if store is not None else None
+
+
+async def _load_keys(request: web.Request, drafts: list[EventDraft]) -> None:
+    """The client keys the drafts are sealed with, loaded or made first; 503 when the key table is unreachable."""
+    store = request.app.get(KEYS)
+    refs = [ref for d in drafts for ref in client_refs(d.event_type, d.payload)]
+    if store is None or not refs:
+        return
+    try:
+        await store.load(refs)
+    except KeyStoreUnavailable as why:
+        raise Problem(503, f"{why}; nothing was published, try again later") from None
+
+
+async def _close_keys(app: web.Application) -> None:
+    store = app.get(KEYS)
+    if store is not None:
+        await store.close()
 
 
 async def referrals_received(request: web.Request) -> web.Response:

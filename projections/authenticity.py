@@ -16,6 +16,7 @@ import asyncpg
 from infra.errors import SetupError
 from infra.kafka_client import platform_signing_secret
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
+from schemas.rules import PLATFORM_EVENTS
 from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, verify
 
 Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
@@ -42,6 +43,13 @@ def check(record: LogRecord, source_agency: str, keys: Keys, cutoffs: dict[Topic
     if not verify(headers, record.key, record.value, secret):
         return f"bad signature: kim.sig does not verify under {key_id}'s key (altered, or signed with another key)"
     return None
+
+
+def platform_only(record: LogRecord, event_type: str) -> str | None:
+    """An erasure event counts only when the platform signed it (``kim erase``): no agency may erase. Pure."""
+    if dict(record.headers).get(SIGNER_HEADER) == PLATFORM_SIGNER.encode():
+        return None
+    return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
 
 
 @functools.cache
@@ -76,6 +84,8 @@ async def screen(conn: asyncpg.Connection, decoded: list[Applied]) -> tuple[list
     rejected: list[Rejection] = []
     for item in decoded:
         reason = check(item.record, item.event.source_agency, keys, cutoffs)
+        if reason is None and item.event.event_type in PLATFORM_EVENTS:
+            reason = platform_only(item.record, item.event.event_type)
         if reason is None:
             accepted.append(item)
         else:

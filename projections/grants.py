@@ -44,7 +44,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("SELECT", ("signing_cutoffs",)),
         Grant("SELECT, INSERT", ("audit_log",)),  # appends only; the triggers refuse UPDATE, DELETE, TRUNCATE
         # kim erase: destroys the client's key and remembers the erasure (a peppered digest, not the pseudonym)
-        Grant("SELECT, DELETE", ("client_keys",)),
+        Grant("SELECT, INSERT, DELETE", ("client_keys",)),  # kim publish / simulate --publish seal (make keys)
         Grant("SELECT, INSERT", ("erased_clients",)),
         Grant("SELECT", ("client_erasure_pepper",)),
     ),

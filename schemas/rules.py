@@ -46,6 +46,7 @@ WHITESPACE = re.compile(r"\s")  # the characters str.isspace() names, found in C
 DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
+PLATFORM_EVENTS = ("CaseErased", "ApplicationErased")  # published by `kim erase` only (projections/authenticity.py)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -147,8 +148,10 @@ def _no_duplicates(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[
 
 
 def _immigration_offices(event_type: str, envelope: dict[str, Any], _: dict[str, Any]) -> list[str]:
-    """Only AUSLAENDERBEHOERDE and EINBUERGERUNGSBEHOERDE publish on `kim.immigration`."""
+    """Only AUSLAENDERBEHOERDE and EINBUERGERUNGSBEHOERDE publish on `kim.immigration` (and `kim erase`)."""
     if _topic_of().get(event_type) != "kim.immigration" or envelope["source_agency"] in IMMIGRATION_OFFICES:
+        return []
+    if event_type in PLATFORM_EVENTS:
         return []
     offices = " or ".join(IMMIGRATION_OFFICES)
     return [f"envelope.source_agency: {event_type} is published by the immigration offices only ({offices})"]

@@ -21,6 +21,7 @@ from typing import Any
 
 from schemas.event import Event
 from schemas.rules import LOCAL_TIME, event_date
+from schemas.sealing import ERASURES, KeyRing
 
 SAMPLE_AT = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
 CASE_ID = "DO-2025-004711"
@@ -30,10 +31,16 @@ CONSENT_ID = f"{CASE_ID}-C1"
 GOAL_ID = f"{CASE_ID}-G1"
 REFERRAL_ID = f"{CASE_ID}-R1"
 APPLICATION_ID = "ABH-2025-018342"
+ERASURE_ID = "ER-2026-0001"
+# The samples' client key: public, for samples and tests only. Real keys live in `client_keys`.
+SAMPLE_KEYS = KeyRing()
+SAMPLE_KEYS.add(CLIENT_REF, "k-sample0000000000000000000000000", bytes(range(32)))
+SAMPLE_NONCE = bytes(12)
 
 CASE_MANAGEMENT = "KIM_CASE_MANAGEMENT"
 COURSE_PROVIDER = "INTEGRATIONSKURSTRAEGER"
 IMMIGRATION_OFFICE = "AUSLAENDERBEHOERDE"
+PLATFORM_AGENCY = "KOMMUNALES_INTEGRATIONSZENTRUM"  # the agency `kim erase` publishes as (it runs the platform)
 
 _CASE = {"case_id": CASE_ID}
 _APPLICATION = {"application_id": APPLICATION_ID}
@@ -123,6 +130,8 @@ def _payloads(day: date) -> dict[str, Callable[[], dict[str, Any]]]:
         "DecisionIssued": lambda: {**_APPLICATION, "outcome": "GRANTED"},
         "PermitHandedOver": lambda: {**_APPLICATION, "valid_until": days(730)},  # § 25b: at most two years
         "ApplicationWithdrawn": lambda: {**_APPLICATION, "reason": "OTHER_PROCEDURE_CHOSEN"},
+        "CaseErased": lambda: {**_CASE, "erasure_id": ERASURE_ID},
+        "ApplicationErased": lambda: {**_APPLICATION, "erasure_id": ERASURE_ID},
     }
 
 
@@ -132,6 +141,8 @@ _ANSWERED_BY_RECEIVER = frozenset({"ReferralAccepted", "ReferralDeclined", "Refe
 
 def _publisher(event_type: str, payload: dict[str, Any]) -> str:
     """Who publishes the sample: the referring agency issues a referral, the receiving one answers it."""
+    if event_type in ERASURES:
+        return PLATFORM_AGENCY
     if "application_id" in payload:
         return IMMIGRATION_OFFICE
     return COURSE_PROVIDER if event_type in _ANSWERED_BY_RECEIVER else CASE_MANAGEMENT
@@ -163,5 +174,8 @@ def sample_envelope(event_type: str, at: datetime = SAMPLE_AT) -> dict[str, Any]
 
 
 def sample_event(event_type: str, at: datetime = SAMPLE_AT) -> Event:
-    """A complete valid event: ``Codec().encode(e.event_type, e.envelope, e.payload)`` succeeds."""
-    return Event(event_type, sample_envelope(event_type, at), sample_payload(event_type, at))
+    """A complete valid event as it goes on the log: ``Codec().encode(e.event_type, e.envelope, e.payload)``
+    succeeds. CaseOpened and ApplicationFiled carry the client sealed with ``SAMPLE_KEYS`` (``sample_payload``
+    is what a partner sends: the pseudonym in clear)."""
+    payload = SAMPLE_KEYS.seal_payload(event_type, sample_payload(event_type, at), nonce=SAMPLE_NONCE)
+    return Event(event_type, sample_envelope(event_type, at), payload)

@@ -55,3 +55,11 @@ def case_paused_v1(payload: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]
     if payload["reason"] == "CLIENT_AWAY" and payload.get("expected_resume_on") is None:
         return {**payload, "expected_resume_on": payload["resume_by"]}
     return payload
+
+
+@upcaster("CaseOpened", 1)
+@upcaster("ApplicationFiled", 1)
+def client_sealed_v1(payload: dict[str, Any], _: dict[str, Any]) -> dict[str, Any]:
+    """Since v2 the pseudonym is on the log only sealed (``schemas/sealing.py``). A v1 event carries it in clear;
+    it cannot be removed from the log, but readers no longer see it: ``client_ref`` reads as null, like in v2."""
+    return {**payload, "client_ref": None}

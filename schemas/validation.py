@@ -125,6 +125,8 @@ def _check_primitive(kind: str, logical: str | None, datum: Any, path: str) -> l
         return [] if ok else [f"{path}: expected a number, got {shown(datum)}"]
     if kind == "null":
         return [] if datum is None else [f"{path}: must be null"]
+    if kind == "bytes":
+        return [] if isinstance(datum, (bytes, bytearray)) else [f"{path}: expected bytes, got {type(datum).__name__}"]
     return [f"{path}: unsupported schema type {kind!r}"]
 
 

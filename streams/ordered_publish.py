@@ -24,7 +24,9 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Protocol
 
+from infra.client_keys import ClientKeyStore
 from schemas import Codec
+from schemas.sealing import client_refs
 from streams.progress import Progress
 from streams.publisher import EventDraft, Outgoing, Published, Publisher
 
@@ -58,12 +60,14 @@ async def publish_in_order(
     progress: Progress | None = None,
     chunk: int = 20_000,
     codec: Codec | None = None,
+    client_keys: ClientKeyStore | None = None,
 ) -> dict[TopicPartition, int]:
     """Publish ``events``, each as its ``agency`` and each key's events in the given order; return the next offset
     per partition written (what a projection has to reach to have seen them all).
 
     Raises ``EncodeError`` for an invalid event (the windows before it are published) and ``DeliveryError``
-    when Kafka does not acknowledge one (nothing after that round is sent).
+    when Kafka does not acknowledge one (nothing after that round is sent). ``client_keys`` seals the client of
+    CaseOpened/ApplicationFiled (their keys are loaded or made once per window, in one round trip).
     """
     codec = codec or Codec()
     publishers: dict[str, Publisher] = {}
@@ -71,13 +75,17 @@ async def publish_in_order(
 
     async def publisher(agency: str) -> Publisher:
         if agency not in publishers:
-            started = Publisher(bootstrap, agency, topic_prefix=topic_prefix, codec=codec, linger_ms=0)
+            started = Publisher(
+                bootstrap, agency, topic_prefix=topic_prefix, codec=codec, linger_ms=0, client_keys=client_keys
+            )
             await started.start()
             publishers[agency] = started
         return publishers[agency]
 
     try:
         for window in _windows(events, chunk):
+            if client_keys is not None:
+                await client_keys.load([r for e in window for r in client_refs(e.draft.event_type, e.draft.payload)])
             prepared = [(e.agency, (await publisher(e.agency)).prepare(e.draft)) for e in window]
             for batches in rounds(prepared):
                 sent = await asyncio.gather(*(publishers[a].send(batch) for a, batch in batches.items()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas import Codec, EncodeError
+from schemas.sealing import ERASURES, NO_KEY_STORE, SEALED, KeyRing, SealError
 from streams.draft import EventDraft, check_agency
 from streams.errors import InvalidBatch
 
@@ -30,10 +31,15 @@ class Outgoing:
 class Preparer:
     """Builds the envelope (the source agency is this one's, always), validates and encodes."""
 
-    def __init__(self, source_agency: str, *, topic_prefix: str = "", codec: Codec | None = None) -> None:
+    def __init__(
+        self, source_agency: str, *, topic_prefix: str = "", codec: Codec | None = None, keys: KeyRing | None = None
+    ) -> None:
+        """``keys``: the client keys that seal CaseOpened/ApplicationFiled (``infra.client_keys``); without them
+        those two types are refused — their pseudonym never goes on the log in clear."""
         self.codec = codec or Codec()
         self.source_agency = check_agency(source_agency, self.codec)
         self.topic_prefix = topic_prefix
+        self.keys = keys
 
     def prepare(self, draft: EventDraft) -> Outgoing:
         """Validate (schema and domain rules) and encode one event; raises ``EncodeError`` listing every invalid
@@ -50,9 +56,26 @@ class Preparer:
             "correlation_id": draft.correlation_id or event_id,
             "causation_id": draft.causation_id,
         }
-        value = self.codec.encode(draft.event_type, envelope, draft.payload)
+        payload = draft.payload
+        if draft.event_type in SEALED or draft.event_type in ERASURES:
+            payload = self._sealed(draft.event_type, envelope, payload)
+        value = self.codec.encode(draft.event_type, envelope, payload)
         key = str(draft.payload[schema.key_field]).encode()
         return Outgoing(self.topic_prefix + schema.topic, key, value, event_id, draft.event_type)
+
+    def _sealed(self, event_type: str, envelope: dict, payload: dict) -> dict:
+        """The payload with the client sealed (``schemas/sealing.py``); erasure events are the platform's alone."""
+        if event_type in ERASURES:
+            raise EncodeError(event_type, [f"event_type: {event_type} is published by `kim erase` only"])
+        errors = self.codec.validate(event_type, envelope, payload)  # the clear draft first: its errors as ever
+        if errors:
+            raise EncodeError(event_type, errors)
+        if self.keys is None:
+            raise EncodeError(event_type, [NO_KEY_STORE.format(type=event_type)])
+        try:
+            return self.keys.seal_payload(event_type, payload)
+        except SealError as why:
+            raise EncodeError(event_type, [str(why)]) from None
 
     def prepare_all(self, drafts: Iterable[EventDraft]) -> list[Outgoing]:
         """Validate and encode every event; raises ``InvalidBatch`` naming each invalid one by its index."""

@@ -20,8 +20,10 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
+from infra.client_keys import ClientKeyStore
 from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec, EncodeError
+from schemas.sealing import client_refs
 from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.consent_gate import ConsentGate
 from streams.draft import EventDraft
@@ -55,13 +57,23 @@ class Publisher(Preparer):
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
         consent_gate: ConsentGate | None = None,
+        client_keys: ClientKeyStore | None = None,
     ) -> None:
         """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
 
         Without a login the publisher is the platform's (its Kafka login from this machine's settings); it then
         signs with the platform's key, or with ``signing_key`` when given (the gateway speaks so for a partner).
+        ``client_keys``: the platform's key table (started and closed by the caller), needed to publish CaseOpened
+        and ApplicationFiled — they carry the client only sealed. A partner's publisher has none: those two
+        types raise ``EncodeError`` there; partners send them through the HTTP gateway.
         """
-        super().__init__(source_agency, topic_prefix=topic_prefix, codec=codec)
+        super().__init__(
+            source_agency,
+            topic_prefix=topic_prefix,
+            codec=codec,
+            keys=client_keys.ring if client_keys is not None else None,
+        )
+        self.client_keys = client_keys
         self.bootstrap = bootstrap
         self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
         self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
@@ -147,6 +159,7 @@ class Publisher(Preparer):
     async def publish(self, draft: EventDraft) -> Published:
         """Publish one event; raises ``EncodeError`` when it is invalid (or, with a consent gate, not covered by a
         consent), ``DeliveryError`` when not acknowledged."""
+        await self.load_keys([draft])
         outgoing = self.prepare(draft)
         if self.consent_gate is not None:
             refused = await self.consent_gate.check([draft])
@@ -157,6 +170,7 @@ class Publisher(Preparer):
     async def publish_many(self, drafts: Iterable[EventDraft]) -> list[Published]:
         """Validate all first (nothing is sent if one is invalid), then send and await every ack."""
         drafts = list(drafts)
+        await self.load_keys(drafts)
         outgoing = self.prepare_all(drafts)
         if self.consent_gate is not None:
             refused = await self.consent_gate.check(drafts)
@@ -166,6 +180,11 @@ class Publisher(Preparer):
                 }
                 raise InvalidBatch(items, len(drafts))
         return await self.send(outgoing)
+
+    async def load_keys(self, drafts: Iterable[EventDraft]) -> None:
+        """Load (or make) the client keys that ``prepare`` will seal ``drafts`` with: one round trip, then cached."""
+        if self.client_keys is not None:
+            await self.client_keys.load([ref for d in drafts for ref in client_refs(d.event_type, d.payload)])
 
     def _sign(self, item: Outgoing) -> list[tuple[str, bytes]]:
         return self.signing_key.headers(item.key, item.value)

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from projections.common import Rejected, fold_by_key, seen_id
+from projections.erasure import anonymous_id, client_key_id
 from schemas import Event
 
 __all__ = [
@@ -43,6 +44,7 @@ RELEVANT = frozenset(
         "DecisionIssued",
         "PermitHandedOver",
         "ApplicationWithdrawn",
+        "ApplicationErased",
     }
 )
 PENDING = ("received", "waiting_for_documents", "complete", "appointment_scheduled")
@@ -72,6 +74,7 @@ class ApplicationRow(NamedTuple):
     permit_handed_over_at: datetime | None = None
     permit_valid_until: date | None = None
     seen: list[int] = []  # noqa: RUF012
+    client_key_id: str | None = None  # the client's key (sealed pseudonym); finds it for `kim erase`
 
 
 class IntervalRow(NamedTuple):
@@ -107,6 +110,12 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
     sid = seen_id(event)
     if row is not None and sid is not None and sid in row.seen:
         return row  # the same event delivered again
+    if kind == "ApplicationErased":  # projections/erasure.py: the row stays, anonymous, and keeps counting
+        if row is None or row.application_id != application_id:
+            return row  # nothing to erase (never applied, or erased earlier in this batch)
+        return row._replace(application_id=anonymous_id(event), case_id=None, client_key_id=None, seen=[])
+    if row is not None and row.application_id != application_id:
+        raise Rejected(f"application {application_id} was erased")
     if kind == "ApplicationFiled":
         if row is not None:
             raise Rejected(f"application {application_id} was already filed at {row.filed_at.isoformat()}")
@@ -121,6 +130,7 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
             state_since=at,
             seq=1,
             seen=[] if sid is None else [sid],
+            client_key_id=client_key_id(payload),
         )
     if row is None:
         raise Rejected(f"application {application_id} was never filed")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from projections import rows
+from projections import erasure, rows
 from projections.backlog.fold import APPLICATION_COLUMNS, INTERVAL_COLUMNS, RELEVANT, ApplicationRow, fold
 from projections.records import Applied, Rejection
 
@@ -42,4 +42,7 @@ class BacklogProjection:
             ("application_id", "seq"),
             list(result.intervals.values()),
         )
+        erased = erasure.renamed(result.changed, "application_id")
+        await erasure.drop(conn, APPLICATIONS, "application_id", (old for old, _ in erased))
+        await erasure.rename(conn, INTERVALS, "application_id", erased)
         return [Rejection(relevant[i].record, reason, relevant[i].event.event_type) for i, reason in result.rejected]

@@ -22,6 +22,7 @@ from projections.common import (
     seen_id,
     withdraw_consent,
 )
+from projections.erasure import anonymous_id, client_key_id
 from schemas import Event
 
 __all__ = ["COLUMNS", "RELEVANT", "CaseRow", "FoldResult", "Rejected", "evolve", "fold"]
@@ -37,6 +38,7 @@ RELEVANT = frozenset(
         "CaseResumed",
         "ConsentGranted",
         "ConsentWithdrawn",
+        "CaseErased",
     }
 )
 
@@ -70,6 +72,7 @@ class CaseRow(NamedTuple):
     handed_over_at: datetime | None = None
     consents: str = NO_CONSENTS
     seen: list[int] = []  # noqa: RUF012
+    client_key_id: str | None = None  # the client's key (sealed pseudonym); finds the case for `kim erase`
 
 
 COLUMNS: tuple[str, ...] = CaseRow._fields
@@ -90,6 +93,14 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
     sid = seen_id(event)
     if row is not None and sid is not None and sid in row.seen:
         return row  # the same event delivered again
+    if kind == "CaseErased":  # projections/erasure.py: the row stays, anonymous, and keeps counting
+        if row is None or row.case_id != case_id:
+            return row  # nothing to erase (never applied, or erased earlier in this batch)
+        return row._replace(
+            case_id=anonymous_id(event), client_key_id=None, case_manager_ref=None, consents=NO_CONSENTS, seen=[]
+        )
+    if row is not None and row.case_id != case_id:
+        raise Rejected(f"case {case_id} was erased")
     if kind == "CaseOpened":
         if row is not None:
             raise Rejected(f"case {case_id} was already opened at {row.opened_at.isoformat()}")
@@ -103,6 +114,7 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
             target_group=payload["target_group"],
             access_route=payload["access_route"],
             seen=[] if sid is None else [sid],
+            client_key_id=client_key_id(payload),
         )
     if row is None:
         raise Rejected(f"case {case_id} was never opened")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from projections import rows
+from projections import erasure, rows
 from projections.caseload.fold import COLUMNS, RELEVANT, CaseRow, fold
 from projections.records import Applied, Rejection
 
@@ -25,4 +25,5 @@ class CaseloadProjection:
         known = {r[0]: CaseRow._make(r) for r in await rows.load(conn, TABLE, COLUMNS, "case_id", case_ids)}
         result = fold(known, [a.event for a in relevant])
         await rows.merge(conn, TABLE, COLUMNS, ("case_id",), list(result.changed.values()))
+        await erasure.drop(conn, TABLE, "case_id", (old for old, _ in erasure.renamed(result.changed, "case_id")))
         return [Rejection(relevant[i].record, reason, relevant[i].event.event_type) for i, reason in result.rejected]

@@ -23,7 +23,10 @@ from projections.common import (
     seen_id,
     withdraw_consent,
 )
+from projections.erasure import anonymous_id
 from schemas import Event
+
+ERASED_CONSENT = "erased"  # the consent id of an erased case's referrals (the id named the case)
 
 __all__ = [
     "CASE_COLUMNS",
@@ -39,7 +42,9 @@ __all__ = [
 ]
 
 ANSWERS = frozenset({"ReferralAccepted", "ReferralDeclined", "ReferralCompleted"})
-RELEVANT = frozenset({"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", *ANSWERS})
+RELEVANT = frozenset(
+    {"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", "CaseErased", *ANSWERS}
+)
 
 
 class ReferralCase(NamedTuple):
@@ -112,6 +117,10 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
     sid = seen_id(event)
     if state is not None and sid is not None and sid in state.case.seen:
         return state  # the same event delivered again
+    if kind == "CaseErased":
+        return _erased(state, event)
+    if state is not None and state.case.case_id != case_id:
+        raise Rejected(f"case {case_id} was erased")
     if kind == "CaseOpened":
         if state is not None:
             raise Rejected(f"case {case_id} was already opened at {state.case.opened_at.isoformat()}")
@@ -156,6 +165,19 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
         issued_at=at,
     )
     return _with(state, sid, referral=referral)
+
+
+def _erased(state: CaseState | None, event: Event) -> CaseState | None:
+    """The case and its referrals, anonymous (projections/erasure.py): keys become tokens, consents go."""
+    if state is None or state.case.case_id != event.payload["case_id"]:
+        return state  # nothing to erase (never applied, or erased earlier in this batch)
+    token = anonymous_id(event)
+    ordered = sorted(state.referrals.values(), key=lambda r: (r.issued_at, r.referral_id))
+    referrals = {
+        f"{token}-R{n}": r._replace(case_id=token, referral_id=f"{token}-R{n}", consent_id=ERASED_CONSENT)
+        for n, r in enumerate(ordered, 1)
+    }
+    return CaseState(state.case._replace(case_id=token, consents=NO_CONSENTS, seen=[]), referrals)
 
 
 def _with(state: CaseState, sid: int | None, referral: ReferralRow | None = None, **case_changes: object) -> CaseState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from projections import rows
+from projections import erasure, rows
 from projections.records import Applied, Rejection
 from projections.referrals.fold import (
     CASE_COLUMNS,
@@ -46,4 +46,7 @@ class ReferralsProjection:
             ("case_id", "referral_id"),
             list(result.referrals.values()),
         )
+        erased = [old for old, _ in erasure.renamed(result.cases, "case_id")]
+        await erasure.drop(conn, CASES, "case_id", erased)
+        await erasure.drop(conn, REFERRALS, "case_id", erased)
         return [Rejection(relevant[i].record, reason, relevant[i].event.event_type) for i, reason in result.rejected]

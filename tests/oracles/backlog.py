@@ -8,7 +8,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from schemas import Event
-from tests.oracles.common import bucket, by_key, day_end, days_between, id64, monday, percentile
+from tests.oracles.common import (
+    anonymous,
+    bucket,
+    by_key,
+    day_end,
+    days_between,
+    id64,
+    monday,
+    percentile,
+    sealed_key_id,
+    walk,
+)
 
 TYPES = frozenset(
     {
@@ -20,6 +31,7 @@ TYPES = frozenset(
         "DecisionIssued",
         "PermitHandedOver",
         "ApplicationWithdrawn",
+        "ApplicationErased",
     }
 )
 PENDING = ("received", "waiting_for_documents", "complete", "appointment_scheduled")
@@ -115,6 +127,7 @@ def _row(history: list[Event]) -> tuple[dict, list[dict]]:
         "permit_handed_over_at": permit[0].occurred_at if permit else None,
         "permit_valid_until": permit[0].payload.get("valid_until") if permit else None,
         "seen": [id64(e) for e in history],
+        "client_key_id": sealed_key_id(filing.payload),
     }
     return row, spans
 
@@ -128,17 +141,16 @@ class Backlog:
 
 def replay(events: list[Event]) -> Backlog:
     rows, intervals, rejected = {}, {}, []
-    for application_id, stream in by_key(events, "application_id", TYPES).items():
-        kept: list[Event] = []
-        for event in stream:
-            if id64(event) in {id64(k) for k in kept}:
-                continue
-            if _refusal(kept, event) is not None:
-                rejected.append(event)
-            else:
-                kept.append(event)
+    for stream in by_key(events, "application_id", TYPES).values():
+        kept, erasure, refused = walk(stream, _refusal)
+        rejected += refused
         if kept:
-            rows[application_id], spans = _row(kept)
+            row, spans = _row(kept)
+            if erasure is not None:  # erased: an anonymous id, no link to a case or a client
+                token = anonymous(erasure)
+                row = {**row, "application_id": token, "case_id": None, "client_key_id": None, "seen": []}
+                spans = [{**s, "application_id": token} for s in spans]
+            rows[row["application_id"]] = row
             intervals.update({(s["application_id"], s["seq"]): s for s in spans})
     return Backlog(rows, intervals, rejected)
 

@@ -13,7 +13,18 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from schemas import Event
-from tests.oracles.common import bucket, by_key, days_between, id64, local_day, monday, percentile
+from tests.oracles.common import (
+    anonymous,
+    bucket,
+    by_key,
+    days_between,
+    id64,
+    local_day,
+    monday,
+    percentile,
+    sealed_key_id,
+    walk,
+)
 
 TYPES = frozenset(
     {
@@ -26,6 +37,7 @@ TYPES = frozenset(
         "CaseResumed",
         "ConsentGranted",
         "ConsentWithdrawn",
+        "CaseErased",
     }
 )
 
@@ -128,6 +140,7 @@ def _row(history: list[Event]) -> dict:
         "handed_over_at": handovers[-1].occurred_at if handovers else None,
         "consents": consents_of(history),
         "seen": [id64(e) for e in history],
+        "client_key_id": sealed_key_id(opening.payload),
     }
 
 
@@ -140,16 +153,13 @@ class Caseload:
 def replay(events: list[Event]) -> Caseload:
     rows, rejected = {}, []
     for case_id, stream in by_key(events, "case_id", TYPES).items():
-        kept: list[Event] = []
-        for event in stream:
-            if id64(event) in {id64(k) for k in kept}:
-                continue  # a repeat of an event already applied
-            if _refusal(kept, event) is not None:
-                rejected.append(event)
-            else:
-                kept.append(event)
-        if kept:
+        kept, erasure, refused = walk(stream, _refusal)
+        rejected += refused
+        if kept and erasure is None:
             rows[case_id] = _row(kept)
+        elif kept:  # erased: the same row under an anonymous id, without what links it to a person
+            row = {**_row(kept), "case_id": anonymous(erasure), "client_key_id": None, "case_manager_ref": None}
+            rows[row["case_id"]] = {**row, "consents": {}, "seen": []}
     return Caseload(rows, rejected)
 
 

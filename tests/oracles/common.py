@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,3 +63,43 @@ def bucket(days: int, bounds: list[tuple[int, str]], last: str) -> str:
         if days <= limit:
             return name
     return last
+
+
+ERASURES = frozenset({"CaseErased", "ApplicationErased"})
+
+
+def walk(
+    stream: list[Event], refusal: Callable[[list[Event], Event], str | None]
+) -> tuple[list[Event], Event | None, list[Event]]:
+    """One key's events: those kept, the erasure that ended it (or None), and those refused.
+
+    After an erasure every later event of the key is refused, except a repeated erasure (a no-op); an
+    erasure of a key with nothing kept is a no-op too.
+    """
+    kept: list[Event] = []
+    refused: list[Event] = []
+    erasure: Event | None = None
+    for event in stream:
+        if event.event_type in ERASURES:
+            if kept and erasure is None:
+                erasure = event
+            continue
+        if erasure is not None:
+            refused.append(event)
+        elif id64(event) in {id64(k) for k in kept}:
+            continue  # a repeat of an event already applied
+        elif refusal(kept, event) is not None:
+            refused.append(event)
+        else:
+            kept.append(event)
+    return kept, erasure, refused
+
+
+def anonymous(erasure: Event) -> str:
+    """What an erased key becomes: ``erased-`` and the erasure event's id in hex."""
+    return "erased-" + str(erasure.envelope["event_id"]).replace("-", "")
+
+
+def sealed_key_id(payload: dict) -> str | None:
+    sealed = payload.get("client_sealed")
+    return sealed["key_id"] if sealed else None

@@ -18,6 +18,7 @@ from projections.backlog.fold import ApplicationRow, IntervalRow
 from projections.backlog.fold import fold as backlog_fold
 from projections.caseload.fold import CaseRow
 from projections.caseload.fold import fold as caseload_fold
+from projections.erasure import renamed
 from projections.referrals.fold import CaseState, ReferralRow
 from projections.referrals.fold import fold as referrals_fold
 from schemas import Event
@@ -65,6 +66,8 @@ def fold_caseload(events: Sequence[Event], cuts: Iterable[int] = ()) -> Folded:
     for batch in _batches(events, cuts):
         result = caseload_fold(rows, batch)
         rows.update(result.changed)
+        for old, token in renamed(result.changed, "case_id"):  # as the sink: the erased row moves to its token
+            rows[token] = rows.pop(old)
         rejected += [batch[i] for i, _ in result.rejected]
     return Folded({"caseload_cases": {k: v._asdict() for k, v in rows.items()}}, rejected)
 
@@ -80,6 +83,13 @@ def fold_referrals(events: Sequence[Event], cuts: Iterable[int] = ()) -> Folded:
         for (case_id, referral_id), row in result.referrals.items():
             states[case_id].referrals[referral_id] = row
             referral_rows[(case_id, referral_id)] = row
+        for old, token in renamed(result.cases, "case_id"):  # as the sink: erased rows move to their tokens
+            erased = states.pop(old)
+            states[token] = CaseState(erased.case, {k: v for k, v in erased.referrals.items() if v.case_id == token})
+            for key in [k for k in referral_rows if k[0] == old]:
+                row = referral_rows.pop(key)
+                if row.case_id == token:
+                    referral_rows[(token, row.referral_id)] = row
         rejected += [batch[i] for i, _ in result.rejected]
     return Folded(
         {
@@ -98,6 +108,11 @@ def fold_backlog(events: Sequence[Event], cuts: Iterable[int] = ()) -> Folded:
         result = backlog_fold(rows, batch)
         rows.update(result.changed)
         spans.update(result.intervals)
+        for old, token in renamed(result.changed, "application_id"):  # as the sink: moved to the token
+            rows[token] = rows.pop(old)
+            for key in [k for k in spans if k[0] == old]:
+                span = spans.pop(key)
+                spans[(token, key[1])] = span._replace(application_id=token)
         rejected += [batch[i] for i, _ in result.rejected]
     return Folded(
         {

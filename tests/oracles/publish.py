@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from infra.kafka_client import client_options, platform_signing_secret
 from schemas import Codec, Event
+from schemas.sealing import KeyRing, client_refs, new_key
 from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.prepare import Outgoing, Preparer
 from tests.oracles.history import HistoryEvent
@@ -27,14 +28,21 @@ class Encoded:
     event: Event  # what a reader decodes from outgoing.value
 
 
-def encode(history: Iterable[HistoryEvent], topic_prefix: str = "", codec: Codec | None = None) -> list[Encoded]:
+def encode(
+    history: Iterable[HistoryEvent], topic_prefix: str = "", codec: Codec | None = None, keys: KeyRing | None = None
+) -> list[Encoded]:
+    """Prepared as the platform would; the clients are sealed with ``keys`` (default: fresh keys made here, kept in
+    memory only — tests that erase publish through ``Publisher(client_keys=…)`` to keep theirs in the database)."""
     codec = codec or Codec()
+    keys = keys if keys is not None else KeyRing()
     preparers: dict[str, Preparer] = {}
     out = []
     for item in history:
         preparer = preparers.get(item.agency)
         if preparer is None:
-            preparer = preparers[item.agency] = Preparer(item.agency, topic_prefix=topic_prefix, codec=codec)
+            preparer = preparers[item.agency] = Preparer(item.agency, topic_prefix=topic_prefix, codec=codec, keys=keys)
+        for ref in keys.missing(client_refs(item.draft.event_type, item.draft.payload)):
+            keys.add(ref, *new_key())
         outgoing = preparer.prepare(item.draft)
         out.append(Encoded(outgoing, codec.decode(outgoing.value)))
     return out

@@ -9,10 +9,12 @@ from datetime import datetime
 
 from schemas import Event
 from tests.oracles.caseload import consent_refusal, consents_of
-from tests.oracles.common import by_key, days_between, id64, local_day, percentile
+from tests.oracles.common import anonymous, by_key, days_between, id64, local_day, percentile, walk
 
 ANSWERS = ("ReferralAccepted", "ReferralDeclined", "ReferralCompleted")
-TYPES = frozenset({"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", *ANSWERS})
+TYPES = frozenset(
+    {"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", "CaseErased", *ANSWERS}
+)
 
 
 def _of(history: list[Event], *types: str) -> list[Event]:
@@ -91,19 +93,13 @@ class Referrals:
 def replay(events: list[Event]) -> Referrals:
     cases, referrals, rejected = {}, {}, []
     for case_id, stream in by_key(events, "case_id", TYPES).items():
-        kept: list[Event] = []
-        for event in stream:
-            if id64(event) in {id64(k) for k in kept}:
-                continue
-            if _refusal(kept, event) is not None:
-                rejected.append(event)
-            else:
-                kept.append(event)
+        kept, erasure, refused = walk(stream, _refusal)
+        rejected += refused
         if not kept:
             continue
         opening = _of(kept, "CaseOpened")[0]
         closing = _of(kept, "CaseClosed")
-        cases[case_id] = {
+        case = {
             "case_id": case_id,
             "status": "closed" if closing else "open",
             "opened_at": opening.occurred_at,
@@ -111,8 +107,18 @@ def replay(events: list[Event]) -> Referrals:
             "consents": consents_of(kept),
             "seen": [id64(e) for e in kept],
         }
-        for issued in _of(kept, "ReferralIssued"):
-            referrals[(case_id, issued.payload["referral_id"])] = _referral(kept, issued)
+        issued = [_referral(kept, e) for e in _of(kept, "ReferralIssued")]
+        if erasure is not None:  # erased: anonymous ids, numbered in the order the referrals were issued
+            token = anonymous(erasure)
+            case = {**case, "case_id": token, "consents": {}, "seen": []}
+            ordered = sorted(issued, key=lambda r: (r["issued_at"], r["referral_id"]))
+            issued = [
+                {**r, "case_id": token, "referral_id": f"{token}-R{n}", "consent_id": "erased"}
+                for n, r in enumerate(ordered, 1)
+            ]
+        cases[case["case_id"]] = case
+        for referral in issued:
+            referrals[(referral["case_id"], referral["referral_id"])] = referral
     return Referrals(cases, referrals, rejected)
 
 

@@ -15,7 +15,7 @@ def test_round_trip_keeps_every_field() -> None:
     data = codec.encode(event.event_type, event.envelope, event.payload)
     decoded = codec.decode(data)
     assert decoded.event_type == "CaseOpened"
-    assert decoded.payload == event.payload
+    assert decoded.payload == {**event.payload, "client_sealed": None}  # v2: sealed by publishers, optional here
     assert decoded.event_id == event.event_id
     assert decoded.occurred_at == event.occurred_at
     assert decoded.source_agency == "AUSLAENDERBEHOERDE"
@@ -34,8 +34,8 @@ def test_every_invalid_field_is_named_with_its_reason() -> None:
     event = opened("c-3")
     payload = dict(event.payload, district="Dortmund-Nord", rechtskreise=["SGB_II", "SGB_99"], nickname="x")
     del payload["client_ref"]
-    with pytest.raises(EncodeError) as raised:
-        codec.encode("CaseOpened", dict(event.envelope, source_agency="FINANZAMT"), payload)
+    with pytest.raises(EncodeError) as raised:  # as v1, where client_ref is required (v2: sealed instead)
+        codec.encode("CaseOpened", dict(event.envelope, source_agency="FINANZAMT"), payload, version=1)
     errors = raised.value.errors
     assert any(e.startswith("envelope.source_agency: 'FINANZAMT' is not one of") for e in errors)
     assert any(e.startswith("payload.district: 'Dortmund-Nord' is not one of") for e in errors)
@@ -48,7 +48,7 @@ def test_every_invalid_field_is_named_with_its_reason() -> None:
 def test_unknown_event_type_is_refused_with_the_known_ones() -> None:
     with pytest.raises(EncodeError, match="unknown type 'CaseReopened'; known types: ") as raised:
         Codec().encode("CaseReopened", {}, {})
-    assert "CaseClosed, CaseHandedOver" in str(raised.value)
+    assert "CaseClosed, CaseErased, CaseHandedOver" in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +68,7 @@ def test_truncated_body_is_a_decode_error() -> None:
     codec = Codec()
     event = opened("c-4")
     data = codec.encode(event.event_type, event.envelope, event.payload)
-    with pytest.raises(DecodeError, match="corrupt CaseOpened v1 body"):
+    with pytest.raises(DecodeError, match="corrupt CaseOpened v2 body"):
         codec.decode(data[:-20])
 
 

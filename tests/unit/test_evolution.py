@@ -158,8 +158,8 @@ def test_a_removed_enum_symbol_without_default_is_caught_in_a_shared_enum(tmp_pa
     _edit(paths.avro / "types" / "Stadtbezirk.avsc", lambda s: s["symbols"].remove("EVING"))
     problems = check_catalog(load_catalog(paths.avro), paths.history)
     assert (
-        "CaseOpened v1 as published → v1 as composed today: field 'district': enum Stadtbezirk no longer has EVING "
-        '(still in v1 as published) and has no default; keep the symbol or add "default": ... to the enum'
+        "CaseOpened v2 as published → v2 as composed today: field 'district': enum Stadtbezirk no longer has EVING "
+        '(still in v2 as published) and has no default; keep the symbol or add "default": ... to the enum'
     ) in problems
 
 
@@ -346,5 +346,5 @@ def test_a_changed_shared_enum_keeps_old_events_readable(tmp_path: Path) -> None
     paths = _copy(tmp_path)
     _edit(paths.avro / "types" / "Stadtbezirk.avsc", lambda s: s["symbols"].append("NEUSTADT"))
     codec = Codec(load_catalog(paths.avro), history=paths.history)
-    old = next(s for s in SAMPLES if s.event_type == "CaseOpened")
+    old = next(s for s in SAMPLES if s.event_type == "CaseOpened" and s.version == 2)
     assert jsonable(codec.decode(old.data).payload) == old.record["written"]["payload"]
