@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     from cli import audit
 
     audit.add_parser(sub)
+    from cli import erase
+
+    erase.add_parser(sub)
     serve = sub.add_parser("serve", help="the analysts' read-only HTTP API and dashboard on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089)")
     return parser
@@ -112,6 +115,10 @@ def run(argv: Sequence[str]) -> int:
         from cli import audit
 
         return audit.run(settings, args)
+    elif args.command == "erase":
+        from cli import erase
+
+        return erase.run(settings, args)
     elif args.command == "replay":
         from cli import replay
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Protocol
 
-from infra.client_keys import ClientKeyStore
+from infra.client_keys import KeyStore
 from schemas import Codec
 from schemas.sealing import client_refs
 from streams.progress import Progress
@@ -60,7 +60,7 @@ async def publish_in_order(
     progress: Progress | None = None,
     chunk: int = 20_000,
     codec: Codec | None = None,
-    client_keys: ClientKeyStore | None = None,
+    client_keys: KeyStore | None = None,
 ) -> dict[TopicPartition, int]:
     """Publish ``events``, each as its ``agency`` and each key's events in the given order; return the next offset
     per partition written (what a projection has to reach to have seen them all).

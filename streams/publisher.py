@@ -20,7 +20,7 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from infra.client_keys import ClientKeyStore
+from infra.client_keys import KeyStore
 from infra.kafka_client import KafkaLogin, explain_login, platform_login, platform_signing_secret
 from schemas import Codec, EncodeError
 from schemas.sealing import client_refs
@@ -57,7 +57,7 @@ class Publisher(Preparer):
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
         consent_gate: ConsentGate | None = None,
-        client_keys: ClientKeyStore | None = None,
+        client_keys: KeyStore | None = None,
     ) -> None:
         """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
 

@@ -1,0 +1,33 @@
+"""`kim erase CLIENT_REF`: erase one client by crypto-shredding (streams/erasure.py) and print the receipt."""
+
+from __future__ import annotations
+
+import argparse
+
+from infra import db_roles
+from infra.processes import run_sync
+from infra.settings import Settings
+from streams.erasure import erase, render
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("erase", help="erase one client: destroy its key, make its cases anonymous everywhere")
+    parser.add_argument("client_ref", metavar="CLIENT_REF", help="the client's pseudonym, as its agencies sent it")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for the projections to apply it (default 60)"
+    )
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    receipt = run_sync(
+        erase(
+            settings.kafka_bootstrap,
+            db_roles.database_url(settings, db_roles.OPERATIONS),
+            args.client_ref,
+            settings.actor,
+            topic_prefix=settings.topic_prefix,
+            wait_seconds=max(0.0, args.wait),
+        )
+    )
+    print(render(receipt))
+    return 0  # already erased is no harm; projections still applying it is said in the receipt
