@@ -320,9 +320,10 @@ def test_refusals_are_one_clear_line(lane: Lane, records: list) -> None:
         await _publish(lane, records[:2000])
         _one_error(kim(lane, "replay", "nosuch"), "unknown projection 'nosuch'")
         _one_error(kim(lane, "replay", "--drop", "asof_nothing"), "there is no copy")
-        nowhere = "postgresql://kim@127.0.0.1:1/kim"
-        _one_error(kim(lane, "replay", "caseload", KIM_DATABASE_URL=nowhere), "cannot reach the database")
-        _one_error(kim(lane, "replay", "--list", KIM_DATABASE_URL=nowhere), "cannot reach the database")
+        nowhere = {"KIM_DATABASE_URL": "postgresql://kim@127.0.0.1:1/kim"}
+        nowhere["KIM_OPERATIONS_DATABASE_URL"] = nowhere["KIM_DATABASE_URL"]  # replay logs in as operations
+        _one_error(kim(lane, "replay", "caseload", **nowhere), "cannot reach the database")
+        _one_error(kim(lane, "replay", "--list", **nowhere), "cannot reach the database")
 
         conn = await asyncpg.connect(lane.database_url)
         try:  # as a running rebuild of caseload does
