@@ -15,7 +15,8 @@
 --
 -- Also: analytics.backlog(…, only_procedure) — its 'ALL' row now totals the chosen procedure only, so
 -- pending, the age buckets and the outlook of that row describe the same applications.
--- Signatures and columns are unchanged (CREATE OR REPLACE keeps the kim_analyst grants).
+-- Signatures and columns are unchanged (CREATE OR REPLACE keeps the kim_analyst grants). The CTE that
+-- calls protect is MATERIALIZED so it runs once per answer, not once per row it is joined to.
 
 -- The engine ----------------------------------------------------------------------------------------
 
@@ -123,7 +124,7 @@ WITH g AS (
     GROUP BY GROUPING SETS ((district), ())
 ), r AS (
     SELECT g.*, row_number() OVER (ORDER BY g.total, g.district) AS i FROM g
-), s AS (  -- columns with the ALL row; in each row opened = open_cases + closed
+), s AS MATERIALIZED (  -- columns with the ALL row; in each row opened = open_cases + closed
     SELECT analytics.protect_rows(
         (SELECT array_agg(v ORDER BY r.i, c) FROM r, LATERAL (VALUES (1, open_cases), (2, opened), (3, closed)) x(c, v)),
         3, (SELECT array_agg(total ORDER BY i) FROM r), ARRAY[1, 3, 2]) AS st
@@ -153,7 +154,7 @@ WITH g AS (
     FROM caseload_by_agency
 ), r AS (
     SELECT g.*, row_number() OVER (ORDER BY g.total, g.agency) AS i FROM g
-), s AS (  -- columns with the ALL row; opened = open_cases + closed holds in the ALL row only
+), s AS MATERIALIZED (  -- columns with the ALL row; opened = open_cases + closed holds in the ALL row only
     SELECT analytics.protect_rows(
         (SELECT array_agg(v ORDER BY r.i, c) FROM r, LATERAL (VALUES (1, open_cases), (2, opened), (3, closed)) x(c, v)),
         3, (SELECT array_agg(total ORDER BY i) FROM r), ARRAY[1, 3, 2], (SELECT array_agg(total ORDER BY i) FROM r)
@@ -196,7 +197,7 @@ AS $$
         GROUP BY GROUPING SETS ((k), ())
     ), r AS (
         SELECT g.*, row_number() OVER (ORDER BY g.total, g.k) AS i FROM g
-    ), s AS (  -- lines: open_cases and waiting, each with its ALL total
+    ), s AS MATERIALIZED (  -- lines: open_cases and waiting, each with its ALL total
         SELECT analytics.protect_rows(
             (SELECT array_agg(v ORDER BY r.i, x.c) FROM r, LATERAL (VALUES (1, r.n), (2, r.w)) x(c, v)),
             2, (SELECT array_agg(r.total ORDER BY r.i) FROM r)) AS st
@@ -253,7 +254,7 @@ AS $$
         SELECT 6, 2, i, array_position(ARRAY[5, 3, 4, 1], c), id FROM cells WHERE c <> 2
     ), numbered AS (
         SELECT dense_rank() OVER (ORDER BY c, kind, line) AS line_no, pos, id FROM lines
-    ), s AS (
+    ), s AS MATERIALIZED (
         SELECT analytics.protect(
             (SELECT array_agg(v ORDER BY id) FROM cells), (SELECT array_agg(total ORDER BY id) FROM cells),
             (SELECT array_agg(line_no::integer ORDER BY line_no, pos) FROM numbered),
@@ -292,7 +293,7 @@ AS $$
         GROUP BY GROUPING SETS ((o.to_agency), ())
     ), r AS (
         SELECT g.*, row_number() OVER (ORDER BY g.total, g.t) AS i FROM g
-    ), s AS (  -- lines: each column with its ALL total
+    ), s AS MATERIALIZED (  -- lines: each column with its ALL total
         SELECT analytics.protect_rows(
             (SELECT array_agg(v ORDER BY r.i, x.c) FROM r,
                     LATERAL (VALUES (1, r.open), (2, r.awaiting), (3, r.overdue)) x(c, v)),
@@ -345,7 +346,7 @@ AS $$
         SELECT t.*, t.a0 + t.a1 + t.a2 + t.a3 AS pending, t.outflow::double precision / weeks AS per_week,
                row_number() OVER (ORDER BY t.total, t.procedure) AS i
         FROM t
-    ), s AS (  -- lines: each column with its ALL total; in each row the age buckets add up to pending
+    ), s AS MATERIALIZED (  -- lines: each column with its ALL total; in each row the age buckets add up to pending
         SELECT analytics.protect_rows(
             (SELECT array_agg(v ORDER BY r.i, x.c) FROM r,
                     LATERAL (VALUES (1, r.pending), (2, r.a0), (3, r.a1), (4, r.a2), (5, r.a3)) x(c, v)),
@@ -392,7 +393,7 @@ AS $$
         GROUP BY f.week
     ), r AS (
         SELECT g.*, row_number() OVER (ORDER BY g.week) AS i FROM g
-    ), s AS (  -- no total row; in each week outflow = granted + refused + withdrawn
+    ), s AS MATERIALIZED (  -- no total row; in each week outflow = granted + refused + withdrawn
         SELECT analytics.protect_rows(
             (SELECT array_agg(v ORDER BY r.i, x.c) FROM r,
                     LATERAL (VALUES (1, r.inflow), (2, r.outflow), (3, r.granted), (4, r.refused), (5, r.withdrawn))
