@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from infra import db_roles
+from gateway import GatewayConfig, make_app
+from infra import agencies, db_roles
 from infra.audit import record
 from projections.grants import apply_grants
+from tests.integration.analytics_lane import Server
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import caught_up, send_raw
 
@@ -229,3 +233,54 @@ def test_a_command_whose_login_lacks_the_privilege_is_one_error_line(lane: Lane)
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
     assert refused.stderr.startswith("error: "), refused.stderr
     assert urlsplit(bad_password).password not in refused.stderr  # the password is never shown
+
+
+TOKEN = "kimgw_roles-test-token"
+OPENED = {
+    "event_type": "CaseOpened",
+    "occurred_at": "2025-03-01T10:00:00Z",
+    "payload": {
+        "case_id": "DO-2025-ROLES1",
+        "client_ref": "P-roles01",
+        "district": "EVING",
+        "access_route": "SELF",
+        "target_group": "NEWCOMER",
+        "rechtskreise": ["SGB_II"],
+    },
+}
+
+
+async def _register_jobcenter(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await agencies.register(conn, replace(agencies.AgencyCredentials.new("JOBCENTER"), token=TOKEN))
+    finally:
+        await conn.close()
+
+
+def test_the_gateway_serves_a_partner_as_kim_gateway(lane: Lane) -> None:
+    asyncio.run(_register_jobcenter(lane.role_urls["operations"]))  # what `kim agency add` writes, as operations
+    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.role_urls["gateway"])
+
+    async def scenario() -> None:
+        async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
+            headers = {"Authorization": f"Bearer {TOKEN}", "Idempotency-Key": "roles-1"}
+            first = await client.post("/v1/events", json=OPENED, headers=headers)
+            assert first.status == 202, await first.text()  # token, signing key, client key, idempotency key
+            again = await client.post("/v1/events", json=OPENED, headers=headers)
+            assert again.status == 202, await again.text()
+            assert (await again.json())["event_id"] == (await first.json())["event_id"]
+
+    asyncio.run(scenario())
+
+
+def test_the_api_answers_as_kim_analyst_including_read_your_writes(lane: Lane) -> None:
+    server = Server(lane)  # `kim serve` on the lane: the analysts' login
+    try:
+        status, body = server.json("/v1/freshness")
+        assert status == 200, body
+        token = f"{lane.topic('kim.cases')}:0:5"  # nothing applied yet: the wait reads the checkpoints, then 503
+        status, body = server.json(f"/v1/caseloads?min_offsets={token}&wait=0.2")
+        assert status == 503 and token in body["error"], body
+    finally:
+        server.stop()
