@@ -3,6 +3,9 @@ answers of the query layer checked against the raw projection tables."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import asyncpg
@@ -12,7 +15,7 @@ from analytics import queries
 from analytics.queries import Filters
 from infra.settings import Settings
 from tests.integration.analytics_lane import AS_OF, analytics_lane, synced
-from tests.integration.conftest import Lane
+from tests.integration.conftest import REPO, Lane
 
 pytestmark = pytest.mark.integration
 
@@ -164,3 +167,54 @@ async def test_25b_older_than_180_days_and_when_cleared(filled: Lane):
         if n and row["outflow_per_week"]:
             assert row["over_180_cleared_by"] >= AS_OF.date()
     assert row["pending"].suppressed or row["pending"].value >= (0 if cell.suppressed else cell.value)
+
+
+def _kim_query(lane: Lane, threshold: int, *args: str) -> list[dict]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "query", *args, "--format", "json"],
+        env={**lane.env(), "KIM_SMALL_CELL_MAX": str(threshold)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["rows"]
+
+
+@synced
+async def test_sql_and_kim_query_hide_the_same_cells(filled: Lane):
+    """Cell by cell, at the default and a raised threshold: the analytics functions as an analyst reads them
+    (secondary suppression included, migration 0090) and `kim query` (the API runs the same queries)."""
+    at = AS_OF.isoformat()
+    asks = [
+        (["caseloads", "--as-of", at], "SELECT * FROM analytics.caseloads($1)", ("group_key",)),
+        (["caseloads", "--by", "agency", "--as-of", at], "SELECT * FROM analytics.caseloads($1, 'agency')",
+         ("group_key",)),
+        (["referrals"], "SELECT * FROM analytics.referral_flow()", ("from_agency", "to_agency")),
+        (["backlog", "--as-of", at], "SELECT * FROM analytics.backlog($1)", ("procedure",)),
+        (["backlog", "--procedure", "§25b", "--as-of", at], "SELECT * FROM analytics.backlog($1, 8, 'AUFENTHG_25B')",
+         ("procedure",)),
+    ]  # fmt: skip
+    hidden = {}
+    conn = await _conn(filled)
+    try:
+        for threshold in (4, 9):
+            hidden[threshold] = 0
+            for args, sql, keys in asks:
+                async with conn.transaction(readonly=True):
+                    await conn.execute("SET LOCAL ROLE kim_analyst")
+                    await conn.execute("SELECT set_config('kim.small_cell_max', $1, true)", str(threshold))
+                    records = await conn.fetch(sql, *([AS_OF] if "$1" in sql else []))
+                from_sql = {tuple(r[k] for k in keys): dict(r) for r in records}
+                from_cli = {tuple(r[k] for k in keys): r for r in _kim_query(filled, threshold, *args)}
+                assert set(from_sql) == set(from_cli), args
+                for key, row in from_sql.items():
+                    for flag in (c for c in row if c.endswith("_suppressed") and c in from_cli[key]):
+                        count = flag.removesuffix("_suppressed")
+                        assert (from_cli[key][flag], from_cli[key][count]) == (row[flag], row[count]), (args, key)
+                        assert row[count] is None or not 1 <= row[count] <= threshold
+                        hidden[threshold] += row[flag]
+    finally:
+        await conn.close()
+    assert 0 < hidden[4] < hidden[9]
