@@ -211,3 +211,15 @@ def test_no_hidden_cell_is_pinned_by_all_the_totals_together(matrix):
         if table.grand_total.suppressed:
             possible.setdefault(("grand",), set()).add(sum(col_sums))
     assert {key: values for key, values in possible.items() if len(values) < 2} == {}
+
+
+def test_partner_choice_follows_the_documented_order():
+    """The order analytics.protect (migration 0090) repeats in SQL: a non-total before a total, a non-zero
+    before a zero, the smaller count, then the earlier cell of the line."""
+    line = ["a", "zero", "b", "c", "t"]
+    _, secondary = protect({"a": 2, "zero": 0, "b": 7, "c": 7, "t": 16}, [line], totals=["t"])
+    assert secondary == {"b"}
+    _, secondary = protect({"a": 2, "zero": 0, "t": 9}, [["a", "zero", "t"]], totals=["t"])
+    assert secondary == {"zero"}  # a zero rather than the total, when nothing else is left
+    _, secondary = protect({"a": 2, "t": 9}, [["a", "t"]], totals=["t"])
+    assert secondary == {"t"}
