@@ -284,3 +284,12 @@ def test_the_api_answers_as_kim_analyst_including_read_your_writes(lane: Lane) -
         assert status == 503 and token in body["error"], body
     finally:
         server.stop()
+
+
+def test_status_says_which_roles_fall_back_to_the_owners_login(lane: Lane) -> None:
+    separated = kim(lane, "status")
+    assert separated.returncode == 0, separated.stderr
+    assert "no separation" not in separated.stdout
+    shared = kim(lane, "status", KIM_GATEWAY_DATABASE_URL="")
+    assert shared.returncode == 0, shared.stderr
+    assert "note: database roles gateway use KIM_DATABASE_URL (no separation)" in shared.stdout, shared.stdout
