@@ -63,6 +63,9 @@ ADMIN_ONLY = ("schema_migrations",)  # no role gets anything on these
 
 DATABASE_GRANTS = {OPERATIONS: "CREATE"}  # the schemas of `kim replay`'s copies (rebuild_*, asof_*)
 ANALYTICS_SCHEMA = "analytics"  # kim_analyst: USAGE, SELECT on every view, EXECUTE on every function
+# kim_gateway: USAGE, EXECUTE on every function (migration 0092: a receiving agency's view, the agency from its
+# token); the functions are SECURITY DEFINER and not executable by PUBLIC, so no other role may call them
+PARTNER_SCHEMA = "partner"
 
 
 def _ident(name: str) -> str:
@@ -143,8 +146,12 @@ async def apply_grants(conn: asyncpg.Connection) -> list[str]:
     analytics = bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", ANALYTICS_SCHEMA))
     database = await conn.fetchval("SELECT current_database()")
     projection = projection_tables()
+    partner = bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", PARTNER_SCHEMA))
     async with conn.transaction():
         for sql in statements(roles, tables, sequences, database, projection, analytics):
             await conn.execute(sql)
+        if partner and GATEWAY in roles:
+            await conn.execute(f"GRANT USAGE ON SCHEMA {PARTNER_SCHEMA} TO {GATEWAY}")
+            await conn.execute(f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {PARTNER_SCHEMA} TO {GATEWAY}")
     known = classified(projection)
     return sorted(t for t in tables if t not in known)

@@ -12,6 +12,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -138,3 +139,25 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
 
     asyncio.run(scenario())
     assert worker.alive()
+
+
+def test_only_the_gateway_role_may_read_the_view_and_it_serves_it_under_that_role(lane: Lane) -> None:
+    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.role_urls["gateway"])
+
+    async def scenario() -> None:
+        jobcenter = await agency_headers(lane, "JOBCENTER")  # registered as the lane's owner
+        async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
+            response = await client.get("/v1/referrals/received", headers=jobcenter)
+            body = await response.json()
+            assert response.status == 200, body
+            assert body["agency"] == "JOBCENTER" and body["referrals"] == []
+        for role in ("analyst", "worker", "operations"):
+            conn = await asyncpg.connect(lane.role_urls[role])
+            try:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
+                    await conn.fetch("SELECT * FROM partner.referrals_for('JOBCENTER', now())")
+                assert "permission denied for schema partner" in str(refused.value), role
+            finally:
+                await conn.close()
+
+    asyncio.run(scenario())
