@@ -3,7 +3,8 @@
 | role         | group role       | who                                                          |
 |--------------|------------------|--------------------------------------------------------------|
 | `worker`     | `kim_worker`     | projection workers (`cli.worker`)                            |
-| `operations` | `kim_operations` | `kim replay`, `dlq`, `agency`, `audit`, `erase`, `status`    |
+| `operations` | `kim_operations` | `kim replay`, `dlq`, `agency`, `audit`, `erase`, `status`,   |
+|              |                  | `kim publish`, `kim simulate --publish` (they make client keys)|
 | `analyst`    | `kim_analyst`    | `kim query`, `kim serve` (API and dashboard)                 |
 | `gateway`    | `kim_gateway`    | `kim gateway`                                                |
 | `admin`      | (owner)          | `kim up` (migrations, grants), `kim demo`, the tests' setup  |
