@@ -2,13 +2,15 @@
 
 One process replays every partition into an empty database; then two processes, each with a disjoint
 half of the partitions (even / odd partition numbers of every topic), replay into another empty
-database at the same time — one core each. Both call ``streams.bulk.catch_up`` (its ``targets``
-limit it to given partitions), the three projections concurrently within a process.
+database at the same time — one core each. Each process reads every topic ONCE for all three
+projections (``streams.bulk.catch_up_many``: one fetch and one decode per record, each projection
+committing its share with its own checkpoints); its ``targets`` limit it to its partitions.
 
 Each process runs in a fresh interpreter (``spawn``), so the parent's list of generated events costs
-it nothing; it reports how many records it read and when (``time.monotonic``, the same clock in every
-process on Linux) it started and finished; the rate is all records read over the span from the first
-start to the last finish.
+it nothing; it reports how many log records it read (each once), how many records the projections
+applied between them (a kim.cases record counts for caseload and for referrals) and when
+(``time.monotonic``, the same clock in every process on Linux) it started and finished; the rate is
+all log records read over the span from the first start to the last finish.
 """
 
 from __future__ import annotations
@@ -21,45 +23,43 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up
+from streams.bulk import catch_up_many
 from streams.progress import Progress
 from streams.topics import end_offsets
 
 
 @dataclass(frozen=True)
 class Share:
-    """What one process replayed: records read (all projections) between two ``time.monotonic`` readings."""
+    """What one process replayed: log records read, records applied (all projections), ``time.monotonic`` span."""
 
     read: int
+    applied: int
     started: float
     finished: float
 
 
 async def _replay(bootstrap: str, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
-    jobs = []
-    for projection in PROJECTIONS.values():
-        topics = [prefix + t for t in projection.source_topics]
-        ends = await end_offsets(bootstrap, topics)
-        targets = {tp: end for tp, end in ends.items() if group is None or tp[1] % groups == group}
-        quiet = Progress(sum(targets.values()), f"replay {projection.name}", out=io.StringIO())
-        jobs.append((projection, targets, quiet))
+    projections = list(PROJECTIONS.values())
+    topics = sorted({prefix + t for p in projections for t in p.source_topics})
+    ends = await end_offsets(bootstrap, topics)
+    targets = {tp: end for tp, end in ends.items() if group is None or tp[1] % groups == group}
+    quiet = Progress(sum(targets.values()), "replay", out=io.StringIO())
     started = time.monotonic()
-    results = await asyncio.gather(
-        *(
-            catch_up(projection, bootstrap, database_url, topic_prefix=prefix, targets=targets, progress=quiet)
-            for projection, targets, quiet in jobs
-        )
+    result = await catch_up_many(
+        projections, bootstrap, database_url, topic_prefix=prefix, targets=targets, progress=quiet
     )
     finished = time.monotonic()
-    return Share(sum(r.applied for r in results), started, finished)
+    return Share(result.read, result.applied, started, finished)
 
 
 def _child(bootstrap: str, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
     return asyncio.run(_replay(bootstrap, database_url, prefix, group, groups))
 
 
-def replay(bootstrap: str, database_url: str, prefix: str, processes: int = 1) -> tuple[float, int]:
-    """Replay everything into ``database_url`` (empty, migrated) with ``processes`` processes: (records/s, records)."""
+def replay(bootstrap: str, database_url: str, prefix: str, processes: int = 1) -> tuple[float, int, int]:
+    """Replay everything into ``database_url`` (empty, migrated) with ``processes`` processes.
+
+    Returns (log records/s, log records read, records applied by the projections)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         groups = [None] if processes == 1 else list(range(processes))
@@ -67,4 +67,4 @@ def replay(bootstrap: str, database_url: str, prefix: str, processes: int = 1) -
         shares = [f.result() for f in futures]
     read = sum(s.read for s in shares)
     span = max(s.finished for s in shares) - min(s.started for s in shares)
-    return (read / span if span > 0 else 0.0), read
+    return (read / span if span > 0 else 0.0), read, sum(s.applied for s in shares)

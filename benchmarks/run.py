@@ -104,10 +104,11 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         for processes in (1, 2):
             step(f"rebuild: the whole history into all three projections, {processes} process(es)")
             url = await lane.database(f"rebuild_{processes}")
-            rate, read = await asyncio.to_thread(
+            rate, read, applied = await asyncio.to_thread(
                 replay.replay, lane.settings.kafka_bootstrap, url, lane.prefix, processes
             )
             results[f"rebuild_{processes}p_per_s"], results[f"rebuild_{processes}p_records_read"] = rate, read
+            results[f"rebuild_{processes}p_records_applied"] = applied
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
@@ -166,14 +167,15 @@ def table(results: dict) -> str:
             f"{r['ratios']['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
         ],
         [
-            f"rebuild, 3 projections, 1 process ({r['rebuild_1p_records_read']:,} read)",
+            f"rebuild, 3 projections, 1 process ({r['rebuild_1p_records_read']:,} log records, each read once)",
             f"{r['rebuild_1p_per_s']:,.0f}/s",
             f"{r['ratios']['rebuild_1p_to_raw_ceiling']:.0%} of raw ceiling (both topics)",
         ],
         [
-            f"rebuild, 2 processes (even/odd partitions, {r['rebuild_2p_records_read']:,} read)",
+            "rebuild, 2 processes (even/odd partitions)",
             f"{r['rebuild_2p_per_s']:,.0f}/s",
-            f"{r['ratios']['rebuild_2p_to_raw_ceiling']:.0%} of one core's raw ceiling",
+            f"{r['ratios']['rebuild_2p_to_raw_ceiling']:.0%} of one core's raw ceiling, "
+            f"{r['rebuild_2p_per_s'] / r['rebuild_1p_per_s']:.2f}x one process",
         ],
         [
             f"latency p50/p95/p99 at {lat['rate']}/s",

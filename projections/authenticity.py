@@ -20,10 +20,20 @@ from schemas.rules import PLATFORM_EVENTS
 from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, verify
 
 Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
+# Signatures already checked: (id of the record, secret) -> whether it verified. The HMAC is a pure function of
+# the record and the secret, so the projections fed by one read (runner.prepare_many) share one check per record;
+# whoever holds the mapping holds the records too (a ``Prepared``), so the ids stay theirs.
+Verified = dict[tuple[int, bytes], bool]
 
 
-def check(record: LogRecord, source_agency: str, keys: Keys, cutoffs: dict[TopicPartition, int]) -> str | None:
-    """Why this record may not count for ``source_agency``, or None when it may. Pure."""
+def check(
+    record: LogRecord,
+    source_agency: str,
+    keys: Keys,
+    cutoffs: dict[TopicPartition, int],
+    verified: Verified | None = None,
+) -> str | None:
+    """Why this record may not count for ``source_agency``, or None when it may. Pure (``verified`` is a memo)."""
     headers = dict(record.headers)
     signer = headers.get(SIGNER_HEADER)
     if signer is None:
@@ -40,7 +50,14 @@ def check(record: LogRecord, source_agency: str, keys: Keys, cutoffs: dict[Topic
     agency, secret = known
     if agency is not None and agency != source_agency:
         return f"forged source: the record claims source_agency {source_agency} but was signed by {agency}"
-    if not verify(headers, record.key, record.value, secret):
+    if verified is None:
+        good = verify(headers, record.key, record.value, secret)
+    else:
+        memo = (id(record), secret)
+        good = verified.get(memo)
+        if good is None:
+            good = verified[memo] = verify(headers, record.key, record.value, secret)
+    if not good:
         return f"bad signature: kim.sig does not verify under {key_id}'s key (altered, or signed with another key)"
     return None
 
@@ -75,15 +92,20 @@ async def load(conn: asyncpg.Connection) -> tuple[Keys, dict[TopicPartition, int
     return keys, cutoffs
 
 
-async def screen(conn: asyncpg.Connection, decoded: list[Applied]) -> tuple[list[Applied], list[Rejection]]:
-    """The events whose signer may speak for their source agency, and dead letters for the others."""
+async def screen(
+    conn: asyncpg.Connection, decoded: list[Applied], verified: Verified | None = None
+) -> tuple[list[Applied], list[Rejection]]:
+    """The events whose signer may speak for their source agency, and dead letters for the others.
+
+    The keys are read in the caller's transaction; ``verified`` (see ``Verified``) saves checking a signature twice.
+    """
     if not decoded:
         return decoded, []
     keys, cutoffs = await load(conn)
     accepted: list[Applied] = []
     rejected: list[Rejection] = []
     for item in decoded:
-        reason = check(item.record, item.event.source_agency, keys, cutoffs)
+        reason = check(item.record, item.event.source_agency, keys, cutoffs, verified)
         if reason is None and item.event.event_type in PLATFORM_EVENTS:
             reason = platform_only(item.record, item.event.event_type)
         if reason is None:

@@ -10,21 +10,23 @@ still applied one after the other, each exactly once.
 
 ``prepare`` judges every record this projection is on duty for — decode, topic, domain rules — and
 skips the rest by their writer fingerprint without decoding them; which projection dead-letters which
-bad record is decided and explained in ``projections/judge.py``.
+bad record is decided and explained in ``projections/judge.py``. ``prepare_many`` does the same for
+several projections over one read of their topics (a rebuild of all of them): each record is decoded
+and judged at most once, and each signature verified at most once, whatever the number of projections.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
 from projections import authenticity, checkpoints
-from projections.judge import Duties, duties, judge
+from projections.judge import Duties, duties, judge, reads
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas import Codec
 from schemas.codec import HEADER_SIZE, MAGIC
@@ -49,6 +51,8 @@ class Prepared:
 
     records: Sequence[LogRecord]
     events: list[Applied | Rejection | None]  # per record: to apply, to dead-letter, or nothing to do
+    # Signature checks already made, shared by the projections of one read (authenticity.screen).
+    verified: authenticity.Verified = field(default_factory=dict)
 
 
 _DUTIES: weakref.WeakKeyDictionary[Codec, dict[tuple[Projection, str], Duties]] = weakref.WeakKeyDictionary()
@@ -84,6 +88,57 @@ def prepare(projection: Projection, records: Sequence[LogRecord], codec: Codec) 
             continue
         append(judge(projection, record, codec, duty.topic))
     return Prepared(records, out)
+
+
+class _ReadsEverything:
+    """Stands in for the projections of one read: ``judge`` then returns the event whatever its type."""
+
+    name = "(shared read)"
+
+
+_EVERYTHING = _ReadsEverything()
+
+
+def prepare_many(projections: Sequence[Projection], records: Sequence[LogRecord], codec: Codec) -> dict[str, Prepared]:
+    """``prepare`` for each projection (by name) over one batch of several topics, judging each record once.
+
+    Each projection gets only the records of its source topics, with the same verdicts ``prepare`` would
+    give it: a record is judged (decoded, topic and domain rules) once if any of them is on duty for it;
+    a rejection goes to each projection on duty, an event to each on duty that reads its type.
+    """
+    verified: authenticity.Verified = {}
+    by_topic: dict[str, list[LogRecord]] = {}
+    for record in records:
+        by_topic.setdefault(record.topic, []).append(record)
+    mine: dict[str, list[LogRecord]] = {p.name: [] for p in projections}
+    verdicts: dict[str, list[Applied | Rejection | None]] = {p.name: [] for p in projections}
+    for topic, batch in by_topic.items():
+        readers = [p for p in projections if any(topic.endswith(t) for t in p.source_topics)]
+        if not readers:
+            continue
+        duty = [_duties(p, topic, codec) for p in readers]
+        catalog = duty[0].topic
+        outs = [verdicts[p.name] for p in readers]
+        for p in readers:
+            mine[p.name].extend(batch)
+        for record in batch:
+            value = record.value
+            fingerprint = (
+                value[2:HEADER_SIZE] if value is not None and value[:2] == MAGIC and len(value) >= HEADER_SIZE else None
+            )
+            on_duty = [
+                (d.warden if fingerprint is None else fingerprint not in d.known or fingerprint in d.judged)
+                for d in duty
+            ]
+            if not any(on_duty):
+                for out in outs:
+                    out.append(None)
+                continue
+            verdict = judge(_EVERYTHING, record, codec, catalog)  # Applied or Rejection: it reads every type
+            for p, out, judged in zip(readers, outs, on_duty, strict=True):
+                applies = not isinstance(verdict, Applied) or reads(p, verdict.event.event_type)
+                out.append(verdict if judged and applies else None)
+    return {p.name: Prepared(mine[p.name], verdicts[p.name], verified) for p in projections}
 
 
 async def apply_batch(
@@ -126,7 +181,8 @@ async def apply_prepared(
             at = item.event.occurred_at
             if tp not in latest or at > latest[tp]:
                 latest[tp] = at
-        decoded, forged = await authenticity.screen(conn, decoded)  # who signed it may speak for its agency
+        # who signed it may speak for its agency
+        decoded, forged = await authenticity.screen(conn, decoded, prepared.verified)
         rejected.extend(forged)
         if decoded:
             rejected.extend(await projection.apply(conn, decoded))

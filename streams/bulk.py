@@ -5,13 +5,17 @@ replays and catch-up read with ``getmany`` instead and push each batch through t
 ``prepare`` + ``apply_prepared`` as the live worker (decoding batch n+1 while batch n commits),
 so rows, checkpoints and dead letters are identical. It is
 safe beside a live worker: both lock the partition and skip what its checkpoint has seen.
+
+``catch_up_many`` catches several projections up from ONE read of their topics (a rebuild of all of
+them): each record is fetched, decoded and judged once (``prepare_many``) and each projection commits
+its share in its own transaction (rows + its checkpoints), all projections' transactions at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -20,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from infra.kafka_client import client_options
 from projections import checkpoints
 from projections.records import LogRecord
-from projections.runner import OnRejected, Prepared, Projection, apply_prepared, prepare
+from projections.runner import OnRejected, Prepared, Projection, apply_prepared, prepare, prepare_many
 from schemas import Codec
 from streams.dlq import send_rejections
 from streams.progress import Progress
@@ -29,8 +33,9 @@ from streams.topics import DLQ, end_offsets
 
 @dataclass(frozen=True)
 class CatchUpResult:
-    applied: int
+    applied: int  # records new to the projection (summed over the projections of ``catch_up_many``)
     seconds: float
+    read: int = 0  # records fetched from the log, each once
 
     @property
     def rate(self) -> float:
@@ -57,12 +62,63 @@ async def catch_up(
     ``on_rejected`` builds, per batch connection, what to do with rejections instead of
     dead-lettering them (it runs inside the batch's transaction).
     """
-    topics = [topic_prefix + t for t in projection.source_topics]
+    return await _catch_up(
+        [projection],
+        bootstrap,
+        database_url,
+        topic_prefix=topic_prefix,
+        max_records=max_records,
+        progress=progress,
+        targets=targets,
+        search_path=search_path,
+        on_rejected=on_rejected,
+    )
+
+
+async def catch_up_many(
+    projections: Sequence[Projection],
+    bootstrap: str,
+    database_url: str,
+    *,
+    topic_prefix: str = "",
+    max_records: int = 5000,
+    progress: Progress | None = None,
+    targets: Mapping[tuple[str, int], int] | None = None,
+) -> CatchUpResult:
+    """``catch_up`` of several projections from one read of their topics; ``targets`` as there (all topics).
+
+    A partition is read from the lowest checkpoint of the projections reading it; each projection's
+    transaction drops what its own checkpoint has seen, as on every path.
+    """
+    return await _catch_up(
+        list(projections),
+        bootstrap,
+        database_url,
+        topic_prefix=topic_prefix,
+        max_records=max_records,
+        progress=progress,
+        targets=targets,
+    )
+
+
+async def _catch_up(
+    projections: list[Projection],
+    bootstrap: str,
+    database_url: str,
+    *,
+    topic_prefix: str,
+    max_records: int,
+    progress: Progress | None,
+    targets: Mapping[tuple[str, int], int] | None,
+    search_path: str | None = None,
+    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None = None,
+) -> CatchUpResult:
+    topics = sorted({topic_prefix + t for p in projections for t in p.source_topics})
     if targets is None:
         targets = await end_offsets(bootstrap, topics)
     ends = {TopicPartition(t, p): end for (t, p), end in targets.items()}
     settings = {"search_path": search_path} if search_path else None
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2, server_settings=settings)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=len(projections) + 1, server_settings=settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
@@ -73,19 +129,30 @@ async def catch_up(
     await consumer.start()
     await producer.start()
     codec = Codec()
-    dead_letter = functools.partial(send_rejections, producer, topic_prefix + DLQ, projection.name)
+    dead_letters = {
+        p.name: functools.partial(send_rejections, producer, topic_prefix + DLQ, p.name) for p in projections
+    }
+    single = projections[0] if len(projections) == 1 else None
     try:
         async with pool.acquire() as conn:
-            seen = await checkpoints.load(conn, projection.name)
-        start = {tp: seen.get((tp.topic, tp.partition), 0) for tp in ends}
+            seen = [await checkpoints.load(conn, p.name) for p in projections]
+        start = {
+            tp: min(
+                s.get((tp.topic, tp.partition), 0)
+                for p, s in zip(projections, seen, strict=True)
+                if any(tp.topic == topic_prefix + t for t in p.source_topics)
+            )
+            for tp in ends
+        }
         todo = {tp for tp in ends if start[tp] < ends[tp]}
-        progress = progress or Progress(sum(ends[tp] - start[tp] for tp in todo), f"{projection.name} catch-up")
+        label = projections[0].name if single else "+".join(p.name for p in projections)
+        progress = progress or Progress(sum(ends[tp] - start[tp] for tp in todo), f"{label} catch-up")
         if todo:
             consumer.assign(sorted(todo))
             for tp in todo:
                 consumer.seek(tp, start[tp])
-        applied = 0
-        committing: asyncio.Task[int] | None = None
+        applied = read = 0
+        committing: asyncio.Future[list[int]] | None = None
         try:
             while todo:
                 batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
@@ -97,23 +164,33 @@ async def catch_up(
                 ]
                 if records:
                     # Decode this batch while PostgreSQL commits the previous one; commits stay in order.
-                    prepared = prepare(projection, records, codec)
+                    if single is not None:
+                        prepared = {single.name: prepare(single, records, codec)}
+                    else:
+                        prepared = prepare_many(projections, records, codec)
                     if committing is not None:
-                        applied += await committing
-                    committing = asyncio.ensure_future(_commit(pool, projection, prepared, dead_letter, on_rejected))
+                        applied += sum(await committing)
+                    committing = asyncio.gather(
+                        *(
+                            _commit(pool, p, prepared[p.name], dead_letters[p.name], on_rejected)
+                            for p in projections
+                            if prepared[p.name].records
+                        )
+                    )
+                    read += len(records)
                     progress.advance(len(records))
                 for tp in list(todo):
                     if await consumer.position(tp) >= ends[tp]:
                         todo.discard(tp)
             if committing is not None:
-                applied += await committing
+                applied += sum(await committing)
                 committing = None
         finally:
             if committing is not None and not committing.done():
-                committing.cancel()  # cut off: the open transaction rolls back, the batch is applied next time
+                committing.cancel()  # cut off: the open transactions roll back, the batch is applied next time
                 await asyncio.gather(committing, return_exceptions=True)
         progress.finish()
-        return CatchUpResult(applied, progress.elapsed)
+        return CatchUpResult(applied, progress.elapsed, read)
     finally:
         await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
         await pool.close()
