@@ -8,6 +8,7 @@ from gateway.auth import AGENCY_HEADER
 from gateway.config import GatewayConfig
 from gateway.jsonschema import json_schema
 from schemas import Codec
+from schemas.sealing import ERASURES, SEALED
 from streams.convert import named_types
 from streams.draft import FIELDS, agencies
 
@@ -31,6 +32,8 @@ def event_schema(codec: Codec, event_type: str) -> dict[str, Any]:
         schema["description"] = envelope[name].get("doc", "") + _OPTIONAL_NOTES.get(name, "")
         properties[name] = schema
     properties["payload"] = json_schema(payload, named)
+    if event_type in SEALED:
+        properties["payload"] = _clear_client(properties["payload"])
     out: dict[str, Any] = {
         "type": "object",
         "title": event_type,
@@ -47,8 +50,20 @@ def event_schema(codec: Codec, event_type: str) -> dict[str, Any]:
     return out
 
 
+def _clear_client(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a partner sends for a sealed type: ``client_ref`` in clear and required; the gateway seals it."""
+    properties = {k: v for k, v in payload["properties"].items() if k != "client_sealed"}
+    properties["client_ref"] = {
+        "type": "string",
+        "description": "Pseudonym of the client; never a name. The gateway seals it with the client's key "
+        "before publishing (crypto-shredding); it is never on the log in clear.",
+    }
+    required = [k for k in properties if k in payload.get("required", []) or k == "client_ref"]
+    return {**payload, "properties": properties, "required": required}
+
+
 def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
-    types = sorted(codec.catalog.event_types())
+    types = sorted(codec.catalog.event_types() - set(ERASURES))  # erasures: `kim erase` only, never a partner
     schemas: dict[str, Any] = {t: event_schema(codec, t) for t in types}
     schemas["Event"] = {
         "oneOf": [_ref(t) for t in types],
@@ -148,11 +163,12 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
 
 def _received_operation() -> dict[str, Any]:
     return {
-        "summary": "The referrals sent to the caller's agency, while their consent lets the data pass",
+        "summary": "The referrals and hand-overs the caller's agency received, while a consent lets the data pass",
         "description": (
             "The agency is the bearer token's; there are no parameters. A referral is listed only while the consent "
             "it was issued under covers the agency, is not withdrawn and not expired (today, Dortmund's calendar). "
-            "After a ConsentWithdrawn the case is gone from the answer once the referrals projection applied it."
+            "Hand-overs: the cases the agency is responsible for after a CaseHandedOver, while a consent of the case "
+            "covers it. After a ConsentWithdrawn the case is gone from the answer once the projections applied it."
         ),
         "parameters": [{"$ref": "#/components/parameters/Agency"}],
         "security": [{"agencyToken": []}],
@@ -194,9 +210,25 @@ def _received_schema() -> dict[str, Any]:
             "case_status": {"enum": ["open", "closed"]},
         },
     }
+    handover = {
+        "type": "object",
+        "description": "A case handed over to the caller, listed while a consent of the case covers it.",
+        "properties": {
+            "case_id": text,
+            "opened_at": time,
+            "handed_over_at": time,
+            "case_status": {"enum": ["open", "closed"]},
+            "consent_ids": {"type": "array", "items": text},
+        },
+    }
     return {
         "type": "object",
-        "properties": {"agency": text, "as_of": time, "referrals": {"type": "array", "items": referral}},
+        "properties": {
+            "agency": text,
+            "as_of": time,
+            "referrals": {"type": "array", "items": referral},
+            "handovers": {"type": "array", "items": handover},
+        },
     }
 
 

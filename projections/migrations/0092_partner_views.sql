@@ -1,7 +1,7 @@
 -- What a receiving agency may see of a case (issue 8, DOMAIN.md rule 2): the referrals sent to it, only while
--- the consent each was issued under still lets the data pass to it. Read by the gateway's
--- GET /v1/referrals/received (gateway/partner_views.py) with the agency of the caller's token; analysts keep
--- the aggregates of the analytics schema and get nothing here.
+-- the consent each was issued under still lets the data pass to it, and the cases handed over to it while a
+-- consent of the case does. Read by the gateway's GET /v1/referrals/received (gateway/partner_views.py) with
+-- the agency of the caller's token; analysts keep the aggregates of the analytics schema and get nothing here.
 
 CREATE SCHEMA partner;
 
@@ -58,9 +58,34 @@ $$;
 COMMENT ON FUNCTION partner.referrals_for(text, timestamptz) IS
     'Referrals received by an agency at as_of, only while their consent covers it, is not withdrawn and not expired.';
 
+-- The cases handed over to `agency` that it is responsible for now (caseload_cases.agency: the projection keeps
+-- the current responsibility, not its history), handed over by `as_of`, while a consent of the case covers
+-- `agency` (judged as above). The caseload does not keep which consent a hand-over named, so any consent of the
+-- case that lets the data pass counts; `consent_ids` lists them. Nothing about the client, needs or district.
+CREATE FUNCTION partner.handovers_for(agency text, as_of timestamptz)
+RETURNS TABLE (case_id text, opened_at timestamptz, handed_over_at timestamptz, case_status text, consent_ids text[])
+LANGUAGE sql STABLE
+AS $$
+    SELECT c.case_id, c.opened_at, c.handed_over_at,
+           CASE WHEN c.closed_at <= as_of THEN 'closed' ELSE 'open' END,
+           k.ids
+    FROM caseload_cases c
+    CROSS JOIN LATERAL (
+        SELECT array_agg(e.key ORDER BY e.key) AS ids
+        FROM json_each(c.consents) AS e
+        WHERE partner.consent_lets_pass(c.consents, e.key, handovers_for.agency, as_of)
+    ) AS k
+    WHERE c.agency = handovers_for.agency
+      AND c.handed_over_at <= as_of
+      AND k.ids IS NOT NULL
+    ORDER BY c.handed_over_at, c.case_id
+$$;
+
 -- The caller's agency is an argument, so only the gateway (which takes it from the token) may call this:
 -- nobody holds EXECUTE or the schema's USAGE unless projections/grants.py grants it (kim_gateway only).
 -- SECURITY DEFINER: the gateway needs no SELECT on the referrals tables themselves.
 ALTER FUNCTION partner.referrals_for(text, timestamptz) SECURITY DEFINER SET search_path = public, pg_temp;
 REVOKE ALL ON FUNCTION partner.referrals_for(text, timestamptz) FROM PUBLIC;
+ALTER FUNCTION partner.handovers_for(text, timestamptz) SECURITY DEFINER SET search_path = public, pg_temp;
+REVOKE ALL ON FUNCTION partner.handovers_for(text, timestamptz) FROM PUBLIC;
 REVOKE ALL ON FUNCTION partner.consent_lets_pass(json, text, text, timestamptz) FROM PUBLIC;

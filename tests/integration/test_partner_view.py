@@ -70,7 +70,7 @@ def case_history(case_id: str, until: str) -> list[dict[str, Any]]:
 
 
 def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the_data_pass(lane: Lane) -> None:
-    worker = lane.worker("referrals")
+    workers = [lane.worker("referrals"), lane.worker("caseload")]
     config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=60.0)
 
     async def scenario() -> None:
@@ -79,18 +79,18 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
             jobcenter = await agency_headers(lane, "JOBCENTER")
             jugendamt = await agency_headers(lane, "JUGENDAMT")
 
-            async def received(headers: dict[str, str]) -> list[str]:
+            async def received(headers: dict[str, str]) -> tuple[list[str], list[str]]:
+                """The case ids of the referrals and of the hand-overs the caller sees."""
                 response = await client.get("/v1/referrals/received", headers=headers)
                 body = await response.json()
                 assert response.status == 200, body
-                return [r["case_id"] for r in body["referrals"]]
+                return [r["case_id"] for r in body["referrals"]], [h["case_id"] for h in body["handovers"]]
 
-            async def until_received(headers: dict[str, str], expected: list[str]) -> None:
+            async def until_received(headers: dict[str, str], referrals: list[str], handovers: list[str]) -> None:
                 deadline = time.monotonic() + 120
-                while (seen := await received(headers)) != expected:
-                    assert time.monotonic() < deadline, (
-                        f"still {seen}, expected {expected}; worker alive: {worker.alive()}"
-                    )
+                while (seen := await received(headers)) != (referrals, handovers):
+                    alive = [w.alive() for w in workers]
+                    assert time.monotonic() < deadline, f"still {seen}, expected {referrals, handovers}; alive {alive}"
                     await asyncio.sleep(0.2)
 
             for case_id, until in ((WITHDRAWN, "2099-12-31"), (LASTING, "2099-06-30")):
@@ -99,8 +99,17 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
                     assert sent.status == 202, await sent.text()
             accepted = event("ReferralAccepted", LASTING, 5, referral_id=f"{LASTING}-R1")
             assert (await client.post("/v1/events", json=accepted, headers=jobcenter)).status == 202
+            handover = event(
+                "CaseHandedOver",
+                WITHDRAWN,
+                6,
+                from_agency="KIM_CASE_MANAGEMENT",
+                to_agency="JOBCENTER",
+                consent_id="C-1",
+            )
+            assert (await client.post("/v1/events", json=handover, headers=kim)).status == 202
 
-            await until_received(jobcenter, [WITHDRAWN, LASTING])
+            await until_received(jobcenter, [WITHDRAWN, LASTING], [WITHDRAWN])
             response = await client.get("/v1/referrals/received", headers=jobcenter)
             body = await response.json()
             assert body["agency"] == "JOBCENTER"
@@ -108,8 +117,11 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
             assert lasting["referral_id"] == f"{LASTING}-R1" and lasting["from_agency"] == "KIM_CASE_MANAGEMENT"
             assert lasting["status"] == "accepted" and lasting["consent_valid_until"] == "2099-06-30"
             assert "client_ref" not in lasting  # the referral, not the client
-            assert await received(jugendamt) == []  # a third agency sees nothing of it
-            assert await received(kim) == []  # nor does the sender: this view is what an agency received
+            (handed,) = body["handovers"]
+            assert handed["consent_ids"] == ["C-1"] and handed["case_status"] == "open"
+            assert set(handed) == {"case_id", "opened_at", "handed_over_at", "case_status", "consent_ids"}
+            assert await received(jugendamt) == ([], [])  # a third agency sees nothing of it
+            assert await received(kim) == ([], [])  # nor does the sender: this view is what an agency received
 
             # The caller is the token: no parameter, no header names another agency.
             other = await client.get("/v1/referrals/received?agency=JUGENDAMT", headers=jobcenter)
@@ -121,7 +133,7 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
 
             withdrawal = event("ConsentWithdrawn", WITHDRAWN, 10, consent_id="C-1")
             assert (await client.post("/v1/events", json=withdrawal, headers=kim)).status == 202
-            await until_received(jobcenter, [LASTING])
+            await until_received(jobcenter, [LASTING], [])
 
         # As of a time: answers given later are not yet there; a withdrawal hides the case at any time;
         # after the consent's last day (Dortmund's calendar) the case is gone.
@@ -138,7 +150,7 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
         assert await as_of("2099-07-01T10:00:00+02:00") == {}
 
     asyncio.run(scenario())
-    assert worker.alive()
+    assert all(w.alive() for w in workers)
 
 
 def test_only_the_gateway_role_may_read_the_view_and_it_serves_it_under_that_role(lane: Lane) -> None:
@@ -150,12 +162,12 @@ def test_only_the_gateway_role_may_read_the_view_and_it_serves_it_under_that_rol
             response = await client.get("/v1/referrals/received", headers=jobcenter)
             body = await response.json()
             assert response.status == 200, body
-            assert body["agency"] == "JOBCENTER" and body["referrals"] == []
+            assert body["agency"] == "JOBCENTER" and body["referrals"] == [] and body["handovers"] == []
         for role in ("analyst", "worker", "operations"):
             conn = await asyncpg.connect(lane.role_urls[role])
             try:
                 with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
-                    await conn.fetch("SELECT * FROM partner.referrals_for('JOBCENTER', now())")
+                    await conn.fetch("SELECT * FROM partner.handovers_for('JOBCENTER', now())")
                 assert "permission denied for schema partner" in str(refused.value), role
             finally:
                 await conn.close()
