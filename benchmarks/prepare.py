@@ -31,6 +31,7 @@ from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from projections.runner import Projection, prepare
 from schemas import Codec, DecodeError
+from schemas.sealing import KeyRing, client_refs, new_key
 from simulation import SimulationConfig, simulate_list
 from streams.prepare import Preparer
 
@@ -41,12 +42,15 @@ MAGIC = b"\xc3\x01"
 def _records(scale: float, seed: int) -> list[LogRecord]:
     """A simulated year, encoded; each record on its catalog topic, offsets in publish order."""
     codec = Codec()
+    keys = KeyRing()  # sealing keys in memory: the records are what the platform's publishers write
     preparers: dict[str, Preparer] = {}
     records = []
     for i, event in enumerate(simulate_list(SimulationConfig(years=1.0, scale=scale, seed=seed))):
         preparer = preparers.get(event.agency) or preparers.setdefault(
-            event.agency, Preparer(event.agency, codec=codec)
+            event.agency, Preparer(event.agency, codec=codec, keys=keys)
         )
+        for ref in keys.missing(client_refs(event.draft.event_type, event.draft.payload)):
+            keys.add(ref, *new_key())
         out = preparer.prepare(event.draft)
         records.append(LogRecord(out.topic, 0, i, out.key, out.value))
     return records

@@ -67,15 +67,12 @@ class Preparer:
         """The payload with the client sealed (``schemas/sealing.py``); erasure events are the platform's alone."""
         if event_type in ERASURES:
             raise EncodeError(event_type, [f"event_type: {event_type} is published by `kim erase` only"])
-        errors = self.codec.validate(event_type, envelope, payload)  # the clear draft first: its errors as ever
-        if errors:
-            raise EncodeError(event_type, errors)
-        if self.keys is None:
-            raise EncodeError(event_type, [NO_KEY_STORE.format(type=event_type)])
         try:
-            return self.keys.seal_payload(event_type, payload)
-        except SealError as why:
-            raise EncodeError(event_type, [str(why)]) from None
+            if self.keys is None:
+                raise SealError(NO_KEY_STORE.format(type=event_type))
+            return self.keys.seal_payload(event_type, payload)  # encode validates the sealed payload after
+        except SealError as why:  # every problem of the clear draft, as ever, else why it cannot be sealed
+            raise EncodeError(event_type, self.codec.validate(event_type, envelope, payload) or [str(why)]) from None
 
     def prepare_all(self, drafts: Iterable[EventDraft]) -> list[Outgoing]:
         """Validate and encode every event; raises ``InvalidBatch`` naming each invalid one by its index."""

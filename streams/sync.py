@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from infra.client_keys import ClientKeyStore, KeyStore
 from schemas import Codec
 from streams.draft import EventDraft, check_agency
 from streams.publisher import Published, Publisher
@@ -35,12 +36,16 @@ class SyncPublisher:
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
         timeout: float | None = None,
+        client_keys: KeyStore | None = None,
     ) -> None:
+        """``client_keys``: as for ``Publisher``; its connections live in this publisher's thread, and ``close``
+        closes them there."""
         self._options: dict[str, Any] = {
             "topic_prefix": topic_prefix,
             "codec": codec,
             "linger_ms": linger_ms,
             "request_timeout_ms": request_timeout_ms,
+            "client_keys": client_keys,
         }
         self.bootstrap = bootstrap
         self.source_agency = check_agency(source_agency, codec)
@@ -68,6 +73,8 @@ class SyncPublisher:
             publisher, self._publisher = self._publisher, None
             try:
                 self._call(publisher.stop())
+                if isinstance(publisher.client_keys, ClientKeyStore):
+                    self._call(publisher.client_keys.close())
             finally:
                 self._shutdown_loop()
 

@@ -20,7 +20,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAuthorizationFailedError
 
 from gateway import GatewayConfig, make_app
+from infra.client_keys import ClientKeyStore
 from infra.kafka_client import KafkaLogin, KafkaLoginError
+from schemas import EncodeError
+from schemas.sealing import KeyRing, new_key
 from schemas.signing import SigningKey
 from streams.prepare import Preparer
 from streams.publisher import EventDraft, Publisher
@@ -91,16 +94,24 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
     async def scenario() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
-        async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, **sdk) as jobcenter:
+        async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, **sdk) as partner:
+            with pytest.raises(EncodeError, match="cannot seal the client's pseudonym"):
+                await partner.publish(opened("DO-OWN-0"))  # no key table on the partner's side: never in clear
+        async with (
+            ClientKeyStore(lane.database_url) as keys,  # the agency's login, publishing from the platform machine
+            Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, client_keys=keys, **sdk) as jobcenter,
+        ):
             own = await jobcenter.publish(opened("DO-OWN-1"))
         reached(own.topic, own.partition, own.offset)
         with pytest.raises(ValueError, match="the signing key is JOBCENTER's, not JUGENDAMT's"):
             Publisher(lane.bootstrap, "JUGENDAMT", topic_prefix=lane.prefix, **sdk)
 
         # With its own Kafka login, a raw producer sends events that claim another agency.
-        other = Preparer("AUSLAENDERBEHOERDE", topic_prefix=lane.prefix)
+        ring = KeyRing()  # sealing keys in memory: what is tested here is the signature
+        ring.add("P-7f3a9c", *new_key())
+        other = Preparer("AUSLAENDERBEHOERDE", topic_prefix=lane.prefix, keys=ring)
         forged, unsigned = (other.prepare(opened(f"DO-FORGED-{i}")) for i in range(2))
-        wrong_key = Preparer("JOBCENTER", topic_prefix=lane.prefix).prepare(opened("DO-FORGED-2"))  # key not its
+        wrong_key = Preparer("JOBCENTER", topic_prefix=lane.prefix, keys=ring).prepare(opened("DO-FORGED-2"))
         impostor = SigningKey(key.key_id, b"\x00" * 32)
         producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, **login.options())
         await producer.start()

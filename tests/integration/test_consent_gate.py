@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from gateway import GatewayConfig, make_app
+from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
 from streams.consent_gate import ConsentGate
 from streams.draft import EventDraft
@@ -133,9 +134,12 @@ def test_the_sdk_with_a_consent_gate_raises_the_reason_and_sends_nothing(lane: L
         gate = ConsentGate(lane.bootstrap, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
         await gate.start()
         try:
-            async with Publisher(
-                lane.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=lane.prefix, consent_gate=gate
-            ) as kim:
+            async with (
+                ClientKeyStore(lane.database_url) as keys,
+                Publisher(
+                    lane.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=lane.prefix, consent_gate=gate, client_keys=keys
+                ) as kim,
+            ):
                 await kim.publish_many([EventDraft.from_dict(OPENED), EventDraft.from_dict(GRANTED)])
                 await kim.publish(EventDraft.from_dict(referral("JOBCENTER", 3, 1)))
                 with pytest.raises(EncodeError) as refused:

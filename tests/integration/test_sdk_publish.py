@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+from infra.client_keys import ClientKeyStore, MemoryKeyStore
 from schemas import Codec
 from streams.sdk import DeliveryError, EventDraft, InvalidBatch, Publisher, SyncPublisher
 from tests.integration.conftest import Lane
@@ -43,7 +44,8 @@ def closed(case_id: str) -> EventDraft:
 
 
 def test_sync_publisher_publishes_from_plain_code_and_from_several_threads(lane: Lane) -> None:
-    with SyncPublisher(lane.bootstrap, "MIGRATIONSBERATUNG_MBE", topic_prefix=lane.prefix) as mbe:
+    keys = ClientKeyStore(lane.database_url)  # started on first use, in the SyncPublisher's own event loop
+    with SyncPublisher(lane.bootstrap, "MIGRATIONSBERATUNG_MBE", topic_prefix=lane.prefix, client_keys=keys) as mbe:
         first = mbe.publish(opened("DO-S-1"))
         batch = mbe.publish_many([opened("DO-S-2"), closed("DO-S-2")])
         threaded: list = []
@@ -79,7 +81,9 @@ def test_sync_publisher_against_no_broker_fails_at_start_without_a_hanging_threa
 
 def test_async_publisher_reports_an_unacknowledged_send(lane: Lane) -> None:
     async def scenario() -> None:
-        async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix="absent.", request_timeout_ms=1500) as jc:
+        async with Publisher(
+            lane.bootstrap, "JOBCENTER", topic_prefix="absent.", request_timeout_ms=1500, client_keys=MemoryKeyStore()
+        ) as jc:
             with pytest.raises(DeliveryError) as raised:
                 await jc.publish_many([opened("DO-A-1"), opened("DO-A-2")])
         assert raised.value.results == [None, None]

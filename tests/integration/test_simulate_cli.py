@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
+from infra.client_keys import ClientKeyStore
 from schemas import Codec
+from schemas.sealing import SEALED, ClientKey, unseal
 from simulation import SimEvent, SimulationConfig, simulate_list
 from streams.ordered_publish import publish_in_order
 from tests.integration.conftest import REPO, Lane
@@ -42,16 +44,42 @@ def expected_by_key(events: list[SimEvent]) -> dict[str, list[tuple[Any, ...]]]:
     return grouped
 
 
+async def publish_keyed(lane: Lane, events: list[SimEvent], chunk: int) -> dict[tuple[str, int], int]:
+    async with ClientKeyStore(lane.database_url) as keys:
+        return await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, chunk=chunk, client_keys=keys)
+
+
+def opened(payload: dict[str, Any], event_type: str, keys: dict[str, ClientKey]) -> dict[str, Any]:
+    """The payload as published: a sealed client opened with its key from the lane's key table."""
+    sealed = payload.get("client_sealed")
+    if sealed is None:
+        return payload
+    aggregate = payload[SEALED[event_type]]
+    return {
+        **payload,
+        "client_ref": unseal(keys[sealed["key_id"]], sealed, event_type, aggregate),
+        "client_sealed": None,
+    }
+
+
 def on_the_topics(lane: Lane) -> dict[str, list[tuple[Any, ...]]]:
-    """Every event on kim.cases and kim.immigration, per key in offset order."""
+    """Every event on kim.cases and kim.immigration, per key in offset order (sealed clients opened)."""
     codec = Codec()
+    keys = {
+        r["key_id"]: ClientKey.of(r["key_id"], r["key"]) for r in asyncio.run(lane.fetch("SELECT * FROM client_keys"))
+    }
     grouped: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for topic in ("kim.cases", "kim.immigration"):
         records = sorted(asyncio.run(read_all(lane, topic)), key=lambda r: (r.partition, r.offset))
         for record in records:
             event = codec.decode(record.value)
             grouped[record.key.decode()].append(
-                (event.event_type, event.source_agency, event.occurred_at, event.payload)
+                (
+                    event.event_type,
+                    event.source_agency,
+                    event.occurred_at,
+                    opened(event.payload, event.event_type, keys),
+                )
             )
     return grouped
 
@@ -84,7 +112,7 @@ def test_publish_in_order_keeps_every_key_in_order_and_returns_the_next_offsets(
     events = simulate_list(SimulationConfig(years=0.5, scale=0.05, seed=9))
     expected = expected_by_key(events)
     assert sum(1 for v in expected.values() if len({agency for _, agency, _, _ in v}) > 1) > 20
-    targets = asyncio.run(publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, chunk=97))
+    targets = asyncio.run(publish_keyed(lane, events, chunk=97))
     assert without_nulls(on_the_topics(lane)) == without_nulls(expected)
     records = asyncio.run(read_all(lane, "kim.cases")) + asyncio.run(read_all(lane, "kim.immigration"))
     ends: dict[tuple[str, int], int] = {}
