@@ -1,7 +1,9 @@
 """Erasing one client (DSGVO Art. 17) by crypto-shredding: what `kim erase CLIENT_REF` does.
 
 1. Find the client's key (``client_keys``) and, by its key id, the cases and applications the projections
-   hold for the client (``caseload_cases.client_key_id``, ``backlog_applications.client_key_id``).
+   hold for the client (``caseload_cases.client_key_id``, ``backlog_applications.client_key_id``) — after
+   waiting (bounded) until those projections have applied the log as it was when the command started; if they
+   have not, nothing is done (a missed case could never be found again once the key is gone).
 2. Publish one ``CaseErased`` per case on ``kim.cases`` and one ``ApplicationErased`` per application on
    ``kim.immigration``, as the platform (signed with its key; the stream side accepts them from no one else).
    Every projection makes those rows anonymous when it applies them — live, and on every rebuild.
@@ -33,6 +35,7 @@ from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 from streams.prepare import Outgoing
 from streams.publisher import Publisher
+from streams.topics import end_offsets
 
 ERASING_AGENCY = "KOMMUNALES_INTEGRATIONSZENTRUM"  # the KI runs the platform; the platform's key signs
 ACTION = "client.erase"
@@ -169,6 +172,13 @@ async def erase(
                 "no client with this pseudonym: the platform holds no key for it (its events were never sealed, "
                 "e.g. published before CaseOpened v2 — see docs/data-protection.md section 6 — or it is mistyped)"
             )
+        lagging = await _caught_up(conn, bootstrap, topic_prefix, wait_seconds)
+        if lagging:  # a case in the unapplied events would be missed, and the key cannot be destroyed twice
+            behind = ", ".join(f"{name} lacks {n} event(s)" for name, n in lagging.items())
+            raise SetupError(
+                f"the projections have not applied the whole log yet ({behind}), so some of the client's cases could "
+                "be missed; nothing was erased — start their workers (kim up) or wait until kim status shows no lag"
+            )
         cases, applications = await _ids(conn, key.key_id)
         ids = {"cases": cases, "applications": applications}
         rows = await count_rows(conn, ids)
@@ -193,6 +203,35 @@ async def erase(
         return receipt
     finally:
         await conn.close()
+
+
+# Where the client's cases and applications are found, and the topic each of those projections reads.
+FINDERS = {"caseload": "kim.cases", "backlog": "kim.immigration"}
+
+
+async def _caught_up(conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, wait_seconds: float) -> dict:
+    """Wait (bounded) until the projections that find the client's ids have applied the log as it is now, so a
+    case opened a moment ago is found too; returns the events each still lacks when the time is up (none: {})."""
+    ends = await end_offsets(bootstrap, [topic_prefix + t for t in FINDERS.values()])
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = await conn.fetch(
+            "SELECT projection, topic, partition, next_offset FROM projection_checkpoints WHERE projection = ANY($1)",
+            list(FINDERS),
+        )
+        done = {(r["projection"], r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        lag = {
+            name: sum(
+                max(0, end - done.get((name, topic, partition), 0))
+                for (topic, partition), end in ends.items()
+                if topic == topic_prefix + source
+            )
+            for name, source in FINDERS.items()
+        }
+        lag = {name: n for name, n in lag.items() if n}
+        if not lag or time.monotonic() >= deadline:
+            return lag
+        await asyncio.sleep(0.5)
 
 
 async def _publish(bootstrap: str, topic_prefix: str, events: list[tuple[str, dict]]) -> list[dict[str, object]]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import postgres_server
+from infra.client_keys import ClientKeyStore
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
@@ -47,7 +48,8 @@ def simulated(scale: float = 0.25, seed: int = 7, **knobs: Any) -> list:
 
 
 async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
-    targets = await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix)
+    async with ClientKeyStore(lane.database_url) as keys:  # seals the clients, as `kim simulate --publish`
+        targets = await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, client_keys=keys)
     for projection in PROJECTIONS.values():
         await catch_up(projection, lane.bootstrap, lane.database_url, topic_prefix=lane.prefix)
     return targets

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from infra.client_keys import ClientKeyStore
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
@@ -148,7 +149,10 @@ def test_openapi_lists_every_endpoint(server: Server):
 
 def test_read_your_writes_with_min_offsets(filled: Lane, server: Server):
     async def publish() -> tuple[str, int, int]:
-        async with Publisher(filled.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=filled.prefix) as kim:
+        async with (
+            ClientKeyStore(filled.database_url) as keys,
+            Publisher(filled.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=filled.prefix, client_keys=keys) as kim,
+        ):
             draft = EventDraft(
                 "CaseOpened",
                 {

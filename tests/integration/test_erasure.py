@@ -181,6 +181,20 @@ def test_an_erased_client_leaves_no_readable_trace_and_every_total_stays(lane: L
     assert "Erika" not in named.stderr
     assert all(w.alive() for w in workers.values())
 
+    # A projection behind the log: the client's newest case could be missed, so nothing is erased.
+    workers["caseload"].stop()
+    late = [e for e in history() if e.draft.event_type == "CaseOpened"][:1]
+    late = [dataclasses.replace(late[0], draft=dataclasses.replace(late[0].draft, payload=late_case(late[0])))]
+    asyncio.run(publish(lane, late))
+    behind = kim(lane, "erase", "P-late00client", "--wait", "2")
+    assert behind.returncode == 1 and behind.stderr.count("\n") == 1, behind.stderr
+    assert "caseload lacks 1 event(s)" in behind.stderr and "nothing was erased" in behind.stderr
+    assert asyncio.run(key(lane, "P-late00client")) is not None
+
+
+def late_case(opening: HistoryEvent) -> dict[str, Any]:
+    return {**opening.draft.payload, "case_id": "DO-LATE-1", "client_ref": "P-late00client"}
+
 
 def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(lane: Lane) -> None:
     config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
