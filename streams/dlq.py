@@ -4,7 +4,9 @@ Headers on every dead letter: ``kim.reason``, ``kim.projection``, ``kim.source.t
 ``.partition`` / ``.offset``, ``kim.failed_at``, ``kim.attempt`` (1 for the first failure) and,
 for a re-driven letter that failed again, ``kim.history`` (earlier reasons, JSON) and
 ``kim.redriven_from`` (the DLQ position of the letter it came from). ``kim.event_type`` names the
-writer's type when the fingerprint told it, even for a body that could not be read.
+writer's type when the fingerprint told it, even for a body that could not be read. A record so large that
+its letter (bytes plus headers) would exceed Kafka's limit is dead-lettered without its bytes (value empty,
+``kim.value_omitted`` says how many): it stays readable at its source offset, and the partition moves on.
 
 Which projection writes the letter of which bad record (so that each lands at least once, and twice
 only when two projections each need it) is decided in ``projections/judge.py``.
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
 
 from infra.kafka_client import client_options
 from projections.records import Rejection
@@ -53,14 +56,28 @@ def dlq_headers(
     return [(k, v.encode()) for k, v in headers.items()]
 
 
+OMITTED_HEADER = "kim.value_omitted"
+MAX_LETTER_KEY = 1024  # a key longer than this is cut in a letter without bytes (it only picks the partition)
+
+
 async def send_rejections(
     producer: AIOKafkaProducer, dlq_topic: str, projection: str, rejections: list[Rejection]
 ) -> None:
-    futures = [
-        await producer.send(dlq_topic, r.record.value, key=r.record.key, headers=dlq_headers(projection, r))
-        for r in rejections
-    ]
+    futures = [await _send_letter(producer, dlq_topic, projection, r) for r in rejections]
     await asyncio.gather(*futures)
+
+
+async def _send_letter(producer: AIOKafkaProducer, dlq_topic: str, projection: str, r: Rejection) -> asyncio.Future:
+    """The letter with the record's bytes or, when that is over the producer's limit, without them: a letter
+    too large must never stop the partition (the record itself stays in the log at its source offset)."""
+    headers = dlq_headers(projection, r)
+    try:
+        return await producer.send(dlq_topic, r.record.value, key=r.record.key, headers=headers)
+    except MessageSizeTooLargeError:
+        size = len(r.record.value or b"") + len(r.record.key or b"")
+        omitted = (OMITTED_HEADER, f"{size} bytes of key and value, over Kafka's limit for a letter".encode())
+        key = r.record.key[:MAX_LETTER_KEY] if r.record.key is not None else None
+        return await producer.send(dlq_topic, b"", key=key, headers=[*headers, omitted])
 
 
 @dataclass(frozen=True)

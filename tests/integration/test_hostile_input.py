@@ -106,6 +106,44 @@ def test_an_oversized_event_at_a_gateway_with_a_raised_body_limit_is_a_413_not_a
     with_gateway(lane_config(lane, max_body_bytes=4 * 1024 * 1024), scenario)
 
 
+def test_a_record_at_the_brokers_limit_is_dead_lettered_without_its_bytes_and_the_partition_moves_on(
+    lane: Lane,
+) -> None:
+    """Just under Kafka's limit, the record is stored; its letter (bytes plus headers) would be over it."""
+    worker = lane.worker("caseload")
+    config = lane_config(lane)
+    big = b"x" * 1_048_300  # not Avro: the caseload projection dead-letters what no one can read on kim.cases
+
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, acks="all", **client_options())
+        await producer.start()
+        try:
+            meta = await producer.send_and_wait(
+                lane.topic("kim.cases"), big, key=b"DO-BIG", headers=platform_key().headers(b"DO-BIG", big)
+            )
+        finally:
+            await producer.stop()
+        async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
+            after = await client.post("/v1/events", json=opened("DO-BIG"), headers=AGENCY)  # same key, same partition
+            answer = await body_of(after)
+            assert after.status == 202, answer
+        assert answer["partition"] == meta.partition and answer["offset"] == meta.offset + 1
+        await caught_up(lane, worker, {(answer["topic"], answer["partition"]): answer["offset"] + 1})
+        assert [r["case_id"] for r in await lane.fetch("SELECT case_id FROM caseload_cases")] == ["DO-BIG"]
+        (letter,) = await read_all(lane, "kim.dlq")
+        headers = {k: v.decode() for k, v in letter.headers}
+        assert letter.value == b"" and letter.key == b"DO-BIG"
+        assert headers["kim.value_omitted"].startswith("1048306 bytes of key and value, over Kafka's limit")
+        assert headers["kim.reason"].startswith("undecodable")
+        assert (headers["kim.source.partition"], headers["kim.source.offset"]) == (
+            str(meta.partition),
+            str(meta.offset),
+        )
+
+    asyncio.run(scenario())
+    assert worker.alive()
+
+
 # --- deeply nested JSON and invalid UTF-8 at the gateway --------------------------------------------------------
 
 
