@@ -1,13 +1,11 @@
 """Which PostgreSQL login each component uses: ``database_url(settings, role)`` answers it in one place.
 
-| role         | group role       | who                                                          |
-|--------------|------------------|--------------------------------------------------------------|
-| `worker`     | `kim_worker`     | projection workers (`cli.worker`)                            |
-| `operations` | `kim_operations` | `kim replay`, `dlq`, `agency`, `audit`, `erase`, `status`,   |
-|              |                  | `kim publish`, `kim simulate --publish` (they make client keys)|
-| `analyst`    | `kim_analyst`    | `kim query`, `kim serve` (API and dashboard)                 |
-| `gateway`    | `kim_gateway`    | `kim gateway`                                                |
-| `admin`      | (owner)          | `kim up` (migrations, grants), `kim demo`, the tests' setup  |
+- ``worker`` (group ``kim_worker``): the projection workers (``cli.worker``)
+- ``operations`` (``kim_operations``): `kim replay`, `dlq`, `agency`, `audit`, `erase`, `status`, and
+  `kim publish` / `kim simulate --publish` (they make client keys)
+- ``analyst`` (``kim_analyst``): `kim query`, `kim serve` (API and dashboard)
+- ``gateway`` (``kim_gateway``): `kim gateway`
+- ``admin`` (the owner): `kim up` (migrations, grants), `kim demo`, the tests' setup
 
 What a group may do is ``projections/grants.py``. Local cluster: each role logs in as its own LOGIN role
 ``kim_<role>_login`` (a member of the group and nothing else) with a random password kept in
