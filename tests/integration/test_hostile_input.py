@@ -1,17 +1,20 @@
 """Hostile input (issue 8, part 5), each answered without harm, through the real gateway, broker and database.
 
-One place that shows every kind: oversized messages (at the gateway and straight at the broker through the
-SDK or a raw producer), deeply nested JSON, invalid UTF-8 (the body's bytes, escapes inside a JSON string,
-bytes inside an Avro string), records whose headers claim another agency, and replayed gateway requests
-(``Idempotency-Key``). More cases of the same kinds: ``test_gateway.py`` (every unusable request),
-``test_agency_auth.py`` (an agency's own Kafka login forging another), ``test_dead_letters.py`` (every bad
-record a raw producer can send).
+One place that shows every kind: oversized messages (at the gateway, straight at the broker through the SDK
+or a raw producer, and a record just under the broker's limit whose dead letter would be over it), deeply
+nested JSON and invalid UTF-8 (the body's bytes, escapes inside a JSON string, bytes inside an Avro string; at
+the gateway and in `kim publish`), records whose headers claim another agency, and replayed gateway requests
+(``Idempotency-Key``, including the crash window between Kafka's acknowledgement and the stored answer).
+More cases of the same kinds: ``test_gateway.py`` (every unusable request), ``test_agency_auth.py`` (an
+agency's own Kafka login forging another), ``test_dead_letters.py`` (every bad record a raw producer can send).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,7 +33,7 @@ from schemas.signing import SigningKey
 from streams.errors import DeliveryError
 from streams.prepare import Outgoing, Preparer
 from streams.publisher import EventDraft, Publisher
-from tests.integration.conftest import Lane
+from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import agency_headers, caught_up, platform_key, read_all
 from tests.integration.test_gateway import CLOSED, OPENED, body_of, lane_config, total_end_offset, with_gateway
 
@@ -196,6 +199,28 @@ def test_deep_json_and_invalid_utf8_get_one_line_answers_and_publish_nothing(
         assert (await client.post("/v1/events", json=OPENED, headers=AGENCY)).status == 202  # still serving
 
     with_gateway(lane_config(lane, max_body_bytes=2 * 1024 * 1024), scenario)
+
+
+def test_kim_publish_rejects_deep_json_and_invalid_utf8_line_by_line(lane: Lane) -> None:
+    lines = lane.home / "hostile.jsonl"
+    surrogate = (
+        '{"agency": "JOBCENTER", "event_type": "CaseClosed", "payload": {"case_id": "DO-\\ud800", "reason": "X"}}'
+    )
+    lines.write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n" + surrogate.encode() + b"\n" + b'\xff\xfe{"a": 1}\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "publish", str(lines)],
+        env=lane.env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "line 1: not acceptable JSON: nested too deeply" in done.stdout
+    assert "line 2: payload.case_id: not valid Unicode text (lone surrogate)" in done.stdout
+    assert "line 3: not valid UTF-8 (byte 0xff at position 0)" in done.stdout
+    assert asyncio.run(total_end_offset(lane)) == 0
 
 
 # --- records that claim another agency, and invalid UTF-8 inside a record ---------------------------------------
