@@ -99,6 +99,47 @@ class _ReadsEverything:
 _EVERYTHING = _ReadsEverything()
 
 
+_SKIP, _ANY, _REJECTION = 0, 1, 2  # per reader of a record: nothing; whatever the verdict; only a rejection
+
+
+@dataclass(frozen=True, slots=True)
+class _Routes:
+    """For the readers of one topic: per writer fingerprint, what each reader takes of the one verdict."""
+
+    topic: str  # the catalog name
+    known: dict[bytes, tuple[int, ...]]
+    unknown: tuple[int, ...]  # a fingerprint the codec does not know: every reader judges (it is dead-lettered)
+    unmarked: tuple[int, ...]  # no single-object marker, or a tombstone: the warden alone
+
+
+_ROUTES: weakref.WeakKeyDictionary[Codec, dict[tuple[tuple[Projection, ...], str], _Routes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _routes(readers: tuple[Projection, ...], topic: str, codec: Codec) -> _Routes:
+    """``prepare``'s choices (duties, then ``reads``) for each reader, worked out once per fingerprint."""
+    known = _ROUTES.setdefault(codec, {})
+    found = known.get((readers, topic))
+    if found is None:
+        duty = [_duties(p, topic, codec) for p in readers]
+        types = codec.writer_types()
+        table = {
+            fp: tuple(
+                _SKIP if fp not in d.judged else _ANY if reads(p, kind) else _REJECTION
+                for p, d in zip(readers, duty, strict=True)
+            )
+            for fp, kind in types.items()
+        }
+        found = known[(readers, topic)] = _Routes(
+            duty[0].topic,
+            table,
+            (_ANY,) * len(readers),
+            tuple(_ANY if d.warden else _SKIP for d in duty),
+        )
+    return found
+
+
 def prepare_many(projections: Sequence[Projection], records: Sequence[LogRecord], codec: Codec) -> dict[str, Prepared]:
     """``prepare`` for each projection (by name) over one batch of several topics, judging each record once.
 
@@ -113,31 +154,28 @@ def prepare_many(projections: Sequence[Projection], records: Sequence[LogRecord]
     mine: dict[str, list[LogRecord]] = {p.name: [] for p in projections}
     verdicts: dict[str, list[Applied | Rejection | None]] = {p.name: [] for p in projections}
     for topic, batch in by_topic.items():
-        readers = [p for p in projections if any(topic.endswith(t) for t in p.source_topics)]
+        readers = tuple(p for p in projections if any(topic.endswith(t) for t in p.source_topics))
         if not readers:
             continue
-        duty = [_duties(p, topic, codec) for p in readers]
-        catalog = duty[0].topic
-        outs = [verdicts[p.name] for p in readers]
+        routes = _routes(readers, topic, codec)
+        table, unknown, unmarked, catalog = routes.known, routes.unknown, routes.unmarked, routes.topic
+        outs = [verdicts[p.name].append for p in readers]
         for p in readers:
             mine[p.name].extend(batch)
         for record in batch:
             value = record.value
-            fingerprint = (
-                value[2:HEADER_SIZE] if value is not None and value[:2] == MAGIC and len(value) >= HEADER_SIZE else None
-            )
-            on_duty = [
-                (d.warden if fingerprint is None else fingerprint not in d.known or fingerprint in d.judged)
-                for d in duty
-            ]
-            if not any(on_duty):
+            if value is not None and value[:2] == MAGIC and len(value) >= HEADER_SIZE:
+                route = table.get(value[2:HEADER_SIZE], unknown)
+            else:
+                route = unmarked
+            if not any(route):
                 for out in outs:
-                    out.append(None)
+                    out(None)
                 continue
             verdict = judge(_EVERYTHING, record, codec, catalog)  # Applied or Rejection: it reads every type
-            for p, out, judged in zip(readers, outs, on_duty, strict=True):
-                applies = not isinstance(verdict, Applied) or reads(p, verdict.event.event_type)
-                out.append(verdict if judged and applies else None)
+            rejected = not isinstance(verdict, Applied)
+            for out, take in zip(outs, route, strict=True):
+                out(verdict if take == _ANY or (take == _REJECTION and rejected) else None)
     return {p.name: Prepared(mine[p.name], verdicts[p.name], verified) for p in projections}
 
 
