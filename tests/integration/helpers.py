@@ -51,8 +51,8 @@ async def projected(lane: Lane) -> dict[str, CaseRow]:
 
 
 def _comparable(rows: dict[str, CaseRow]) -> dict[str, CaseRow]:
-    """Rows without the applied event ids: the publisher assigns ids the oracle cannot know."""
-    return {key: row._replace(seen=[]) for key, row in rows.items()}
+    """Rows without the applied event ids and the client key: the publisher makes both, the oracle cannot know them."""
+    return {key: row._replace(seen=[], client_key_id=None) for key, row in rows.items()}
 
 
 async def caught_up(lane: Lane, worker: Worker, targets: dict[TP, int], timeout: float = 120.0) -> None:
