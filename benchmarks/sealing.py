@@ -1,8 +1,10 @@
 """What sealing the client costs per event: ``python -m benchmarks.sealing`` (prints, writes results/sealing.json).
 
 Measures, on one core and without services: ``KeyRing.seal_payload`` alone (dictionary lookup + AES-256-GCM of
-the pseudonym), and ``Preparer.prepare`` of a CaseOpened with sealing against the same event's encoding without
-it (what the publisher did before v2). Only CaseOpened and ApplicationFiled are sealed; other types pay nothing.
+the pseudonym); encoding a CaseOpened with the client in clear and sealed (the nested record costs a little to
+validate and write); and ``Preparer.prepare`` against ``Codec.encode`` for a sealed CaseOpened and an unsealed
+CaseClosed (what preparing adds besides sealing: ids, clock, key). Only CaseOpened and ApplicationFiled are
+sealed; other types pay nothing.
 """
 
 from __future__ import annotations
@@ -42,10 +44,17 @@ def main() -> None:
     preparer = Preparer("KIM_CASE_MANAGEMENT", codec=codec, keys=keys)
     draft = EventDraft("CaseOpened", payload, occurred_at=SAMPLE_AT)
     envelope = sample_envelope("CaseOpened")
+    sealed = keys.seal_payload("CaseOpened", payload)
+    closer = Preparer("KIM_CASE_MANAGEMENT", codec=codec)
+    closing = EventDraft("CaseClosed", sample_payload("CaseClosed"), occurred_at=SAMPLE_AT)
+    closed_envelope = sample_envelope("CaseClosed")
     results = {
         "seal_payload_us": per_call_us(lambda: keys.seal_payload("CaseOpened", payload)),
         "prepare_sealed_case_opened_us": per_call_us(lambda: preparer.prepare(draft)),
         "encode_unsealed_case_opened_us": per_call_us(lambda: codec.encode("CaseOpened", envelope, payload)),
+        "encode_sealed_case_opened_us": per_call_us(lambda: codec.encode("CaseOpened", envelope, sealed)),
+        "prepare_case_closed_us": per_call_us(lambda: closer.prepare(closing)),
+        "encode_case_closed_us": per_call_us(lambda: codec.encode("CaseClosed", closed_envelope, closing.payload)),
     }
     results["sealing_share_of_prepare"] = results["seal_payload_us"] / results["prepare_sealed_case_opened_us"]
     for name, value in results.items():

@@ -27,12 +27,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from infra import audit
 from infra.client_keys import key_of
 from infra.errors import SetupError
 from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
+from schemas.sealing import ClientKey
+from streams.errors import DeliveryError
 from streams.prepare import Outgoing
 from streams.publisher import Publisher
 from streams.topics import end_offsets
@@ -172,18 +175,15 @@ async def erase(
                 "no client with this pseudonym: the platform holds no key for it (its events were never sealed, "
                 "e.g. published before CaseOpened v2 — see docs/data-protection.md section 6 — or it is mistyped)"
             )
-        lagging = await _caught_up(conn, bootstrap, topic_prefix, wait_seconds)
-        if lagging:  # a case in the unapplied events would be missed, and the key cannot be destroyed twice
-            behind = ", ".join(f"{name} lacks {n} event(s)" for name, n in lagging.items())
-            raise SetupError(
-                f"the projections have not applied the whole log yet ({behind}), so some of the client's cases could "
-                "be missed; nothing was erased — start their workers (kim up) or wait until kim status shows no lag"
-            )
-        cases, applications = await _ids(conn, key.key_id)
-        ids = {"cases": cases, "applications": applications}
-        rows = await count_rows(conn, ids)
         erasure_id = f"ER-{uuid.uuid4().hex[:16]}"
-        published = await _publish(bootstrap, topic_prefix, erasure_events(cases, applications, erasure_id))
+        try:
+            cases, applications, rows, published = await _announce(
+                conn, bootstrap, topic_prefix, key, erasure_id, wait_seconds
+            )
+        except SetupError as why:  # nothing was destroyed: the attempt is recorded, the command can run again
+            await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key.key_id, "error": str(why)})
+            raise
+        ids = {"cases": cases, "applications": applications}
         pepper = bytes(await conn.fetchval("SELECT pepper FROM client_erasure_pepper"))
         receipt = Receipt(
             erasure_id, actor, datetime.now(UTC), key.key_id, len(cases), len(applications), rows, published
@@ -203,6 +203,31 @@ async def erase(
         return receipt
     finally:
         await conn.close()
+
+
+async def _announce(
+    conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, key: ClientKey, erasure_id: str, wait_seconds: float
+) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]]]:
+    """Steps 1 and 2: find the client's cases and applications (once the finders are current), publish erasures."""
+    try:
+        lagging = await _caught_up(conn, bootstrap, topic_prefix, wait_seconds)
+    except (KafkaError, OSError) as why:
+        raise SetupError(f"cannot read the topics' end offsets from Kafka ({why}); nothing was erased") from None
+    if lagging:  # a case in the unapplied events would be missed, and the key cannot be destroyed twice
+        behind = ", ".join(f"{name} lacks {n} event(s)" for name, n in lagging.items())
+        raise SetupError(
+            f"the projections have not applied the whole log yet ({behind}), so some of the client's cases could "
+            "be missed; nothing was erased — start their workers (kim up) or wait until kim status shows no lag"
+        )
+    cases, applications = await _ids(conn, key.key_id)
+    rows = await count_rows(conn, {"cases": cases, "applications": applications})
+    try:
+        published = await _publish(bootstrap, topic_prefix, erasure_events(cases, applications, erasure_id))
+    except (KafkaError, OSError, DeliveryError) as why:
+        raise SetupError(
+            f"cannot publish the erasure events to Kafka ({why}); nothing was erased — run kim erase again"
+        ) from None
+    return cases, applications, rows, published
 
 
 # Where the client's cases and applications are found, and the topic each of those projections reads.

@@ -190,6 +190,8 @@ def test_an_erased_client_leaves_no_readable_trace_and_every_total_stays(lane: L
     assert behind.returncode == 1 and behind.stderr.count("\n") == 1, behind.stderr
     assert "caseload lacks 1 event(s)" in behind.stderr and "nothing was erased" in behind.stderr
     assert asyncio.run(key(lane, "P-late00client")) is not None
+    attempts = kim(lane, "audit", "--action", "client.erase", "--format", "json")
+    assert attempts.stdout.count('"outcome": "failed"') == 1 and "P-late00client" not in attempts.stdout
 
 
 def late_case(opening: HistoryEvent) -> dict[str, Any]:
