@@ -4,7 +4,9 @@ The row of the erased case or application stays — it still counts in every agg
 identifies anything: its key becomes an anonymous token and the fold nulls the per-case details that
 could link it to a person (the client's key id, the case manager, consents, applied event ids). The
 token is derived from the erasure event's id, so a rebuild (`kim replay`) makes the very same rows.
-Events about the case that arrive after its erasure are refused (dead-lettered), in every batching.
+Events about the case that arrive after its erasure are refused (dead-lettered): in the same batch as "was
+erased", in a later one as "never opened" — except a CaseOpened repeated after the erasure in a later batch,
+which opens the id afresh (the erased row is no longer under it; known limit, see the report of issue 8).
 
 The folds stay pure: they return the anonymous row under the old key; the sinks then remove the rows
 still under the old key (``drop``) or move child rows to the token (``rename``) in the same transaction.
