@@ -20,7 +20,8 @@ def serve(
         host=host,
         port=port,
         print=lambda _: announce(
-            f"KIM gateway on {url} (POST /v1/events, POST /v1/events:batch, GET /openapi.json); Ctrl-C stops it"
+            f"KIM gateway on {url} (POST /v1/events, POST /v1/events:batch, GET /v1/referrals/received, "
+            "GET /openapi.json); Ctrl-C stops it"
         ),
         handle_signals=True,
     )

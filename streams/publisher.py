@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     KafkaError,
+    MessageSizeTooLargeError,
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
@@ -232,6 +233,11 @@ async def _failed(reason: str) -> Published:
 
 
 def _describe(error: BaseException, topic: str) -> str:
+    if isinstance(error, MessageSizeTooLargeError):
+        return (
+            f"the event is too large for Kafka ({error}); an event is a few hundred bytes: "
+            "shorten its lists or split it into several events"
+        )
     if isinstance(error, UnknownTopicOrPartitionError):
         return f"topic {topic} does not exist on the broker (kim up creates the topics)"
     if isinstance(error, TopicAuthorizationFailedError | ClusterAuthorizationFailedError):

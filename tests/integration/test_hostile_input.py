@@ -70,7 +70,7 @@ def test_an_oversized_record_is_refused_by_the_sdk_and_by_the_broker_and_nothing
         async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix) as sdk:
             with pytest.raises(DeliveryError) as refused:
                 await asyncio.wait_for(sdk.publish(EventDraft("CaseClosed", too_big)), 60)  # an answer, no hang
-            assert "MessageSizeTooLargeError" in str(refused.value)
+            assert "the event is too large for Kafka" in str(refused.value)
             assert refused.value.results == [None]
             after = {**CLOSED["payload"], "case_id": "DO-AFTER-BIG"}
             assert (await sdk.publish(EventDraft("CaseClosed", after))).offset == 0
