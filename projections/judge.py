@@ -35,6 +35,7 @@ from projections.records import Applied, LogRecord, Rejection
 from schemas import Codec, DecodeError, Event
 from schemas.codec import HEADER_SIZE, MAGIC
 from schemas.rules import domain_errors
+from schemas.sealing import clear_on_log
 from schemas.validation import shown
 
 Verdict = Applied | Rejection | None  # applied by the projection, dead-lettered, or nothing to do
@@ -130,6 +131,8 @@ def offence(event: Event, topic: str, topics: dict[str, str]) -> str | None:
         errors = domain_errors(event.event_type, event.envelope, event.payload)
     except Exception as exc:  # a decodable value the SDK's schema check would refuse (e.g. year 9999 + skew)
         errors = [f"event: the domain rules cannot be checked ({shown(exc, 120)})"]
+    clear = clear_on_log(event.event_type, event.payload)
+    errors = [*errors, clear] if clear is not None else errors
     if errors:
         return "invalid: " + "; ".join(errors)
     return None

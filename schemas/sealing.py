@@ -77,6 +77,17 @@ def unseal(key: ClientKey, sealed: dict[str, Any], event_type: str, aggregate_id
     return clear.decode()
 
 
+def clear_on_log(event_type: str, payload: dict[str, Any]) -> str | None:
+    """Why an event read from the log must not be applied: a pseudonym in clear where v2 seals it (a producer
+    that bypassed the platform's publishers), which ``kim erase`` could never find or make unreadable."""
+    if event_type in SEALED and payload.get("client_ref") is not None:
+        return (
+            f"payload.client_ref: the client's pseudonym is in clear on the log; publish {event_type} through the "
+            "gateway or a Publisher with the client key store, which seal it"
+        )
+    return None
+
+
 def client_refs(event_type: str, payload: dict[str, Any]) -> list[str]:
     """The clear pseudonym a draft of ``event_type`` asks to seal (empty for other types)."""
     if event_type not in SEALED:

@@ -147,6 +147,22 @@ def bad_records(codec: Codec) -> list[Bad]:
             "immigration offices only",
         ),
         Bad(
+            "a pseudonym in clear where v2 seals it (CaseOpened)",
+            "kim.cases",
+            b"DO-c1",
+            valid("CaseOpened", client_ref="P-7f3a9c2e41b8", client_sealed=None),
+            both,
+            "in clear on the log",
+        ),
+        Bad(
+            "a pseudonym in clear where v2 seals it (ApplicationFiled)",
+            "kim.immigration",
+            b"ABH-c2",
+            valid("ApplicationFiled", client_ref="P-7f3a9c2e41b8", client_sealed=None),
+            frozenset({"backlog"}),
+            "in clear on the log",
+        ),
+        Bad(
             "wrong topic: an immigration event on kim.cases",
             "kim.cases",
             b"ABH-w1",

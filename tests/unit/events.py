@@ -6,8 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from schemas import Event
+from schemas.sealing import ClientKey, seal
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+TEST_KEY = ClientKey.of("k-" + "0" * 32, bytes(32))  # one key for every test client: the log shape, not secrecy
 
 
 def envelope(event_type: str, agency: str, at: datetime) -> dict:
@@ -23,10 +25,15 @@ def envelope(event_type: str, agency: str, at: datetime) -> dict:
     }
 
 
-def opened(case_id: str, agency: str = "JOBCENTER", district: str = "EVING", day: int = 0) -> Event:
+def opened(
+    case_id: str, agency: str = "JOBCENTER", district: str = "EVING", day: int = 0, *, sealed: bool = True
+) -> Event:
+    """``sealed``: the pseudonym as the platform's publishers put it on the log since v2; else in clear (v1, drafts)."""
+    client_ref = f"P-{case_id:0>6}"
+    client = {"client_ref": None, "client_sealed": seal(TEST_KEY, client_ref, "CaseOpened", case_id)}
     payload = {
         "case_id": case_id,
-        "client_ref": f"P-{case_id:0>6}",
+        **(client if sealed else {"client_ref": client_ref}),
         "district": district,
         "access_route": "SELF",
         "target_group": "NEWCOMER",

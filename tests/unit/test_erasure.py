@@ -90,7 +90,7 @@ def test_what_cannot_be_sealed_is_named_without_echoing_the_value(payload: dict[
 
 def test_old_v1_events_are_read_without_their_clear_pseudonym() -> None:
     codec = Codec()
-    event = opened("DO-old")
+    event = opened("DO-old", sealed=False)
     data = codec.encode("CaseOpened", event.envelope, event.payload, version=1)
     assert b"P-DO-old" in data  # a v1 record carries it in clear: that cannot be changed in the log
     assert codec.decode(data).payload["client_ref"] is None  # but no reader sees it any more
@@ -117,7 +117,7 @@ def case_erased(case_id: str, day: int = 30, seed: int = 0) -> Event:
 
 
 def sealed_opened(case_id: str) -> Event:
-    event = opened(case_id)
+    event = opened(case_id, sealed=False)
     keys = KeyRing()
     keys.add(event.payload["client_ref"], f"k-{case_id}", bytes(32))
     return Event(event.event_type, event.envelope, keys.seal_payload("CaseOpened", event.payload))
@@ -125,7 +125,7 @@ def sealed_opened(case_id: str) -> Event:
 
 def test_caseload_keeps_an_erased_case_as_an_anonymous_row_and_refuses_what_follows() -> None:
     erasure = case_erased("DO-1")
-    result = caseload_fold({}, [sealed_opened("DO-1"), opened("DO-2"), erasure, closed("DO-1", day=31)])
+    result = caseload_fold({}, [sealed_opened("DO-1"), opened("DO-2", sealed=False), erasure, closed("DO-1", day=31)])
     row = result.changed["DO-1"]
     assert row.case_id == anonymous_id(erasure) and row.case_id.startswith(ERASED)
     assert (row.client_key_id, row.case_manager_ref, row.consents, row.seen) == (None, None, "{}", [])
@@ -140,7 +140,7 @@ def test_the_key_id_of_a_sealed_opening_is_kept_to_find_the_case() -> None:
 
 def test_erasing_what_is_not_there_or_twice_changes_nothing() -> None:
     assert caseload_fold({}, [case_erased("DO-404")]).changed == {}
-    twice = caseload_fold({}, [opened("DO-1"), case_erased("DO-1"), case_erased("DO-1", seed=1)])
+    twice = caseload_fold({}, [opened("DO-1", sealed=False), case_erased("DO-1"), case_erased("DO-1", seed=1)])
     assert twice.rejected == [] and twice.changed["DO-1"].case_id == anonymous_id(case_erased("DO-1"))
     assert referrals_fold({}, [case_erased("DO-404")]).cases == {}
     assert backlog_fold({}, [erased("ApplicationErased", "application_id", "ABH-404")]).changed == {}
