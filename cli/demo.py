@@ -9,11 +9,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
+from analytics import queries
+from analytics.render import to_table
+from analytics.suppression import SuppressionConfigError, small_cell_max
 from cli import render, services
 from cli.catchup import wait_caught_up
-from cli.report import backlog_report, referrals_report
 from cli.simulate import describe, make_config, publish_events, require_past
-from infra import processes
+from infra import db_roles, processes
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.settings import Settings
@@ -35,20 +37,27 @@ async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> dict[Top
         )
 
 
-async def caseload_tables(database_url: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+COUNTS = ("open_cases", "opened", "closed")
+
+
+async def caseload_tables(database_url: str, threshold: int) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Cases per agency and per Stadtbezirk as analysts see them: from the ``analytics`` views, suppressed."""
     conn = await asyncpg.connect(database_url)
     try:
-        by_agency = await conn.fetch("SELECT * FROM caseload_by_agency ORDER BY open_cases DESC, agency")
-        by_district = await conn.fetch("SELECT * FROM caseload_by_district ORDER BY open_cases DESC, district")
+        await queries.set_threshold(conn, threshold)
+        order = "ORDER BY ({key} = 'ALL'), open_cases DESC NULLS LAST, {key}"
+        by_agency = await conn.fetch(f"SELECT * FROM analytics.caseload_by_agency {order.format(key='agency')}")
+        by_district = await conn.fetch(f"SELECT * FROM analytics.caseload_by_district {order.format(key='district')}")
         return by_agency, by_district
     finally:
         await conn.close()
 
 
 def _render(title: str, key: str, rows: list[asyncpg.Record]) -> str:
-    body = [[label(r[key]), *(render.suppress(r[c]) for c in ("open_cases", "opened", "closed"))] for r in rows]
-    total = [sum(r[c] for r in rows) for c in ("open_cases", "opened", "closed")]
-    body.append(["total", *total])
+    def cell(row: asyncpg.Record, column: str) -> str:
+        return "x" if row[f"{column}_suppressed"] else str(row[column])
+
+    body = [["total" if r[key] == "ALL" else label(r[key]), *(cell(r, c) for c in COUNTS)] for r in rows]
     return f"{title}\n" + render.table([key, "open", "opened", "closed"], body)
 
 
@@ -67,6 +76,10 @@ def run(
     timeout: float = 120.0,
 ) -> None:
     seed = random.randrange(2**32) if seed is None else seed
+    try:
+        threshold = small_cell_max()  # a broken KIM_SMALL_CELL_MAX is refused before anything is published
+    except SuppressionConfigError as why:
+        raise SetupError(str(why)) from None
     config = make_config(years, seed, scale, DEMO_START, cases)
     require_past(config)
     services.up(settings)
@@ -89,12 +102,15 @@ def run(
             raise SetupError(f"{why}; see {settings.run_dir / f'worker-{name}.log'}") from None
         print(f"{name} projection caught up (lag 0) {took:.1f} s after publishing")
     print()
-    by_agency, by_district = processes.run_sync(caseload_tables(settings.database_url))
-    print(_render("Caseload per agency (counts 1-4 suppressed as <5)", "agency", list(by_agency)))
+    analyst = db_roles.database_url(settings, db_roles.ANALYST)
+    by_agency, by_district = processes.run_sync(caseload_tables(analyst, threshold))
+    print(_render("Caseload per agency", "agency", list(by_agency)))
     print()
     print(_render("Caseload per Stadtbezirk", "district", list(by_district)))
     print()
-    print(processes.run_sync(_reports(settings.database_url, config_end(config))))
+    print(processes.run_sync(_reports(analyst, config_end(config), threshold)))
+    print(f"\nx: hidden — a count from 1 to {threshold}, or a count hidden with it so that it cannot be worked out")
+    print("from a total (the analytics schema decides: the same cells as `kim query`, the API and the dashboard)")
 
 
 def config_end(config: SimulationConfig) -> datetime:
@@ -103,9 +119,21 @@ def config_end(config: SimulationConfig) -> datetime:
     return datetime.combine(end, datetime.min.time(), tzinfo=UTC)
 
 
-async def _reports(database_url: str, as_of: datetime) -> str:
+async def _reports(database_url: str, as_of: datetime, threshold: int) -> str:
+    """What `kim query referrals` and `kim query backlog --as-of` print for the end of the simulated period."""
     conn = await asyncpg.connect(database_url)
     try:
-        return "\n\n".join([await referrals_report(conn, as_of), await backlog_report(conn, as_of)])
+        await queries.set_threshold(conn, threshold)
+        f = queries.Filters(as_of=as_of)
+        referrals = await queries.referrals(conn, f, threshold)
+        backlog = await queries.backlog(conn, f, threshold)
     finally:
         await conn.close()
+    # The totals per agency, not every pair: the same cells as the full answer, which `kim query referrals` shows.
+    referrals.rows = [r for r in referrals.rows if "ALL" in (r["from_agency"], r["to_agency"])]
+    referrals.title += " (the totals per agency; every pair: kim query referrals)"
+    return "\n\n".join(_without_legend(to_table(result)) for result in (referrals, backlog))
+
+
+def _without_legend(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.startswith("x: hidden"))

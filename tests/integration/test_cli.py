@@ -37,7 +37,7 @@ def test_demo_on_existing_services_prints_the_caseload_then_status_shows_lag_0_a
     totals = [line.split() for line in demo.stdout.splitlines() if line.startswith("total")]
     caseload_totals = totals[:2]  # the caseload tables come first; referrals and backlog follow
     assert all(t[2] == "120" for t in caseload_totals), demo.stdout  # opened = 120 in both tables
-    assert "Pending applications at 2026-01-01" in demo.stdout and "Why referrals are declined" in demo.stdout
+    assert "Pending applications at 2026-01-01" in demo.stdout and "Referrals from -> to agency" in demo.stdout
     assert "Traceback" not in demo.stdout + demo.stderr
 
     status = kim("status", env=env)
