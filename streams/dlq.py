@@ -61,16 +61,23 @@ MAX_LETTER_KEY = 1024  # a key longer than this is cut in a letter without bytes
 
 
 async def send_rejections(
-    producer: AIOKafkaProducer, dlq_topic: str, projection: str, rejections: list[Rejection]
+    producer: AIOKafkaProducer,
+    dlq_topic: str,
+    projection: str,
+    rejections: list[Rejection],
+    extra: Sequence[tuple[str, bytes]] = (),
 ) -> None:
-    futures = [await _send_letter(producer, dlq_topic, projection, r) for r in rejections]
+    """One letter per rejection, acknowledged; ``extra`` headers on each (a rebuild marks its letters)."""
+    futures = [await _send_letter(producer, dlq_topic, projection, r, extra) for r in rejections]
     await asyncio.gather(*futures)
 
 
-async def _send_letter(producer: AIOKafkaProducer, dlq_topic: str, projection: str, r: Rejection) -> asyncio.Future:
+async def _send_letter(
+    producer: AIOKafkaProducer, dlq_topic: str, projection: str, r: Rejection, extra: Sequence[tuple[str, bytes]]
+) -> asyncio.Future:
     """The letter with the record's bytes or, when that is over the producer's limit, without them: a letter
     too large must never stop the partition (the record itself stays in the log at its source offset)."""
-    headers = dlq_headers(projection, r)
+    headers = [*dlq_headers(projection, r), *extra]
     try:
         return await producer.send(dlq_topic, r.record.value, key=r.record.key, headers=headers)
     except MessageSizeTooLargeError:

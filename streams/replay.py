@@ -31,7 +31,7 @@ from projections import checkpoints, copies, rebuilds
 from projections.records import Rejection, TopicPartition
 from projections.runner import OnRejected, Projection
 from streams.bulk import catch_up
-from streams.dlq import dlq_headers
+from streams.dlq import send_rejections
 from streams.progress import Progress
 from streams.topics import DLQ, end_offsets
 
@@ -263,11 +263,7 @@ class _Runner:
         extra = [("kim.rebuild", self.schema.encode())]
 
         async def send(rejections: list[Rejection]) -> None:
-            futures = [
-                await producer.send(topic, r.record.value, key=r.record.key, headers=dlq_headers(self.name, r) + extra)
-                for r in rejections
-            ]
-            await asyncio.gather(*futures)
+            await send_rejections(producer, topic, self.name, rejections, extra)  # an oversized one without its bytes
             self.rejected += len(rejections)
 
         return lambda conn: send
