@@ -30,11 +30,11 @@ from schemas import Codec, EncodeError
 from schemas.sealing import client_refs
 from streams.draft import EventDraft, agencies
 from streams.errors import DeliveryError
-from streams.ordered import OrderedSender, Result
+from streams.ordered import AFTER_FAILED, OrderedSender, Result
 from streams.pool import PublisherPool
 from streams.prepare import Outgoing, Preparer
 from streams.progress import Progress
-from streams.publisher import Published
+from streams.publisher import TOO_LARGE, Published
 
 
 @dataclass(frozen=True)
@@ -182,6 +182,8 @@ class _Sender:
                 continue
             reason = _reason(result)
             self.outcome.rejected[line.number] = [f"not published: {reason}"]
+            if reason.startswith((TOO_LARGE, AFTER_FAILED)):
+                continue  # this line's own problem (or its key's earlier line's): the others go on
             if self.outcome.failure is None:
                 self.outcome.failure = f"Kafka did not acknowledge line {line.number} ({reason})"
 

@@ -30,7 +30,7 @@ from streams.draft import EventDraft
 from streams.errors import DeliveryError, field_errors_of
 from streams.pool import PublisherPool
 from streams.prepare import Outgoing, Preparer
-from streams.publisher import Published
+from streams.publisher import TOO_LARGE, Published
 
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)
@@ -235,7 +235,7 @@ async def _send(request: web.Request, agency: str, key: SigningKey, outgoing: li
     try:
         return await publisher.send(outgoing)
     except DeliveryError as failure:
-        if not any(failure.results) and any("MessageSizeTooLarge" in why for why in failure.reasons.values()):
+        if not any(failure.results) and any(TOO_LARGE in why for why in failure.reasons.values()):
             raise Problem(
                 413, "an event is larger than Kafka takes (1 MiB per record, encoded); nothing was published"
             ) from None

@@ -17,6 +17,7 @@ from streams.prepare import Outgoing
 from streams.publisher import Published, Publisher
 
 Result = Published | BaseException
+AFTER_FAILED = "an earlier event with the same key was not published"
 
 
 class OrderedSender:
@@ -53,7 +54,7 @@ async def _after(before: asyncio.Future[Published], publisher: Publisher, outgoi
     try:
         await before
     except Exception:
-        raise DeliveryError([None], {0: "an earlier event with the same key was not published"}) from None
+        raise DeliveryError([None], {0: AFTER_FAILED}) from None
     return await (await publisher.enqueue(outgoing))
 
 

@@ -31,7 +31,9 @@ from streams.draft import EventDraft
 from streams.errors import DeliveryError, InvalidBatch
 from streams.prepare import Outgoing, Preparer
 
-__all__ = ["EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
+__all__ = ["TOO_LARGE", "EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
+
+TOO_LARGE = "the event is too large for Kafka"  # starts the reason of an event over Kafka's record limit
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,7 @@ async def _failed(reason: str) -> Published:
 
 def _describe(error: BaseException, topic: str) -> str:
     if isinstance(error, MessageSizeTooLargeError):
-        return (
-            f"the event is too large for Kafka ({error}); an event is a few hundred bytes: "
-            "shorten its lists or split it into several events"
-        )
+        return f"{TOO_LARGE} ({error}); an event is a few hundred bytes: shorten its lists or split it into several"
     if isinstance(error, UnknownTopicOrPartitionError):
         return f"topic {topic} does not exist on the broker (kim up creates the topics)"
     if isinstance(error, TopicAuthorizationFailedError | ClusterAuthorizationFailedError):

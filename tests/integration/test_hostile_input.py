@@ -239,6 +239,28 @@ def test_kim_publish_rejects_deep_json_and_invalid_utf8_line_by_line(lane: Lane)
     assert asyncio.run(total_end_offset(lane)) == 0
 
 
+def test_kim_publish_rejects_an_oversized_event_as_its_line_and_publishes_the_others(lane: Lane) -> None:
+    def closing(case_id: str) -> str:
+        payload = {"case_id": case_id, "reason": "MOVED_AWAY"}
+        return json.dumps({"agency": "JOBCENTER", "event_type": "CaseClosed", "payload": payload})
+
+    lines = lane.home / "oversized.jsonl"
+    lines.write_text("\n".join([closing("DO-1"), closing("DO-" + "x" * 1_200_000), closing("DO-3")]) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "publish", str(lines)],
+        env=lane.env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stderr  # a rejected line, not a Kafka failure: the file is read to its end
+    assert "Traceback" not in done.stderr and "stopped after line" not in done.stdout + done.stderr
+    assert "accepted 2 of 3 lines" in done.stdout, done.stdout
+    assert "line 2: not published: the event is too large for Kafka" in done.stdout
+    assert asyncio.run(total_end_offset(lane)) == 2
+
+
 # --- records that claim another agency, and invalid UTF-8 inside a record ---------------------------------------
 
 
