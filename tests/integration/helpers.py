@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,7 +22,7 @@ from projections.records import TopicPartition as TP
 from schemas import Event
 from schemas.signing import PLATFORM_SIGNER, SigningKey
 from streams.topics import end_offsets
-from tests.integration.conftest import Lane, Worker
+from tests.integration.conftest import REPO, Lane, Worker
 
 UNTIL = datetime(2025, 6, 30, tzinfo=UTC)
 
@@ -121,3 +123,15 @@ async def agency_headers(lane: Lane, agency: str) -> dict[str, str]:
     finally:
         await conn.close()
     return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+
+def run_kim(lane: Lane, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """`kim ARGS` as a user runs it, on the lane's services, with ``env`` added to the lane's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        env={**lane.env(), **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -22,8 +21,8 @@ from infra import agencies, db_roles
 from infra.audit import record
 from projections.grants import apply_grants
 from tests.integration.analytics_lane import Server
-from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import caught_up, send_raw
+from tests.integration.conftest import Lane
+from tests.integration.helpers import caught_up, run_kim, send_raw
 
 pytestmark = pytest.mark.integration
 
@@ -208,14 +207,7 @@ def test_the_worker_process_logs_in_as_kim_worker_and_moves_its_checkpoint(lane:
 
 
 def kim(lane: Lane, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        env={**lane.env(), **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_kim(lane, *args, **env)
 
 
 def test_a_command_whose_login_lacks_the_privilege_is_one_error_line(lane: Lane) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,8 +31,8 @@ from schemas.signing import SigningKey
 from streams.errors import DeliveryError
 from streams.prepare import Outgoing, Preparer
 from streams.publisher import EventDraft, Publisher
-from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import agency_headers, caught_up, platform_key, read_all
+from tests.integration.conftest import Lane
+from tests.integration.helpers import agency_headers, caught_up, platform_key, read_all, run_kim
 from tests.integration.test_gateway import CLOSED, OPENED, body_of, lane_config, total_end_offset, with_gateway
 
 pytestmark = pytest.mark.integration
@@ -147,14 +145,7 @@ def test_a_record_at_the_brokers_limit_is_dead_lettered_without_its_bytes_and_th
     assert worker.alive()
 
     # A rebuild meets the same record: its letter goes without the bytes too, and the rebuild completes.
-    replay = subprocess.run(
-        [sys.executable, "-m", "cli.main", "replay", "caseload"],
-        env=lane.env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    replay = run_kim(lane, "replay", "caseload", timeout=300)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     letters = asyncio.run(read_all(lane, "kim.dlq"))
     assert len(letters) == 2, letters
@@ -223,14 +214,7 @@ def test_kim_publish_rejects_deep_json_and_invalid_utf8_line_by_line(lane: Lane)
         '{"agency": "JOBCENTER", "event_type": "CaseClosed", "payload": {"case_id": "DO-\\ud800", "reason": "X"}}'
     )
     lines.write_bytes(b"[" * 100_000 + b"]" * 100_000 + b"\n" + surrogate.encode() + b"\n" + b'\xff\xfe{"a": 1}\n')
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "publish", str(lines)],
-        env=lane.env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_kim(lane, "publish", str(lines))
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "line 1: not acceptable JSON: nested too deeply" in done.stdout
@@ -246,14 +230,7 @@ def test_kim_publish_rejects_an_oversized_event_as_its_line_and_publishes_the_ot
 
     lines = lane.home / "oversized.jsonl"
     lines.write_text("\n".join([closing("DO-1"), closing("DO-" + "x" * 1_200_000), closing("DO-3")]) + "\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "publish", str(lines)],
-        env=lane.env(),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_kim(lane, "publish", str(lines))
     assert done.returncode == 1, done.stderr  # a rejected line, not a Kafka failure: the file is read to its end
     assert "Traceback" not in done.stderr and "stopped after line" not in done.stdout + done.stderr
     assert "accepted 2 of 3 lines" in done.stdout, done.stdout

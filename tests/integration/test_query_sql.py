@@ -4,8 +4,6 @@ answers of the query layer checked against the raw projection tables."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import asyncpg
@@ -15,7 +13,8 @@ from analytics import queries
 from analytics.queries import Filters
 from infra.settings import Settings
 from tests.integration.analytics_lane import AS_OF, analytics_lane, synced
-from tests.integration.conftest import REPO, Lane
+from tests.integration.conftest import Lane
+from tests.integration.helpers import run_kim
 
 pytestmark = pytest.mark.integration
 
@@ -170,14 +169,7 @@ async def test_25b_older_than_180_days_and_when_cleared(filled: Lane):
 
 
 def _kim_query(lane: Lane, threshold: int, *args: str) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "query", *args, "--format", "json"],
-        env={**lane.env(), "KIM_SMALL_CELL_MAX": str(threshold)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_kim(lane, "query", *args, "--format", "json", KIM_SMALL_CELL_MAX=str(threshold))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["rows"]
 

@@ -19,8 +19,6 @@ must hide that count and its clearing date alike.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +31,8 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from schemas.labels import STADTBEZIRK
 from tests.integration.analytics_lane import Server, analytics_lane
-from tests.integration.conftest import REPO, Lane
+from tests.integration.conftest import Lane
+from tests.integration.helpers import run_kim
 from tests.integration.test_dashboard import CHROMIUM, FLAGS
 
 pytestmark = pytest.mark.integration
@@ -123,14 +122,7 @@ async def _sql(lane: Lane, threshold: int) -> tuple[Answers, list[dict], list[di
 
 
 def _kim(lane: Lane, threshold: int, *args: str) -> list[dict]:
-    done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "query", *args, "--format", "json"],
-        env={**lane.env(), "KIM_SMALL_CELL_MAX": str(threshold)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_kim(lane, "query", *args, "--format", "json", KIM_SMALL_CELL_MAX=str(threshold))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)["rows"]
 

@@ -11,7 +11,7 @@ from schemas import Codec
 from schemas.fast_validation import compile_check
 from schemas.samples import EVENT_TYPES, sample_envelope, sample_payload
 from schemas.validation import field_errors
-from tests.unit.test_fuzz_codec import FUZZ, KEYS, VALUES
+from tests.unit.test_fuzz_codec import FUZZ, VALUES, near_miss
 
 CODEC = Codec()
 SCHEMAS = {t: CODEC.schema_for(t).schema for t in EVENT_TYPES}
@@ -33,15 +33,7 @@ def test_every_sample_event_is_valid_for_both() -> None:
 @FUZZ
 @given(st.sampled_from(EVENT_TYPES), st.data())
 def test_near_misses_are_judged_alike(event_type: str, data: st.DataObject) -> None:
-    envelope, payload = sample_envelope(event_type), sample_payload(event_type)
-    for part in (envelope, payload):
-        names = sorted(part)
-        for _ in range(data.draw(st.integers(0, 3))):
-            key = data.draw(st.one_of(st.sampled_from(names), KEYS))
-            if data.draw(st.booleans()):
-                part[key] = data.draw(VALUES)
-            else:
-                part.pop(key, None)
+    envelope, payload = near_miss(event_type, data)
     agree(event_type, {"envelope": envelope, "payload": payload})
 
 

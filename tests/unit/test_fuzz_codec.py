@@ -189,6 +189,12 @@ def test_samples_with_fields_replaced_by_arbitrary_values_only_raise_encode_erro
     event_type: str, data: st.DataObject
 ) -> None:
     """Near misses: a valid event with some fields of envelope or payload replaced, added or removed."""
+    encodes_or_refuses(event_type, *near_miss(event_type, data))
+
+
+def near_miss(event_type: str, data: st.DataObject) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The sample envelope and payload of ``event_type`` with up to three fields of each replaced, added or
+    removed."""
     envelope, payload = sample_envelope(event_type), sample_payload(event_type)
     for part in (envelope, payload):
         names = sorted(part)
@@ -198,7 +204,7 @@ def test_samples_with_fields_replaced_by_arbitrary_values_only_raise_encode_erro
                 part[key] = data.draw(VALUES)
             else:
                 part.pop(key, None)
-    encodes_or_refuses(event_type, envelope, payload)
+    return envelope, payload
 
 
 @pytest.mark.parametrize(
