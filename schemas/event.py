@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
+    """An event: its type, envelope and payload (a named tuple: immutable, and cheap to build per record)."""
+
     event_type: str
     envelope: dict[str, Any]
     payload: dict[str, Any]

@@ -26,6 +26,7 @@ from projections import checkpoints
 from projections.records import LogRecord
 from projections.runner import OnRejected, Prepared, Projection, apply_prepared, prepare, prepare_many
 from schemas import Codec
+from streams.collector import ClockedCollection
 from streams.dlq import send_rejections
 from streams.progress import Progress
 from streams.topics import DLQ, end_offsets
@@ -153,42 +154,44 @@ async def _catch_up(
                 consumer.seek(tp, start[tp])
         applied = read = 0
         committing: asyncio.Future[list[int]] | None = None
-        try:
-            while todo:
-                batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
-                records = [
-                    LogRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
-                    for tp, rs in batch.items()
-                    for r in rs
-                    if r.offset < ends[tp]
-                ]
-                if records:
-                    # Decode this batch while PostgreSQL commits the previous one; commits stay in order.
-                    if single is not None:
-                        prepared = {single.name: prepare(single, records, codec)}
-                    else:
-                        prepared = prepare_many(projections, records, codec)
-                    if committing is not None:
-                        applied += sum(await committing)
-                    committing = asyncio.gather(
-                        *(
-                            _commit(pool, p, prepared[p.name], dead_letters[p.name], on_rejected)
-                            for p in projections
-                            if prepared[p.name].records
+        with ClockedCollection() as gc_clock:
+            try:
+                while todo:
+                    batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
+                    records = [
+                        LogRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                        for tp, rs in batch.items()
+                        for r in rs
+                        if r.offset < ends[tp]
+                    ]
+                    if records:
+                        # Decode this batch while PostgreSQL commits the previous one; commits stay in order.
+                        if single is not None:
+                            prepared = {single.name: prepare(single, records, codec)}
+                        else:
+                            prepared = prepare_many(projections, records, codec)
+                        if committing is not None:
+                            applied += sum(await committing)
+                        committing = asyncio.gather(
+                            *(
+                                _commit(pool, p, prepared[p.name], dead_letters[p.name], on_rejected)
+                                for p in projections
+                                if prepared[p.name].records
+                            )
                         )
-                    )
-                    read += len(records)
-                    progress.advance(len(records))
-                for tp in list(todo):
-                    if await consumer.position(tp) >= ends[tp]:
-                        todo.discard(tp)
-            if committing is not None:
-                applied += sum(await committing)
-                committing = None
-        finally:
-            if committing is not None and not committing.done():
-                committing.cancel()  # cut off: the open transactions roll back, the batch is applied next time
-                await asyncio.gather(committing, return_exceptions=True)
+                        read += len(records)
+                        progress.advance(len(records))
+                        gc_clock.tick()
+                    for tp in list(todo):
+                        if await consumer.position(tp) >= ends[tp]:
+                            todo.discard(tp)
+                if committing is not None:
+                    applied += sum(await committing)
+                    committing = None
+            finally:
+                if committing is not None and not committing.done():
+                    committing.cancel()  # cut off: the open transactions roll back, the batch is applied next time
+                    await asyncio.gather(committing, return_exceptions=True)
         progress.finish()
         return CatchUpResult(applied, progress.elapsed, read)
     finally:

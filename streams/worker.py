@@ -29,6 +29,7 @@ from projections.records import LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from projections.runner import Prepared, Projection, apply_prepared, prepare
 from schemas import Codec
+from streams.collector import EVERY_SECONDS, ClockedCollection
 from streams.dlq import send_rejections
 from streams.metrics import WorkerMetrics
 from streams.metrics_server import MetricsServer
@@ -138,15 +139,21 @@ def build_app(
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
 
     batches: list[_Batches] = []
+    gc_clock = ClockedCollection()  # streams/collector.py: the collector runs on a clock while the sink runs
 
     @app.agent(source, name=f"{projection.name}-sink")
     async def sink(stream: faust.StreamT) -> None:
         # Plain iteration with manual acknowledgement: faust's take_events() costs ~25 us per event more.
         manual = stream.noack()
-        batcher = _Batches(manual, projection, codec, _apply_until_done, batch_size, within)
+        batcher = _Batches(manual, projection, codec, _apply_until_done, batch_size, within, gc_clock.tick)
         batches.append(batcher)
-        async for event in manual.events():
-            await batcher.add(event)
+        with gc_clock:
+            async for event in manual.events():
+                await batcher.add(event)
+
+    @app.timer(EVERY_SECONDS)
+    async def collect_garbage() -> None:  # also while no batch is cut (an idle stream)
+        gc_clock.tick()
 
     async def _apply_until_done(prepared: Prepared) -> None:
         """A failing database or DLQ never skips a batch: retry the same records until they commit."""
@@ -218,8 +225,10 @@ class _Batches:
         commit: Callable[[Prepared], Awaitable[None]],
         size: int,
         within: float,
+        on_cut: Callable[[], None] = lambda: None,
     ) -> None:
         self.stream = stream
+        self.on_cut = on_cut
         self.projection = projection
         self.codec = codec
         self.commit = commit
@@ -258,6 +267,7 @@ class _Batches:
         prepared = prepare(self.projection, records, self.codec)
         previous = self.committing[-1] if self.committing else None
         self.committing.append(asyncio.ensure_future(self._commit(previous, prepared, events)))
+        self.on_cut()
 
     async def _commit(self, previous: asyncio.Future[None] | None, prepared: Prepared, events: list[Any]) -> None:
         if previous is not None:

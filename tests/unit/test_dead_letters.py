@@ -7,7 +7,6 @@ accepted once (every stored sample of every published version) is still accepted
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime
 
 import pytest
@@ -105,7 +104,7 @@ def test_a_redriven_warden_letter_that_passes_now_has_nothing_to_apply() -> None
     goal = sample_event("GoalAgreed")
     record = LogRecord("kim.cases", 0, 0, None, CODEC.encode(goal.event_type, goal.envelope, goal.payload))
     assert judge(PROJECTIONS["caseload"], record, CODEC) is None
-    assert isinstance(judge(PROJECTIONS["caseload"], replace(record, topic="kim.immigration"), CODEC), Rejection)
+    assert isinstance(judge(PROJECTIONS["caseload"], record._replace(topic="kim.immigration"), CODEC), Rejection)
 
 
 def _broken(payload: dict) -> list[dict]:
