@@ -52,6 +52,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 def domain_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
     """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings."""
+    try:  # nearly every event passes: a check compiled per type says so fast (schemas/fast_rules.py)
+        if (_PASSES.get(event_type) or _passes_of(event_type))(envelope, payload):
+            return []
+    except Exception:  # a shape the check did not foresee: the rules below decide (and raise) as before
+        pass
     rules = _RULES_OF.get(event_type) or _rules_of(event_type)
     return [error for rule in rules for error in rule(event_type, envelope, payload)]
 
@@ -164,6 +169,8 @@ def _topic_of() -> dict[str, str]:
     return {event_type: catalog.current(event_type).topic for event_type in catalog.event_types()}
 
 
+# schemas/fast_rules.py mirrors every rule as one compiled yes/no check per type: change a rule, change it
+# there too (tests/unit/test_fast_rules.py holds the two to the same answers).
 RULES: tuple[Rule, ...] = (
     _envelope_type,
     _recorded_after_it_happened,
@@ -204,3 +211,16 @@ def _rules_of(event_type: str) -> tuple[Rule, ...]:
     rules = tuple(rule for rule in RULES if rule not in _NEEDS or _NEEDS[rule](fields, arrays, topic))
     _RULES_OF[event_type] = rules
     return rules
+
+
+_PASSES: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {}
+
+
+def _passes_of(event_type: str) -> Callable[[dict[str, Any], dict[str, Any]], bool]:
+    """The compiled yes/no check of a type (an unknown type's never passes, and is not kept)."""
+    from schemas.fast_rules import compile_passes  # it is built from this module's rules
+
+    passes = compile_passes(event_type)
+    if event_type in _topic_of():
+        _PASSES[event_type] = passes
+    return passes
