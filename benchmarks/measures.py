@@ -74,8 +74,8 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
         await consumer.stop()
 
 
-async def bulk(lane: BenchLane, projection: str = "caseload") -> float:
-    url = await lane.database(f"bulk_{projection}")
+async def bulk(lane: BenchLane, projection: str = "caseload", attempt: int = 0) -> float:
+    url = await lane.database(f"bulk_{projection}" + (f"_{attempt}" if attempt else ""))
     result = await catch_up(PROJECTIONS[projection], lane.settings.kafka_bootstrap, url, topic_prefix=lane.prefix)
     return result.rate
 

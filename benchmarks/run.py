@@ -1,4 +1,4 @@
-"""The benchmark suite: ``python -m benchmarks.run [--events N] [--out FILE]``.
+"""The benchmark suite: ``python -m benchmarks.run [--events N] [--repeat R] [--out FILE]``.
 
 Measures, in one run and on the same generated events through the real broker and database:
 SDK publish throughput; the reference lines (raw aiokafka getmany + decode ceiling, a
@@ -6,8 +6,10 @@ do-nothing faust agent, a naive one-upsert-per-event faust agent); the platform'
 (the faust worker) and bulk path (aiokafka batches) for each projection; a rebuild (the whole
 history into all three projections through the bulk path, in one process and in two processes
 with the partitions split); end-to-end latency at a steady rate; a worker's peak RSS. Results
-are also given as ratios to the reference lines, so they hold on a noisy machine. Prints a table
-and writes JSON (default ``results/bench-<time>.json``).
+are also given as ratios to the reference lines, so they hold on a noisy machine. ``--repeat N``
+measures the one-core rows (raw ceilings, bulk paths, one-process rebuild) in N rounds and keeps
+the best of each, so one busy spell does not decide a ratio. Prints a table and writes JSON
+(default ``results/bench-<time>.json``).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import asyncio
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from benchmarks import measures, replay
-from benchmarks.lanes import new_lane
+from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
 from cli import render, services
 from infra.errors import SetupError
@@ -65,7 +69,41 @@ def _history(count: int, seed: int) -> tuple[list, list]:
         scale *= 2
 
 
-async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) -> dict:
+async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[float, int, int]:
+    url = await lane.database(purpose)
+    return await asyncio.to_thread(replay.replay, lane.settings.kafka_bootstrap, url, lane.prefix, processes)
+
+
+async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], None]) -> dict[str, Any]:
+    """The one-core measurements and their references, in ``repeat`` rounds; the best of each counts.
+
+    Each round measures every raw ceiling and, right after, the bulk paths and the one-process rebuild
+    compared with it, so a busy spell on a shared machine slows a reference and what is compared with
+    it alike instead of one of them.
+    """
+    best: dict[str, Any] = {}
+
+    def keep(name: str, value: float) -> None:
+        best[name] = max(best.get(name, 0.0), value)
+
+    for attempt in range(repeat):
+        suffix = f" (round {attempt + 1} of {repeat})" if repeat > 1 else ""
+        step("raw getmany+decode ceilings" + suffix)
+        keep("raw_ceiling_per_s", await measures.raw_ceiling(lane))
+        keep("raw_ceiling_immigration_per_s", await measures.raw_ceiling(lane, (IMMIGRATION,)))
+        keep("raw_ceiling_all_per_s", await measures.raw_ceiling(lane, (CASES, IMMIGRATION)))
+        step("bulk path: caseload, referrals, backlog" + suffix)
+        keep("bulk_per_s", await measures.bulk(lane, "caseload", attempt))
+        keep("bulk_referrals_per_s", await measures.bulk(lane, "referrals", attempt))
+        keep("bulk_backlog_per_s", await measures.bulk(lane, "backlog", attempt))
+        step("rebuild: the whole history into all three projections, 1 process" + suffix)
+        rate, read, applied = await _rebuild(lane, 1, f"rebuild_1_{attempt}")
+        keep("rebuild_1p_per_s", rate)
+        best["rebuild_1p_records_read"], best["rebuild_1p_records_applied"] = read, applied
+    return best
+
+
+async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, repeat: int = 1) -> dict:
     settings = load_settings()
     services.start_services(settings, log=lambda line: print(line, file=sys.stderr))
     lane = await new_lane(settings)
@@ -75,6 +113,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         "events": n,
         "immigration_events": m,
         "seed": seed,
+        "repeat": repeat,
         "started": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
@@ -83,32 +122,21 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float) 
         results["publish_per_s"] = await measures.publish_all(lane, history)
         del history
         step = lambda name: print(f"measuring {name} …", file=sys.stderr)  # noqa: E731
-        step("raw getmany+decode ceiling")
-        results["raw_ceiling_per_s"] = await measures.raw_ceiling(lane)
-        results["raw_ceiling_immigration_per_s"] = await measures.raw_ceiling(lane, (IMMIGRATION,))
-        results["raw_ceiling_all_per_s"] = await measures.raw_ceiling(lane, (CASES, IMMIGRATION))
-        step("bulk path")
-        results["bulk_per_s"] = await measures.bulk(lane)
+        results.update(await _one_core_rounds(lane, repeat, step))
         step("faust do-nothing agent")
         results["faust_noop_per_s"] = measures.faust_agent(lane, "noop", n)
         step("naive baseline (one upsert per event)")
         results["naive_per_s"] = measures.faust_agent(lane, "naive", n, await lane.database("naive"))
         step("live path (faust worker)")
         results["live_per_s"], results["live_worker_peak_rss_mb"] = await measures.live(lane, n)
-        step("referrals projection: bulk and live paths on the same events")
-        results["bulk_referrals_per_s"] = await measures.bulk(lane, "referrals")
+        step("referrals projection: live path on the same events")
         results["live_referrals_per_s"], _ = await measures.live(lane, n, projection="referrals")
-        step("backlog projection: bulk and live paths on the kim.immigration events")
-        results["bulk_backlog_per_s"] = await measures.bulk(lane, "backlog")
+        step("backlog projection: live path on the kim.immigration events")
         results["live_backlog_per_s"], _ = await measures.live(lane, m, projection="backlog")
-        for processes in (1, 2):
-            step(f"rebuild: the whole history into all three projections, {processes} process(es)")
-            url = await lane.database(f"rebuild_{processes}")
-            rate, read, applied = await asyncio.to_thread(
-                replay.replay, lane.settings.kafka_bootstrap, url, lane.prefix, processes
-            )
-            results[f"rebuild_{processes}p_per_s"], results[f"rebuild_{processes}p_records_read"] = rate, read
-            results[f"rebuild_{processes}p_records_applied"] = applied
+        step("rebuild: the whole history into all three projections, 2 processes")
+        rate, read, applied = await _rebuild(lane, 2, "rebuild_2")
+        results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rate, read
+        results["rebuild_2p_records_applied"] = applied
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
@@ -197,13 +225,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--latency-rate", type=int, default=1000, help="events/s for the latency run")
     parser.add_argument("--latency-seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of the one-core measurements (raw ceilings, bulk paths, one-process rebuild); the best counts",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results JSON (default results/bench-<time>.json)")
     args = parser.parse_args(argv)
     if args.events < 10:
         print("error: --events must be at least 10", file=sys.stderr)
         return 1
+    if args.repeat < 1:
+        print("error: --repeat must be at least 1", file=sys.stderr)
+        return 1
     try:
-        results = asyncio.run(run(args.events, args.seed, args.latency_rate, args.latency_seconds))
+        results = asyncio.run(run(args.events, args.seed, args.latency_rate, args.latency_seconds, args.repeat))
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
