@@ -62,7 +62,7 @@ def _parsed(consents: str) -> dict[str, Any]:
 
 
 def grant_consent(consents: str, case_id: str, payload: dict[str, Any]) -> str:
-    parsed = json.loads(consents)  # a fresh copy: it is changed below
+    parsed = dict(_parsed(consents))  # a copy of the top level: only a new entry is added below
     consent_id = payload["consent_id"]
     if consent_id in parsed:
         raise Rejected(f"consent {consent_id} of case {case_id} was already granted")

@@ -10,7 +10,7 @@ the referral's status. Everything else that contradicts the history is rejected 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -55,7 +55,7 @@ class ReferralCase(NamedTuple):
     opened_at: datetime
     closed_at: datetime | None = None
     consents: str = NO_CONSENTS
-    seen: list[int] = field(default_factory=list)
+    seen: list[int] = []  # noqa: RUF012 - never changed in place
 
 
 class ReferralRow(NamedTuple):
@@ -81,10 +81,11 @@ CASE_COLUMNS: tuple[str, ...] = ReferralCase._fields
 REFERRAL_COLUMNS: tuple[str, ...] = ReferralRow._fields
 
 
-@dataclass(frozen=True, slots=True)
-class CaseState:
+class CaseState(NamedTuple):
+    """A case and its referrals, as the fold carries them (a named tuple: built once per event)."""
+
     case: ReferralCase
-    referrals: dict[str, ReferralRow] = field(default_factory=dict)
+    referrals: dict[str, ReferralRow]  # never changed in place by the fold: a change makes a new dict
 
 
 def _answer(state: CaseState | None, event: Event) -> ReferralRow:
@@ -124,7 +125,7 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
     if kind == "CaseOpened":
         if state is not None:
             raise Rejected(f"case {case_id} was already opened at {state.case.opened_at.isoformat()}")
-        return CaseState(ReferralCase(case_id, "open", at, seen=[] if sid is None else [sid]))
+        return CaseState(ReferralCase(case_id, "open", at, seen=[] if sid is None else [sid]), {})
     if kind in ANSWERS:
         referral = _answer(state, event)
         assert state is not None
