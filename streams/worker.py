@@ -145,14 +145,14 @@ def build_app(
     async def sink(stream: faust.StreamT) -> None:
         # Plain iteration with manual acknowledgement: faust's take_events() costs ~25 us per event more.
         manual = stream.noack()
-        batcher = _Batches(manual, projection, codec, _apply_until_done, batch_size, within, gc_clock.tick)
+        batcher = _Batches(manual, projection, codec, _apply_until_done, batch_size, within)
         batches.append(batcher)
         with gc_clock:
             async for event in manual.events():
                 await batcher.add(event)
 
     @app.timer(EVERY_SECONDS)
-    async def collect_garbage() -> None:  # also while no batch is cut (an idle stream)
+    async def collect_garbage() -> None:
         gc_clock.tick()
 
     async def _apply_until_done(prepared: Prepared) -> None:
@@ -225,10 +225,8 @@ class _Batches:
         commit: Callable[[Prepared], Awaitable[None]],
         size: int,
         within: float,
-        on_cut: Callable[[], None] = lambda: None,
     ) -> None:
         self.stream = stream
-        self.on_cut = on_cut
         self.projection = projection
         self.codec = codec
         self.commit = commit
@@ -267,7 +265,6 @@ class _Batches:
         prepared = prepare(self.projection, records, self.codec)
         previous = self.committing[-1] if self.committing else None
         self.committing.append(asyncio.ensure_future(self._commit(previous, prepared, events)))
-        self.on_cut()
 
     async def _commit(self, previous: asyncio.Future[None] | None, prepared: Prepared, events: list[Any]) -> None:
         if previous is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -27,21 +26,14 @@ from schemas.sealing import KeyRing, new_key
 from schemas.signing import SigningKey
 from streams.prepare import Preparer
 from streams.publisher import EventDraft, Publisher
-from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import caught_up, read_all
+from tests.integration.conftest import Lane
+from tests.integration.helpers import caught_up, read_all, run_kim
 
 pytestmark = pytest.mark.integration
 
 
 def kim(lane: Lane, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        env={**lane.env(), **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_kim(lane, *args, timeout=300, **env)
 
 
 def credentials(output: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from projections.registry import PROJECTIONS
 from streams.bulk import catch_up
 from streams.progress import Progress
 from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import read_all, run_kim
 from tests.oracles import caseload as caseload_oracle
 from tests.oracles import compare
 from tests.oracles.history import sized
@@ -42,15 +42,8 @@ def records() -> list[Encoded]:
     return with_repeats(encode(sized(EVENTS, seed=21)), share=0.01, seed=4)
 
 
-def kim(lane: Lane, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        env={**lane.env(), **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def kim(lane: Lane, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_kim(lane, *args, timeout=300, **env)
 
 
 def start_kim(lane: Lane, *args: str) -> subprocess.Popen[str]:
