@@ -40,6 +40,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     OPERATIONS: (
         # replay (its swap), dlq redrive, erase: the projections and their bookkeeping
         Grant(WRITE, (PROJECTION_TABLES, "projection_checkpoints", "projection_rebuilds", "dlq_redriven")),
+        Grant(WRITE, ("dlq_tally", "dlq_tally_letters")),  # kim status: the dead letters counted so far
         Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),  # agency add/remove (keys are retired)
         Grant("SELECT", ("signing_cutoffs",)),
         Grant("SELECT, INSERT", ("audit_log",)),  # appends only; the triggers refuse UPDATE, DELETE, TRUNCATE
