@@ -1,13 +1,17 @@
 """`kim status [--json]`: broker, database, topics, and per projection its lag, freshness, workers,
 dead letters and running rebuilds. Reads only; what it prints is derived in ``cli/status_view.py``.
 
-Dead letters are counted per projection by reading the ``kim.projection`` header of every record in
-``kim.dlq`` (a full read, bounded by ``DLQ_READ_SECONDS``; the topic's record count is in the topic table).
+Dead letters are counted per projection by the ``kim.projection`` header of the records in ``kim.dlq``
+(the topic's record count is in the topic table). The count is a tally kept in the database
+(``streams/dlq_tally_store.py``): each call reads only the letters added since the last one, bounded by
+``DLQ_READ_SECONDS``. A database without the tally (not migrated to 0096) gets today's full read, with a note.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -19,6 +23,8 @@ from infra import db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
+from streams import dlq_tally_store
+from streams.dlq_tally import totals
 from streams.health import Group, ProjectionHealth, partition_states
 from streams.health_read import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
 from streams.topics import DLQ, TOPICS, end_offsets
@@ -66,23 +72,16 @@ async def snapshot(settings: Settings) -> Snapshot:
     except Exception as why:  # the rest of the status is still worth printing
         notes.append(f"consumer groups not described: {why!r}")
     letters = None
-    if (settings.topic(DLQ), 0) not in ends:
+    dlq_partitions = sorted(p for t, p in ends if t == settings.topic(DLQ))
+    if not dlq_partitions:
         notes.append(f"topic {settings.topic(DLQ)} is missing; `kim up` creates it")
-    else:
-        reader = LogReader(settings.kafka_bootstrap)
-        await reader.start()
-        try:
-            partitions = next(s.partitions for s in TOPICS if s.name == DLQ)
-            letters = await reader.count_dead_letters(settings.topic(DLQ), partitions, timeout=DLQ_READ_SECONDS)
-        except TimeoutError as why:
-            notes.append(f"dead letters not counted: {why}")
-        finally:
-            await reader.stop()
     conn = await asyncpg.connect(url, timeout=5)
     try:
         if not await conn.fetchval("SELECT to_regclass('projection_checkpoints') IS NOT NULL"):
             notes.append("the database has no projection tables yet; `kim up` applies the migrations")
             return Snapshot(broker, database, ends, topics, None, tuple(notes))
+        if dlq_partitions:
+            letters = await _dead_letters(conn, settings, dlq_partitions, notes)
         redriven = await read_redriven(conn, settings.topic(DLQ))
         healths = []
         for name, projection in PROJECTIONS.items():
@@ -103,6 +102,46 @@ async def snapshot(settings: Settings) -> Snapshot:
     finally:
         await conn.close()
     return Snapshot(broker, database, ends, topics, tuple(healths), tuple(notes))
+
+
+async def _dead_letters(
+    conn: asyncpg.Connection, settings: Settings, partitions: Sequence[int], notes: list[str]
+) -> Counter[str] | None:
+    """Letters per projection: the stored tally carried on to the DLQ's end; a full read where there is no
+    tally this role may write. None (and a note) when they could not be counted in time."""
+    topic = settings.topic(DLQ)
+    if not await dlq_tally_store.has_tables(conn):
+        notes.append(
+            f"the database has no dlq_tally table (migration 0096), so the dead letters were counted by a full read"
+            f" of {topic}; `kim up` applies the migrations"
+        )
+    else:
+        try:
+            run = await dlq_tally_store.update(conn, settings.kafka_bootstrap, topic, partitions, DLQ_READ_SECONDS)
+        except asyncpg.LockNotAvailableError:
+            notes.append(
+                f"dead letters not counted: another `kim status` held the count for over {DLQ_READ_SECONDS:.0f} s"
+            )
+            return None
+        except asyncpg.InsufficientPrivilegeError as why:
+            notes.append(f"dead letters counted by a full read: {db_roles.refusal(why)}")
+        else:
+            if run.complete:
+                return totals(run.tally)
+            notes.append(
+                f"dead letters not counted: counting the dead letters in {topic} took longer than"
+                f" {DLQ_READ_SECONDS:.0f} s; what was counted is kept and the next `kim status` continues"
+            )
+            return None
+    reader = LogReader(settings.kafka_bootstrap)
+    await reader.start()
+    try:
+        return await reader.count_dead_letters(topic, len(partitions), timeout=DLQ_READ_SECONDS)
+    except TimeoutError as why:
+        notes.append(f"dead letters not counted: {why}")
+        return None
+    finally:
+        await reader.stop()
 
 
 async def report(settings: Settings, machine: bool = False) -> tuple[str, bool]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import OffsetOutOfRangeError
 
 from infra.kafka_client import client_options
+from streams.dlq_tally import PartitionTally, Tally, add, done, plan, restarts
 from streams.health import SHOWN_REBUILD_STATES, Checkpoint, Group, Member, Rebuild
 
 
@@ -138,6 +141,64 @@ class LogReader:
                 self._positions[tp] = max(self._positions.get(tp, 0), await self.consumer.position(tp))
             todo = {tp for tp in todo if self._positions[tp] < ends[tp]}
         return self.letters
+
+
+@dataclass(frozen=True)
+class TallyRead:
+    """A stored dead-letter tally carried on to the DLQ's end offsets (or as far as the time allowed)."""
+
+    tally: dict[int, PartitionTally]
+    read: int  # records this call read from Kafka
+    restarted: frozenset[int]  # partitions counted again from their log start (retention, a recreated topic)
+    complete: bool  # False: the time ran out; ``tally`` holds what was counted so far, exactly
+
+
+async def continue_tally(
+    bootstrap: str, dlq_topic: str, partitions: Iterable[int], stored: Tally, timeout: float
+) -> TallyRead:
+    """Read only the letters after each partition's stored position, up to the end offsets at call time.
+
+    ``auto_offset_reset="none"``: a position that retention deleted while reading is an error here (not
+    a silent jump), and that partition is counted again from its new start.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="none", **client_options()
+    )
+    await consumer.start()
+    try:
+        tps = {p: TopicPartition(dlq_topic, p) for p in sorted(set(partitions))}
+        consumer.assign(list(tps.values()))
+        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(list(tps.values()))).items()}
+        starts = {tp.partition: start for tp, start in (await consumer.beginning_offsets(list(tps.values()))).items()}
+        restarted = restarts(stored, starts, ends)
+        tally = plan(stored, starts, ends)
+        for p, part in tally.items():
+            consumer.seek(tps[p], part.next_offset)
+        read = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done(tally, ends):
+            if loop.time() > deadline:
+                return TallyRead(tally, read, frozenset(restarted), complete=False)
+            todo = [tps[p] for p, part in tally.items() if part.next_offset < ends[p]]
+            try:
+                batches = await consumer.getmany(*todo, timeout_ms=500)
+            except OffsetOutOfRangeError:  # retention deleted letters after the start offsets were read
+                starts.update((tp.partition, o) for tp, o in (await consumer.beginning_offsets(todo)).items())
+                again = restarts(tally, starts, ends)
+                restarted |= again
+                tally = plan(tally, starts, ends)
+                for tp in todo:  # a seek also clears the partition's error
+                    consumer.seek(tp, tally[tp.partition].next_offset)
+                continue
+            for tp in todo:
+                records = batches.get(tp, [])
+                read += len(records)
+                letters = ((r.offset, letter_projection(r.headers)) for r in records)
+                tally[tp.partition] = add(tally[tp.partition], letters, await consumer.position(tp), ends[tp.partition])
+        return TallyRead(tally, read, frozenset(restarted), complete=True)
+    finally:
+        await consumer.stop()
 
 
 def letter_projection(headers: Sequence[tuple[str, bytes]]) -> str:
