@@ -17,7 +17,7 @@ from infra.errors import SetupError
 from infra.kafka_client import platform_signing_secret
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas.rules import PLATFORM_EVENTS
-from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, verify
+from schemas.signing import PLATFORM_SIGNER, SIG_HEADER, SIGNER_HEADER, verify_claim
 
 Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
 # Signatures already checked: (id of the record, secret) -> whether it verified. The HMAC is a pure function of
@@ -34,8 +34,13 @@ def check(
     verified: Verified | None = None,
 ) -> str | None:
     """Why this record may not count for ``source_agency``, or None when it may. Pure (``verified`` is a memo)."""
-    headers = dict(record.headers)
-    signer = headers.get(SIGNER_HEADER)
+    signer = claimed = None  # the headers are scanned, not made a dict: this runs for every record of a rebuild
+    for name, header in record.headers:
+        if name == SIGNER_HEADER:
+            signer = header
+        elif name == SIG_HEADER:
+            claimed = header
+    claimed = b"" if claimed is None else claimed
     if signer is None:
         if record.offset < cutoffs.get(record.tp, 0):
             return None  # written before records were signed
@@ -51,12 +56,12 @@ def check(
     if agency is not None and agency != source_agency:
         return f"forged source: the record claims source_agency {source_agency} but was signed by {agency}"
     if verified is None:
-        good = verify(headers, record.key, record.value, secret)
+        good = verify_claim(claimed, record.key, record.value, secret)
     else:
         memo = (id(record), secret)
         good = verified.get(memo)
         if good is None:
-            good = verified[memo] = verify(headers, record.key, record.value, secret)
+            good = verified[memo] = verify_claim(claimed, record.key, record.value, secret)
     if not good:
         return f"bad signature: kim.sig does not verify under {key_id}'s key (altered, or signed with another key)"
     return None
