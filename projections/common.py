@@ -18,6 +18,7 @@ __all__ = [
     "event_date",
     "fold_by_key",
     "grant_consent",
+    "replaced",
     "seen_id",
     "withdraw_consent",
 ]
@@ -101,6 +102,28 @@ def consent_problem(consents: str, consent_id: str, agency: str, at: datetime) -
 
 
 S = TypeVar("S")
+R = TypeVar("R", bound=tuple[Any, ...])
+
+_FIELD_INDEX: dict[type, dict[str, int]] = {}
+
+
+def replaced(row: R, **changes: Any) -> R:
+    """``row._replace(**changes)`` for a named tuple, at about half the cost.
+
+    NamedTuple's ``_replace`` passes every field through ``dict.pop`` (some 20 per row here); this copies the
+    tuple once and sets the changed fields. The folds make one such copy per event of a rebuild.
+    """
+    cls = type(row)
+    index = _FIELD_INDEX.get(cls)
+    if index is None:
+        index = _FIELD_INDEX[cls] = {name: i for i, name in enumerate(cls._fields)}  # type: ignore[attr-defined]
+    values = list(row)
+    try:
+        for name, value in changes.items():
+            values[index[name]] = value
+    except KeyError:
+        raise ValueError(f"{cls.__name__} has no field {name!r}") from None
+    return tuple.__new__(cls, values)  # type: ignore[return-value]
 
 
 def fold_by_key(

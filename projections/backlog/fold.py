@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
-from projections.common import Rejected, fold_by_key, seen_id
+from projections.common import Rejected, fold_by_key, replaced, seen_id
 from projections.erasure import anonymous_id, client_key_id
 from schemas import Event
 
@@ -94,9 +94,9 @@ INTERVAL_COLUMNS: tuple[str, ...] = IntervalRow._fields
 
 def _move(row: ApplicationRow, state: str, at: datetime, seen: list[int], **changes: object) -> ApplicationRow:
     if state == row.state:
-        return row._replace(seen=seen, **changes)
+        return replaced(row, seen=seen, **changes)
     seq = row.seq + 1 if state in _PENDING else row.seq
-    return row._replace(state=state, state_since=at, seq=seq, seen=seen, **changes)
+    return replaced(row, state=state, state_since=at, seq=seq, seen=seen, **changes)
 
 
 def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
@@ -113,7 +113,7 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
     if kind == "ApplicationErased":  # projections/erasure.py: the row stays, anonymous, and keeps counting
         if row is None or row.application_id != application_id:
             return row  # nothing to erase (never applied, or erased earlier in this batch)
-        return row._replace(application_id=anonymous_id(event), case_id=None, client_key_id=None, seen=[])
+        return replaced(row, application_id=anonymous_id(event), case_id=None, client_key_id=None, seen=[])
     if row is not None and row.application_id != application_id:
         raise Rejected(f"application {application_id} was erased")
     if kind == "ApplicationFiled":
@@ -143,7 +143,7 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
             row, "permit_handed_over", at, seen, permit_handed_over_at=at, permit_valid_until=payload.get("valid_until")
         )
     if kind == "AppointmentScheduled" and row.state == "granted":  # to hand the permit over
-        return row._replace(appointment_at=payload["appointment_at"], seen=seen)
+        return replaced(row, appointment_at=payload["appointment_at"], seen=seen)
     if row.state not in _PENDING:
         raise Rejected(f"application {application_id} is no longer pending ({row.state})")
     if kind == "DocumentsRequested":
@@ -158,8 +158,8 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
         )
     if kind == "DocumentsReceived":
         received = set(payload["documents"])
-        return row._replace(
-            documents_outstanding=[d for d in row.documents_outstanding if d not in received], seen=seen
+        return replaced(
+            row, documents_outstanding=[d for d in row.documents_outstanding if d not in received], seen=seen
         )
     if kind == "ApplicationCompleted":
         return _move(row, "complete", at, seen, completed_at=at)

@@ -19,6 +19,7 @@ from projections.common import (
     consent_problem,
     fold_by_key,
     grant_consent,
+    replaced,
     seen_id,
     withdraw_consent,
 )
@@ -96,8 +97,8 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
     if kind == "CaseErased":  # projections/erasure.py: the row stays, anonymous, and keeps counting
         if row is None or row.case_id != case_id:
             return row  # nothing to erase (never applied, or erased earlier in this batch)
-        return row._replace(
-            case_id=anonymous_id(event), client_key_id=None, case_manager_ref=None, consents=NO_CONSENTS, seen=[]
+        return replaced(
+            row, case_id=anonymous_id(event), client_key_id=None, case_manager_ref=None, consents=NO_CONSENTS, seen=[]
         )
     if row is not None and row.case_id != case_id:
         raise Rejected(f"case {case_id} was erased")
@@ -120,15 +121,16 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
         raise Rejected(f"case {case_id} was never opened")
     seen = _seen(row, sid)
     if kind == "ConsentWithdrawn":  # a client may withdraw consent after the case is closed
-        return row._replace(consents=withdraw_consent(row.consents, case_id, payload["consent_id"], at), seen=seen)
+        return replaced(row, consents=withdraw_consent(row.consents, case_id, payload["consent_id"], at), seen=seen)
     if row.status == "closed":
         raise Rejected(f"case {case_id} is already closed")
     if kind == "CaseClosed":
-        return row._replace(
-            status="closed", closed_at=at, closure_reason=payload["reason"], paused_since=None, seen=seen
+        return replaced(
+            row, status="closed", closed_at=at, closure_reason=payload["reason"], paused_since=None, seen=seen
         )
     if kind == "CaseManagerAssigned":
-        return row._replace(
+        return replaced(
+            row,
             case_manager_ref=payload["case_manager_ref"],
             manager_agency=payload["agency"],
             assigned_at=at,
@@ -137,7 +139,8 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
         )
     if kind == "NeedsAssessed":
         needs = payload["needs"]
-        return row._replace(
+        return replaced(
+            row,
             lebenslagen=[n["lebenslage"] for n in needs],
             priorities=[n["priority"] for n in needs],
             seen=seen,
@@ -146,17 +149,17 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
         problem = consent_problem(row.consents, payload["consent_id"], payload["to_agency"], at)
         if problem:
             raise Rejected(f"hand-over of case {case_id} to {payload['to_agency']} refused: {problem}")
-        return row._replace(agency=payload["to_agency"], handovers=row.handovers + 1, handed_over_at=at, seen=seen)
+        return replaced(row, agency=payload["to_agency"], handovers=row.handovers + 1, handed_over_at=at, seen=seen)
     if kind == "CasePaused":
         if row.paused_since is not None:
             raise Rejected(f"case {case_id} is already paused")
-        return row._replace(paused_since=at, pauses=row.pauses + 1, seen=seen)
+        return replaced(row, paused_since=at, pauses=row.pauses + 1, seen=seen)
     if kind == "CaseResumed":
         if row.paused_since is None:
             raise Rejected(f"case {case_id} is not paused")
-        return row._replace(paused_since=None, seen=seen)
+        return replaced(row, paused_since=None, seen=seen)
     # ConsentGranted
-    return row._replace(consents=grant_consent(row.consents, case_id, payload), seen=seen)
+    return replaced(row, consents=grant_consent(row.consents, case_id, payload), seen=seen)
 
 
 @dataclass(frozen=True)

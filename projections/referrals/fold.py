@@ -20,6 +20,7 @@ from projections.common import (
     consent_problem,
     fold_by_key,
     grant_consent,
+    replaced,
     seen_id,
     withdraw_consent,
 )
@@ -130,11 +131,11 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
         referral = _answer(state, event)
         assert state is not None
         if kind == "ReferralAccepted":
-            referral = referral._replace(status="accepted", accepted_at=at)
+            referral = replaced(referral, status="accepted", accepted_at=at)
         elif kind == "ReferralDeclined":
-            referral = referral._replace(status="declined", declined_at=at, decline_reason=payload["reason"])
+            referral = replaced(referral, status="declined", declined_at=at, decline_reason=payload["reason"])
         else:
-            referral = referral._replace(status="completed", completed_at=at, outcome=payload["outcome"])
+            referral = replaced(referral, status="completed", completed_at=at, outcome=payload["outcome"])
         return _with(state, sid, referral=referral)
     if state is None:
         raise Rejected(f"case {case_id} was never opened")
@@ -175,15 +176,15 @@ def _erased(state: CaseState | None, event: Event) -> CaseState | None:
     token = anonymous_id(event)
     ordered = sorted(state.referrals.values(), key=lambda r: (r.issued_at, r.referral_id))
     referrals = {
-        f"{token}-R{n}": r._replace(case_id=token, referral_id=f"{token}-R{n}", consent_id=ERASED_CONSENT)
+        f"{token}-R{n}": replaced(r, case_id=token, referral_id=f"{token}-R{n}", consent_id=ERASED_CONSENT)
         for n, r in enumerate(ordered, 1)
     }
-    return CaseState(state.case._replace(case_id=token, consents=NO_CONSENTS, seen=[]), referrals)
+    return CaseState(replaced(state.case, case_id=token, consents=NO_CONSENTS, seen=[]), referrals)
 
 
 def _with(state: CaseState, sid: int | None, referral: ReferralRow | None = None, **case_changes: object) -> CaseState:
     seen = state.case.seen if sid is None else [*state.case.seen, sid]
-    case = state.case._replace(seen=seen, **case_changes)
+    case = replaced(state.case, seen=seen, **case_changes)
     if referral is None:
         return CaseState(case, state.referrals)
     return CaseState(case, {**state.referrals, referral.referral_id: referral})
