@@ -15,6 +15,7 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from projections import copies, rebuilds
 from projections.registry import PROJECTIONS
+from streams.bulk import BATCH_RECORDS
 from streams.replay import Outcome, ReplayRefused, Request, connect, replay
 
 
@@ -33,7 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--accept-differences", action="store_true", help="swap in even when the copy differs from the live tables"
     )
-    p.add_argument("--batch", type=int, default=5000, help="records per database transaction (default 5000)")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=BATCH_RECORDS,
+        help=f"records per database transaction (default {BATCH_RECORDS:,}; fewer use less memory)",
+    )
     p.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
     p.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
 

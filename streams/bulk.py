@@ -31,6 +31,12 @@ from streams.dlq import send_rejections
 from streams.progress import Progress
 from streams.topics import DLQ, end_offsets
 
+# Records per transaction. A batch writes each key it touches once, so bigger batches write fewer rows per
+# event, the more so the longer the history (more keys open at once): over 300k case events, 20,000-record
+# batches loaded 43% and merged 25% fewer referral rows than 5,000-record ones. The price is memory: two
+# batches are in flight (one decoding while the other commits), about 190 MB peak against 113 MB.
+BATCH_RECORDS = 20_000
+
 
 @dataclass(frozen=True)
 class CatchUpResult:
@@ -49,7 +55,7 @@ async def catch_up(
     database_url: str,
     *,
     topic_prefix: str = "",
-    max_records: int = 5000,
+    max_records: int = BATCH_RECORDS,
     progress: Progress | None = None,
     targets: Mapping[tuple[str, int], int] | None = None,
     search_path: str | None = None,
@@ -82,7 +88,7 @@ async def catch_up_many(
     database_url: str,
     *,
     topic_prefix: str = "",
-    max_records: int = 5000,
+    max_records: int = BATCH_RECORDS,
     progress: Progress | None = None,
     targets: Mapping[tuple[str, int], int] | None = None,
 ) -> CatchUpResult:

@@ -30,7 +30,7 @@ from infra.kafka_client import client_options
 from projections import checkpoints, copies, rebuilds
 from projections.records import Rejection, TopicPartition
 from projections.runner import OnRejected, Projection
-from streams.bulk import catch_up
+from streams.bulk import BATCH_RECORDS, catch_up
 from streams.dlq import send_rejections
 from streams.progress import Progress
 from streams.topics import DLQ, end_offsets
@@ -50,7 +50,7 @@ class Request:
     since: datetime | None = None
     until: datetime | None = None
     accept_differences: bool = False
-    batch: int = 5000
+    batch: int = BATCH_RECORDS
     topic_prefix: str = ""
     swap_gap: int = 500  # records the copy may be behind live when the swap transaction opens
     rounds: int = 50  # catch-up rounds before swapping anyway (a live worker faster than the replay)
