@@ -8,6 +8,11 @@ Nearly all of these objects are freed by reference counting the moment their bat
 reference cycles need the collector, and they are few. So while a loop runs, automatic collection is
 off and the loop collects everything itself every ``every`` seconds: cycles are still freed, memory
 stays bounded, and the heap is walked once per interval instead of hundreds of times.
+
+Why 30 s: in a rebuild of all three projections (452,854 records, two 20,000-record batches in
+flight) each full collection walked about 95,000 live objects for about 100 ms and found nothing to
+free (10 objects in the first, 0 after): the loops make next to no cycles, so a collection every
+5 s was about 3% of the CPU for nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import gc
 import time
 from types import TracebackType
 
-EVERY_SECONDS = 5.0
+EVERY_SECONDS = 30.0
 
 
 class ClockedCollection:
