@@ -40,7 +40,6 @@ def check(
             signer = header
         elif name == SIG_HEADER:
             claimed = header
-    claimed = b"" if claimed is None else claimed
     if signer is None:
         if record.offset < cutoffs.get(record.tp, 0):
             return None  # written before records were signed

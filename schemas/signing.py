@@ -34,6 +34,11 @@ def signature(secret: bytes, key: bytes | None, value: bytes | None) -> bytes:
     return mac.digest()
 
 
+def header_value(secret: bytes, key: bytes | None, value: bytes | None) -> bytes:
+    """What ``kim.sig`` carries: the signature in base64."""
+    return binascii.b2a_base64(signature(secret, key, value), newline=False)
+
+
 @functools.lru_cache(maxsize=1024)
 def _keyed(secret: bytes) -> hmac.HMAC:
     return hmac.new(secret, digestmod=hashlib.sha256)
@@ -52,8 +57,7 @@ class SigningKey:
         return None if self.key_id == PLATFORM_SIGNER else self.key_id.rsplit(".", 1)[0]
 
     def headers(self, key: bytes | None, value: bytes | None) -> list[tuple[str, bytes]]:
-        sig = base64.b64encode(signature(self.secret, key, value))
-        return [(SIGNER_HEADER, self.key_id.encode()), (SIG_HEADER, sig)]
+        return [(SIGNER_HEADER, self.key_id.encode()), (SIG_HEADER, header_value(self.secret, key, value))]
 
     def export(self) -> str:
         """The one string handed to the agency once: ``key_id:base64url(secret)``."""
@@ -84,7 +88,5 @@ def verify(headers: dict[str, bytes], key: bytes | None, value: bytes | None, se
 
 
 def verify_claim(claimed: object, key: bytes | None, value: bytes | None, secret: bytes) -> bool:
-    """``verify`` given the ``kim.sig`` header's value itself (``b""`` when it is missing)."""
-    return isinstance(claimed, bytes) and hmac.compare_digest(
-        claimed, binascii.b2a_base64(signature(secret, key, value), newline=False)
-    )
+    """``verify`` given the ``kim.sig`` header's value itself (None when it is missing)."""
+    return isinstance(claimed, bytes) and hmac.compare_digest(claimed, header_value(secret, key, value))

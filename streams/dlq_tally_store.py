@@ -18,7 +18,7 @@ TABLES = ("dlq_tally", "dlq_tally_letters")
 
 async def has_tables(conn: asyncpg.Connection) -> bool:
     """Whether the database has the tally (a database migrated before 0096 does not)."""
-    return all([await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", t) for t in TABLES])
+    return await conn.fetchval("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest($1::text[]) AS t", TABLES)
 
 
 async def load(conn: asyncpg.Connection, dlq_topic: str) -> dict[int, PartitionTally]:
