@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.authenticity import check
 from projections.records import LogRecord
-from schemas.signing import PLATFORM_SIGNER, SigningKey, verify
+from schemas.signing import PLATFORM_SIGNER, SigningKey, signature, verify
 
 JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
 PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
@@ -30,6 +35,18 @@ def test_a_key_survives_its_export_and_signs_what_it_verifies() -> None:
     assert verify(dict(key.headers(None, None)), b"", b"", key.secret)  # a tombstone signs as empty
     with pytest.raises(ValueError, match="a signing key looks like"):
         SigningKey.parse("JOBCENTER.1234:c2hvcnQ=")
+
+
+@given(st.binary(max_size=200), st.none() | st.binary(max_size=40), st.none() | st.binary(max_size=300))
+def test_the_signature_is_the_standard_hmac_sha256_of_length_key_and_value(
+    secret: bytes, key: bytes | None, value: bytes | None
+) -> None:
+    """The hand-written HMAC (precomputed pads) equals the standard library's, for secrets shorter and longer
+    than SHA-256's 64-byte block (a longer one is hashed first)."""
+    key_bytes = key or b""
+    message = len(key_bytes).to_bytes(4, "big") + key_bytes + (value or b"")
+    assert signature(secret, key, value) == hmac.new(secret, message, hashlib.sha256).digest()
+    assert signature(secret, key, value) == signature(secret, key, value)  # the cached pads are not consumed
 
 
 def test_only_the_agency_itself_or_the_platform_may_sign_for_it() -> None:
