@@ -52,8 +52,9 @@ def seen_id(event: Event) -> int | None:
 NO_CONSENTS = "{}"
 
 
-def _dump(consents: dict[str, Any]) -> str:
-    return json.dumps(consents, sort_keys=True, separators=(",", ":"))
+# What ``json.dumps(consents, sort_keys=True, separators=(",", ":"))`` builds on every call, built once: the
+# constructor was a third of the cost of writing a case's consents, which happens on every grant of a rebuild.
+_dump = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 @lru_cache(maxsize=4096)
