@@ -24,6 +24,7 @@ Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, N
 # the record and the secret, so the projections fed by one read (runner.prepare_many) share one check per record;
 # whoever holds the mapping holds the records too (a ``Prepared``), so the ids stay theirs.
 Verified = dict[tuple[int, bytes], bool]
+_PLATFORM = PLATFORM_SIGNER.encode()
 
 
 def check(
@@ -68,7 +69,11 @@ def check(
 
 def platform_only(record: LogRecord, event_type: str) -> str | None:
     """An erasure event counts only when the platform signed it (``kim erase``): no agency may erase. Pure."""
-    if dict(record.headers).get(SIGNER_HEADER) == PLATFORM_SIGNER.encode():
+    signer = None
+    for name, value in record.headers:  # the last kim.signer counts, as in ``check``
+        if name == SIGNER_HEADER:
+            signer = value
+    if signer == _PLATFORM:
         return None
     return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
 

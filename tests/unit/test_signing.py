@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from infra.errors import SetupError
 from infra.settings import load_settings
-from projections.authenticity import check
+from projections.authenticity import check, platform_only
 from projections.records import LogRecord
-from schemas.signing import PLATFORM_SIGNER, SigningKey, signature, verify
+from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, SigningKey, signature, verify
 
 JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
 PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
@@ -60,6 +60,21 @@ def test_only_the_agency_itself_or_the_platform_may_sign_for_it() -> None:
     assert check(altered, "JOBCENTER", KEYS, {}).startswith("bad signature: kim.sig does not verify")
     stranger = record(SigningKey("SOZIALAMT.ffff0000", b"s" * 32).headers(b"DO-1", b"value"))
     assert check(stranger, "SOZIALAMT", KEYS, {}).startswith("unknown signer 'SOZIALAMT.ffff0000'")
+
+
+def test_only_the_platform_may_erase_and_the_last_signer_header_is_the_one_that_counts() -> None:
+    ki = SigningKey("KOMMUNALES_INTEGRATIONSZENTRUM.00aa00bb", b"k" * 32)
+    keys = {**KEYS, ki.key_id: ("KOMMUNALES_INTEGRATIONSZENTRUM", ki.secret)}
+    assert platform_only(record(PLATFORM.headers(b"DO-1", b"value")), "CaseErased") is None
+    assert platform_only(record(ki.headers(b"DO-1", b"value")), "CaseErased") == (
+        "not the platform's: CaseErased is published by `kim erase` only (signed by the platform)"
+    )
+    assert platform_only(record([]), "ApplicationErased") is not None
+    # A platform signer header in front of an agency's own signature: the signature check reads the last
+    # kim.signer (the agency's, and it verifies), so the erasure check must read that one too and refuse.
+    smuggled = record([(SIGNER_HEADER, PLATFORM_SIGNER.encode()), *ki.headers(b"DO-1", b"value")])
+    assert check(smuggled, "KOMMUNALES_INTEGRATIONSZENTRUM", keys, {}) is None
+    assert platform_only(smuggled, "CaseErased") is not None
 
 
 def test_unsigned_records_count_only_below_the_pre_signing_cutoff() -> None:
