@@ -36,7 +36,7 @@ from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 from schemas.sealing import ClientKey
 from streams.errors import DeliveryError
-from streams.prepare import Outgoing
+from streams.prepare import Outgoing, encoded, new_envelope
 from streams.publisher import Publisher
 from streams.topics import end_offsets
 
@@ -104,21 +104,8 @@ def erasure_events(case_ids: list[str], application_ids: list[str], erasure_id: 
 
 def encode(codec: Codec, event_type: str, payload: dict, topic_prefix: str, correlation_id: str) -> Outgoing:
     """One erasure event, encoded as the platform (the SDK's Preparer refuses these types to everyone)."""
-    schema = codec.schema_for(event_type)
-    now = datetime.now(UTC)
-    event_id = str(uuid.uuid4())
-    envelope = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "occurred_at": now,
-        "recorded_at": now,
-        "source_agency": ERASING_AGENCY,
-        "correlation_id": correlation_id,
-        "causation_id": None,
-    }
-    value = codec.encode(event_type, envelope, payload)
-    key = payload[schema.key_field].encode()
-    return Outgoing(topic_prefix + schema.topic, key, value, event_id, event_type)
+    envelope = new_envelope(event_type, ERASING_AGENCY, correlation_id=correlation_id)
+    return encoded(codec, envelope, payload, topic_prefix)
 
 
 async def previous_erasure(conn: asyncpg.Connection, client_ref: str) -> AlreadyErased | None:

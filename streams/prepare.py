@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from schemas import Codec, EncodeError
 from schemas.sealing import ERASURES, NO_KEY_STORE, SEALED, KeyRing, SealError
@@ -28,6 +29,37 @@ class Outgoing:
     event_type: str = ""
 
 
+def new_envelope(
+    event_type: str,
+    source_agency: str,
+    *,
+    occurred_at: datetime | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> dict[str, Any]:
+    """The envelope of a new event: a fresh id, recorded now, occurred now unless told; a correlation of its own."""
+    now = datetime.now(UTC)
+    event_id = str(uuid.uuid4())
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "occurred_at": occurred_at or now,
+        "recorded_at": now,
+        "source_agency": source_agency,
+        "correlation_id": correlation_id or event_id,
+        "causation_id": causation_id,
+    }
+
+
+def encoded(codec: Codec, envelope: dict[str, Any], payload: dict[str, Any], topic_prefix: str = "") -> Outgoing:
+    """The event encoded (``EncodeError`` listing every invalid field), on its type's topic, keyed by its key field."""
+    event_type = envelope["event_type"]
+    schema = codec.schema_for(event_type)
+    value = codec.encode(event_type, envelope, payload)
+    key = str(payload[schema.key_field]).encode()  # never a sealed field: sealing binds the client to this id
+    return Outgoing(topic_prefix + schema.topic, key, value, envelope["event_id"], event_type)
+
+
 class Preparer:
     """Builds the envelope (the source agency is this one's, always), validates and encodes."""
 
@@ -44,24 +76,18 @@ class Preparer:
     def prepare(self, draft: EventDraft) -> Outgoing:
         """Validate (schema and domain rules) and encode one event; raises ``EncodeError`` listing every invalid
         field."""
-        schema = self.codec.schema_for(draft.event_type)
-        now = datetime.now(UTC)
-        event_id = str(uuid.uuid4())
-        envelope = {
-            "event_id": event_id,
-            "event_type": draft.event_type,
-            "occurred_at": draft.occurred_at or now,
-            "recorded_at": now,
-            "source_agency": self.source_agency,
-            "correlation_id": draft.correlation_id or event_id,
-            "causation_id": draft.causation_id,
-        }
+        self.codec.schema_for(draft.event_type)  # an unknown type is refused before anything else
+        envelope = new_envelope(
+            draft.event_type,
+            self.source_agency,
+            occurred_at=draft.occurred_at,
+            correlation_id=draft.correlation_id,
+            causation_id=draft.causation_id,
+        )
         payload = draft.payload
         if draft.event_type in SEALED or draft.event_type in ERASURES:
             payload = self._sealed(draft.event_type, envelope, payload)
-        value = self.codec.encode(draft.event_type, envelope, payload)
-        key = str(draft.payload[schema.key_field]).encode()
-        return Outgoing(self.topic_prefix + schema.topic, key, value, event_id, draft.event_type)
+        return encoded(self.codec, envelope, payload, self.topic_prefix)
 
     def _sealed(self, event_type: str, envelope: dict, payload: dict) -> dict:
         """The payload with the client sealed (``schemas/sealing.py``); erasure events are the platform's alone."""
