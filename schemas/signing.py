@@ -27,8 +27,8 @@ def signature(secret: bytes, key: bytes | None, value: bytes | None) -> bytes:
     """HMAC-SHA256 over the key's length, the key and the value (so no key/value split is ambiguous).
 
     A missing key or value (a tombstone) signs as empty. HMAC is written out (RFC 2104) over two SHA-256
-    states keyed once per secret: copying those costs a third of ``hmac.HMAC.copy`` + ``digest``, and the
-    check runs for every record of a rebuild (1.2 against 3.4 µs per record).
+    states keyed once per secret: copying those costs less than half of ``hmac.HMAC.copy`` + ``digest`` (1.2
+    against 2.7 µs for a 300-byte record, one timeit run), and the check runs for every record of a rebuild.
     """
     key = key or b""
     inner_pad, outer_pad = _pads(secret)
