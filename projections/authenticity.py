@@ -27,6 +27,20 @@ Verified = dict[tuple[int, bytes], bool]
 _PLATFORM = PLATFORM_SIGNER.encode()
 
 
+def _signature_headers(record: LogRecord) -> tuple[bytes | None, bytes | None]:
+    """``kim.signer`` and ``kim.sig``, the last of each name (as a dict of the headers would keep).
+
+    Scanned rather than made a dict: this runs for every record of a rebuild.
+    """
+    signer = claimed = None
+    for name, header in record.headers:
+        if name == SIGNER_HEADER:
+            signer = header
+        elif name == SIG_HEADER:
+            claimed = header
+    return signer, claimed
+
+
 def check(
     record: LogRecord,
     source_agency: str,
@@ -35,12 +49,7 @@ def check(
     verified: Verified | None = None,
 ) -> str | None:
     """Why this record may not count for ``source_agency``, or None when it may. Pure (``verified`` is a memo)."""
-    signer = claimed = None  # the headers are scanned, not made a dict: this runs for every record of a rebuild
-    for name, header in record.headers:
-        if name == SIGNER_HEADER:
-            signer = header
-        elif name == SIG_HEADER:
-            claimed = header
+    signer, claimed = _signature_headers(record)
     if signer is None:
         if record.offset < cutoffs.get(record.tp, 0):
             return None  # written before records were signed
@@ -69,11 +78,7 @@ def check(
 
 def platform_only(record: LogRecord, event_type: str) -> str | None:
     """An erasure event counts only when the platform signed it (``kim erase``): no agency may erase. Pure."""
-    signer = None
-    for name, value in record.headers:  # the last kim.signer counts, as in ``check``
-        if name == SIGNER_HEADER:
-            signer = value
-    if signer == _PLATFORM:
+    if _signature_headers(record)[0] == _PLATFORM:  # the same kim.signer ``check`` verified
         return None
     return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
 
