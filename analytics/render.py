@@ -16,7 +16,7 @@ from typing import Any
 
 from analytics.queries import Result
 from analytics.suppression import Cell
-from cli.render import table
+from analytics.table import table
 from schemas.labels import label
 
 

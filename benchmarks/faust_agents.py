@@ -20,8 +20,8 @@ from pathlib import Path
 import asyncpg
 import faust
 
-from infra.kafka_client import faust_credentials
 from schemas import Codec
+from streams.kafka.connection import faust_credentials
 
 NAIVE_SQL = {  # one statement per event the caseload projection applies (no checks, no dedupe)
     "CaseOpened": """

@@ -9,10 +9,10 @@ import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra import postgres_server
-from infra.kafka_client import client_options
 from infra.settings import Settings
 from projections.migrate import migrate
-from streams.topics import TOPICS, provision
+from streams.kafka.connection import client_options
+from streams.kafka.topics import TOPICS, provision
 
 
 @dataclass

@@ -17,16 +17,16 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
-from cli.demo_events import DemoEvent
 from infra.client_keys import MemoryKeyStore
-from infra.kafka_client import client_options, kafka_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
-from streams.bulk import catch_up
-from streams.ordered_publish import publish_in_order
-from streams.progress import Progress
-from streams.publisher import Publisher
-from streams.topics import CASES, end_offsets
+from streams.kafka.connection import client_options, kafka_env
+from streams.kafka.topics import CASES, end_offsets
+from streams.operations.publish_in_order import publish_in_order
+from streams.runtime.bulk import catch_up
+from streams.runtime.progress import Progress
+from streams.sdk.publisher import Publisher
+from tests.integration.demo_events import DemoEvent
 
 REPO = Path(__file__).resolve().parent.parent
 

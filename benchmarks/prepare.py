@@ -1,4 +1,4 @@
-"""The stream side's CPU step per batch, ``projections.runner.prepare``: ``python -m benchmarks.prepare``.
+"""The stream side's CPU step per batch, ``streams.runtime.batch.prepare``: ``python -m benchmarks.prepare``.
 
 Pure CPU, no broker: a simulated year (every event type, the real mix of kim.cases and kim.immigration)
 encoded as the partners publish it, then records per second of ``prepare`` for each projection:
@@ -6,7 +6,7 @@ encoded as the partners publish it, then records per second of ``prepare`` for e
 - ``before``: the step as it was before stream-side checks (decode the types the projection reads,
   skip every other type by its fingerprint; no domain rules, no topic check) — kept here as the reference;
 - ``after``: today's ``prepare`` (decode + topic + domain rules for the types the projection judges,
-  see ``projections/judge.py``);
+  see ``streams/runtime/judge.py``);
 - ``judge_all``: every projection judging every record of its topics (what dead-lettering every bad
   record without duties would cost).
 
@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import write_results
-from projections.judge import judge
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
-from projections.runner import Projection, prepare
 from schemas import Codec, DecodeError
 from schemas.sealing import KeyRing, client_refs, new_key
 from simulation import SimulationConfig, simulate_list
-from streams.prepare import Preparer
+from streams.runtime.batch import Projection, prepare
+from streams.runtime.judge import judge
+from streams.sdk.prepare import Preparer
 
 OUT = Path("results/prepare.json")
 MAGIC = b"\xc3\x01"

@@ -3,7 +3,7 @@
 One process replays every partition into an empty database; then two processes, each with a disjoint
 half of the partitions (even / odd partition numbers of every topic), replay into another empty
 database at the same time — one core each. Each process reads every topic ONCE for all three
-projections (``streams.bulk.catch_up_many``: one fetch and one decode per record, each projection
+projections (``streams.runtime.bulk.catch_up_many``: one fetch and one decode per record, each projection
 committing its share with its own checkpoints); its ``targets`` limit it to its partitions.
 
 Each process runs in a fresh interpreter (``spawn``), so the parent's list of generated events costs
@@ -23,9 +23,9 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up_many
-from streams.progress import Progress
-from streams.topics import end_offsets
+from streams.kafka.topics import end_offsets
+from streams.runtime.bulk import catch_up_many
+from streams.runtime.progress import Progress
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from analytics.table import table as text_table
 from benchmarks import measures, replay
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
-from cli import render, services
+from cli import services
 from infra.errors import SetupError
 from infra.settings import load_settings
 from simulation import SimulationConfig, simulate_list
-from streams.topics import CASES, IMMIGRATION
+from streams.kafka.topics import CASES, IMMIGRATION
 
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
@@ -160,7 +161,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
     return results
 
 
-def table(results: dict) -> str:
+def summary(results: dict) -> str:
     r, lat = results, results["latency"]
     rows = [
         ["SDK publish (acks=all, idempotent)", f"{r['publish_per_s']:,.0f}/s", ""],
@@ -216,7 +217,7 @@ def table(results: dict) -> str:
             "",
         ],
     ]
-    return render.table([f"{r['events']:,} case events", "result", "compared"], rows)
+    return text_table([f"{r['events']:,} case events", "result", "compared"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out = args.out or Path("results") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     write_results(out, results)
-    print(table(results))
+    print(summary(results))
     print(f"\nresults written to {out}")
     return 0
 

@@ -17,8 +17,8 @@ from benchmarks.results import write_results
 from schemas import Codec
 from schemas.samples import SAMPLE_AT, sample_envelope, sample_payload
 from schemas.sealing import KeyRing, new_key
-from streams.draft import EventDraft
-from streams.prepare import Preparer
+from streams.sdk.draft import EventDraft
+from streams.sdk.prepare import Preparer
 
 OUT = Path("results/sealing.json")
 

@@ -10,7 +10,7 @@ from infra import agencies, db_roles, kafka_admin
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
-from streams.draft import agencies as known_agencies
+from streams.sdk.draft import agencies as known_agencies
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,7 @@ import json
 
 import asyncpg
 
-from cli import render
+from analytics.table import table
 from cli.args import iso_time
 from infra import audit, db_roles, postgres_server
 from infra.processes import run_sync
@@ -53,7 +53,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         [e.id, e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S%z"), e.actor, e.action, e.target, e.outcome, _brief(e)]
         for e in found
     ]
-    print(render.table(["id", "at", "actor", "action", "target", "outcome", "details"], rows))
+    print(table(["id", "at", "actor", "action", "target", "outcome", "details"], rows))
     return 0
 
 

@@ -12,7 +12,8 @@ import asyncpg
 from analytics import queries
 from analytics.render import to_table
 from analytics.suppression import SuppressionConfigError, small_cell_max
-from cli import render, services
+from analytics.table import table
+from cli import services
 from cli.catchup import wait_caught_up
 from cli.simulate import describe, make_config, publish_events, require_past
 from infra import db_roles, processes
@@ -23,7 +24,7 @@ from projections.records import TopicPartition
 from projections.registry import PROJECTIONS
 from schemas.labels import label
 from simulation import SimEvent, SimulationConfig, simulate
-from streams.ordered_publish import AgencyEvent, publish_in_order
+from streams.operations.publish_in_order import AgencyEvent, publish_in_order
 
 DEMO_START = date(2025, 1, 1)
 DEMO_SCALE = 0.1  # a tenth of Dortmund: ~12,000 events a year, published and projected in seconds
@@ -58,7 +59,7 @@ def _render(title: str, key: str, rows: list[asyncpg.Record]) -> str:
         return "x" if row[f"{column}_suppressed"] else str(row[column])
 
     body = [["total" if r[key] == "ALL" else label(r[key]), *(cell(r, c) for c in COUNTS)] for r in rows]
-    return f"{title}\n" + render.table([key, "open", "opened", "closed"], body)
+    return f"{title}\n" + table([key, "open", "opened", "closed"], body)
 
 
 def projection_targets(settings: Settings, projection: str, targets: dict[TopicPartition, int]) -> dict:

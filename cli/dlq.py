@@ -7,7 +7,7 @@ import json
 
 import asyncpg
 
-from cli import render
+from analytics.table import table
 from cli.args import iso_time
 from infra import audit, db_roles
 from infra.errors import SetupError
@@ -15,9 +15,9 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas import Codec, DecodeError
-from streams.dlq import DeadLetter, LetterFilter, read_dead_letters
-from streams.redrive import redrive
-from streams.topics import DLQ
+from streams.kafka.topics import DLQ
+from streams.operations.redrive import redrive
+from streams.runtime.dlq import DeadLetter, LetterFilter, read_dead_letters
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -113,7 +113,7 @@ def _table(letters: list[DeadLetter]) -> str:
                 reason,
             ]
         )
-    return render.table(["dlq", "projection", "source", "event", "failed at", "try", "reason"], rows)
+    return table(["dlq", "projection", "source", "event", "failed at", "try", "reason"], rows)
 
 
 def _show(letter: DeadLetter) -> str:

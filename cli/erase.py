@@ -1,4 +1,4 @@
-"""`kim erase CLIENT_REF`: erase one client by crypto-shredding (streams/erasure.py) and print the receipt."""
+"""`kim erase CLIENT_REF`: erase one client by crypto-shredding (streams/operations/erasure.py); print the receipt."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from infra import db_roles
 from infra.processes import run_sync
 from infra.settings import Settings
-from streams.erasure import erase, render
+from streams.operations.erasure import erase, render
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

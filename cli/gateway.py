@@ -6,12 +6,12 @@ import logging
 import sys
 
 from cli.preflight import require_kafka
-from gateway.config import GatewayConfig
-from gateway.serve import serve
 from infra import db_roles, postgres_server
 from infra.errors import SetupError
 from infra.processes import port_in_use
 from infra.settings import Settings
+from web.gateway.config import GatewayConfig
+from web.gateway.serve import serve
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 

@@ -142,7 +142,7 @@ def _kafka_refusal(error: Exception) -> str | None:
         TopicAuthorizationFailedError,
     )
 
-    from infra.kafka_client import KafkaLoginError
+    from streams.kafka.connection import KafkaLoginError
 
     if isinstance(error, KafkaLoginError | SaslAuthenticationFailed):
         return f"{error}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD, or run kim as the user that ran `kim up`"

@@ -7,7 +7,7 @@ from infra.kafka_broker import wait_for_kafka
 from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import load_catalog
-from streams.topics import end_offsets
+from streams.kafka.topics import end_offsets
 
 
 def require_kafka(settings: Settings, timeout: float = 10.0) -> None:

@@ -28,13 +28,13 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import Codec, EncodeError
 from schemas.sealing import client_refs
-from streams.draft import EventDraft, agencies
-from streams.errors import DeliveryError
-from streams.ordered import AFTER_FAILED, OrderedSender, Result
-from streams.pool import PublisherPool
-from streams.prepare import Outgoing, Preparer
-from streams.progress import Progress
-from streams.publisher import TOO_LARGE, Published
+from streams.runtime.progress import Progress
+from streams.sdk.draft import EventDraft, agencies
+from streams.sdk.errors import DeliveryError
+from streams.sdk.ordered import AFTER_FAILED, OrderedSender, Result
+from streams.sdk.pool import PublisherPool
+from streams.sdk.prepare import Outgoing, Preparer
+from streams.sdk.publisher import TOO_LARGE, Published
 
 
 @dataclass(frozen=True)

@@ -8,15 +8,15 @@ import sys
 
 import asyncpg
 
-from cli import render
+from analytics.table import table
 from infra import audit, db_roles
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections import copies, rebuilds
 from projections.registry import PROJECTIONS
-from streams.bulk import BATCH_RECORDS
-from streams.replay import Outcome, ReplayRefused, Request, connect, replay
+from streams.operations.replay import Outcome, ReplayRefused, Request, connect, replay
+from streams.runtime.bulk import BATCH_RECORDS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -144,12 +144,12 @@ async def _list(settings: Settings) -> str:
         await conn.close()
     if not rows:
         return "no rebuilds or as-of copies"
-    table = []
+    lines = []
     for r in rows:
         state = r["state"]
         if state in rebuilds.ACTIVE and r["idle_seconds"] > rebuilds.STALE_AFTER:
             state = "interrupted"
-        table.append(
+        lines.append(
             [
                 r["copy_schema"],
                 r["projection"],
@@ -163,7 +163,7 @@ async def _list(settings: Settings) -> str:
             ]
         )
     headers = ["copy", "projection", "kind", "from", "until", "state", "applied/total", "started", "finished"]
-    return render.table(headers, table)
+    return table(headers, lines)
 
 
 def _at(moment) -> str:

@@ -11,7 +11,7 @@ from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import port_in_use, run_sync
 from infra.settings import Settings
-from web.app import WebConfig, serve
+from web.analysts.app import WebConfig, serve
 
 HOST = "127.0.0.1"
 

@@ -15,7 +15,7 @@ from infra.errors import SetupError
 from infra.settings import Settings
 from projections.migrate import MigrationError, migrate
 from projections.registry import PROJECTIONS
-from streams.topics import TopicMismatch, end_offsets, provision
+from streams.kafka.topics import TopicMismatch, end_offsets, provision
 
 Log = Callable[[str], None]
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from infra.settings import Settings
 from simulation import SimEvent, SimulationConfig, simulate
 from simulation.calendar import LOCAL
 from simulation.jsonl import write_jsonl
-from streams.progress import Progress
+from streams.runtime.progress import Progress
 
 TopicPartition = tuple[str, int]
 
@@ -64,7 +64,7 @@ async def publish_events(
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
     from infra import db_roles
     from infra.client_keys import ClientKeyStore
-    from streams.ordered_publish import publish_in_order
+    from streams.operations.publish_in_order import publish_in_order
 
     progress = Progress(len(events), label)
     async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients

@@ -3,7 +3,7 @@ dead letters and running rebuilds. Reads only; what it prints is derived in ``cl
 
 Dead letters are counted per projection by the ``kim.projection`` header of the records in ``kim.dlq``
 (the topic's record count is in the topic table). The count is a tally kept in the database
-(``streams/dlq_tally_store.py``): each call reads only the letters added since the last one, bounded by
+(``streams/operations/dlq_tally_io.py``): each call reads only the letters added since the last one, bounded by
 ``DLQ_READ_SECONDS``. A database without the tally (not migrated to 0096) gets today's full read, with a note.
 """
 
@@ -23,17 +23,17 @@ from infra import db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
-from streams import dlq_tally_store
-from streams.dlq_tally import totals
-from streams.health import Group, ProjectionHealth, partition_states
-from streams.health_read import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
-from streams.topics import DLQ, TOPICS, end_offsets
+from streams.kafka.topics import DLQ, TOPICS, end_offsets
+from streams.operations import dlq_tally_io
+from streams.operations.dlq_tally import totals
+from streams.operations.health import Group, ProjectionHealth, partition_states
+from streams.operations.health_io import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
 
 DLQ_READ_SECONDS = 30.0
 
 
 def group_id(settings: Settings, projection: str) -> str:
-    """The consumer group of a projection's workers: the faust app id (``streams/worker.py``)."""
+    """The consumer group of a projection's workers: the faust app id (``streams/runtime/live.py``)."""
     return f"{settings.topic_prefix}kim-projection-{projection}"
 
 
@@ -110,14 +110,14 @@ async def _dead_letters(
     """Letters per projection: the stored tally carried on to the DLQ's end; a full read where there is no
     tally this role may write. None (and a note) when they could not be counted in time."""
     topic = settings.topic(DLQ)
-    if not await dlq_tally_store.has_tables(conn):
+    if not await dlq_tally_io.has_tables(conn):
         notes.append(
             f"the database has no dlq_tally table (migration 0096), so the dead letters were counted by a full read"
             f" of {topic}; `kim up` applies the migrations"
         )
     else:
         try:
-            run = await dlq_tally_store.update(conn, settings.kafka_bootstrap, topic, partitions, DLQ_READ_SECONDS)
+            run = await dlq_tally_io.update(conn, settings.kafka_bootstrap, topic, partitions, DLQ_READ_SECONDS)
         except asyncpg.LockNotAvailableError:
             notes.append(
                 f"dead letters not counted: another `kim status` held the count for over {DLQ_READ_SECONDS:.0f} s"

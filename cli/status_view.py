@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from cli import render
-from streams.health import ProjectionHealth, age, dead_letters_text, processing_text, rebuild_text
+from analytics.table import table
+from streams.operations.health import ProjectionHealth, age, dead_letters_text, processing_text, rebuild_text
 
 LEGEND = (
     "event freshness: now - event time (occurred_at) of the newest applied event, i.e. how old the newest data is\n"
@@ -49,16 +49,16 @@ def text(snapshot: Snapshot, now: datetime) -> str:
     lines = [_service_line("broker", snapshot.broker), _service_line("database", snapshot.database)]
     if snapshot.ends is None:
         return "\n".join([*lines, "", "start the services with `kim up`"])
-    lines += ["", render.table(["topic", "partitions", "records", "end offsets"], _topic_rows(snapshot))]
+    lines += ["", table(["topic", "partitions", "records", "end offsets"], _topic_rows(snapshot))]
     if snapshot.projections is not None:
-        lines += ["", render.table(_HEADERS, [_projection_row(h, now) for h in snapshot.projections])]
+        lines += ["", table(_HEADERS, [_projection_row(h, now) for h in snapshot.projections])]
         rebuilds = [(h.name, r) for h in snapshot.projections for r in h.rebuilds]
         if rebuilds:
             rows = [
                 [name, r.copy_schema, r.kind, rebuild_text(r, now), f"{age((now - r.updated_at).total_seconds())} ago"]
                 for name, r in rebuilds
             ]
-            lines += ["", render.table(["rebuild of", "copy", "kind", "progress", "updated"], rows)]
+            lines += ["", table(["rebuild of", "copy", "kind", "progress", "updated"], rows)]
         lines += ["", LEGEND]
     lines += [f"note: {note}" for note in snapshot.notes]
     return "\n".join(lines)

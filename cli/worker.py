@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         return 1
     from faust import Worker
 
-    from streams.worker import build_app
+    from streams.runtime.live import build_app
 
     app = build_app(
         argv[0],

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from infra.errors import SetupError
 from infra.kafka_broker import run_admin_tool
-from infra.kafka_client import MECHANISM, platform_login
 from infra.settings import Settings
+from streams.kafka.connection import MECHANISM, platform_login
 
 CONFIG = "org.apache.kafka.tools.ConfigCommand"
 ACL = "org.apache.kafka.tools.AclCommand"

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from infra.errors import SetupError
-from infra.kafka_client import MECHANISM, PLATFORM_USER, KafkaLogin, KafkaLoginError, client_options, explain_login
 from infra.processes import (
     file_lock,
     find_pids,
@@ -37,6 +36,14 @@ from infra.processes import (
     write_pid,
 )
 from infra.settings import KAFKA_VERSION, Settings
+from streams.kafka.connection import (
+    MECHANISM,
+    PLATFORM_USER,
+    KafkaLogin,
+    KafkaLoginError,
+    client_options,
+    explain_login,
+)
 
 Log = Callable[[str], None]
 

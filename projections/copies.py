@@ -6,7 +6,7 @@ a schema, so a connection with ``search_path = <copy>, public`` folds into the c
 very same code as the live worker. A rebuild's copy is compared with the live tables at equal
 checkpoints and its rows are swapped in by ``DELETE`` + ``INSERT … SELECT`` in one transaction:
 the analysts' views stay bound to the live tables, and a reader sees the old rows or the new
-ones, never a mix. No Kafka here; ``streams/replay.py`` drives it.
+ones, never a mix. No Kafka here; ``streams/operations/replay.py`` drives it.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from datetime import date, datetime, time, timedelta
 import asyncpg
 
 from projections.records import Applied, Rejection
-from projections.runner import Projection
 from schemas.rules import LOCAL_TIME
+from streams.runtime.batch import Projection
 
 REBUILD, AS_OF = "rebuild", "as_of"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

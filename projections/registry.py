@@ -5,7 +5,7 @@ from __future__ import annotations
 from projections.backlog import BacklogProjection
 from projections.caseload import CaseloadProjection
 from projections.referrals import ReferralsProjection
-from projections.runner import Projection
+from streams.runtime.batch import Projection
 
 PROJECTIONS: dict[str, Projection] = {
     p.name: p for p in (CaseloadProjection(), ReferralsProjection(), BacklogProjection())

@@ -28,7 +28,7 @@ TOPIC_DOCS = {
     "kim.cases": "The case and everything hanging on it: consents, needs, goals, referrals, hand-overs, pauses.",
     "kim.immigration": "Procedures of the immigration and naturalisation offices (Ausländerbehörde, Einbürgerung).",
 }
-# The headers streams/dlq.py sets on a dead-lettered record (a unit test keeps the two in step).
+# The headers streams/runtime/dlq.py sets on a dead-lettered record (a unit test keeps the two in step).
 DLQ_HEADERS = {
     "kim.reason": "Why the record was not applied (a decode error, a broken rule, a contradiction with history).",
     "kim.projection": "The projection (consumer) that could not apply it.",

@@ -4,7 +4,7 @@ Each rule sees one event whose envelope and payload already match their schema (
 checks the schema first), so fields are present and typed. Rules that need history — does the
 consent cover ``to_agency`` and is it still valid, is the referral still open — cannot be decided
 from one event; they belong to the stream side, which knows the case. The stream side also checks these
-rules again for every event it applies (``projections/judge.py``): a raw producer can bypass the SDK. So a
+rules again for every event it applies (``streams/runtime/judge.py``): a raw producer can bypass the SDK. So a
 rule made stricter later also refuses old events on a replay — tighten one only with that in mind (a unit
 test runs every stored sample of every published version through the stream-side checks).
 
@@ -46,7 +46,7 @@ WHITESPACE = re.compile(r"\s")  # the characters str.isspace() names, found in C
 DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
-PLATFORM_EVENTS = ("CaseErased", "ApplicationErased")  # published by `kim erase` only (projections/authenticity.py)
+PLATFORM_EVENTS = ("CaseErased", "ApplicationErased")  # published by `kim erase` only (streams/runtime/authenticity.py)
 CLOCK_SKEW = timedelta(minutes=5)
 
 

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from schemas.rules import event_date
-from streams.publisher import EventDraft
+from streams.sdk.publisher import EventDraft
 
 ANSWERS = ("ReferralAccepted", "ReferralDeclined", "ReferralCompleted")
 CASE_MANAGEMENT = (

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from simulation.calendar import Calendar
-from streams.publisher import EventDraft
+from streams.sdk.publisher import EventDraft
 
 Process = Generator[int | None, None, Any]
 

@@ -13,8 +13,8 @@ from typing import IO, Any
 
 from schemas import Codec
 from simulation.engine import SimEvent
-from streams.convert import from_json
-from streams.publisher import EventDraft
+from streams.sdk.convert import from_json
+from streams.sdk.publisher import EventDraft
 
 
 def _iso(value: Any) -> str:

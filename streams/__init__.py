@@ -1,1 +1,9 @@
-"""The Kafka side: topic definitions, the partner publisher, the projection workers, DLQ routing."""
+"""The Kafka side, one sub-package per concern (imports point down the list):
+
+- ``streams.kafka``: the connection configuration, the one factory of Kafka clients, topic provisioning;
+- ``streams.sdk``: the partner SDK — build, validate, sign and publish events (nothing of the platform in it);
+- ``streams.runtime``: the projection runtime — judge records, fold them, write rows and checkpoints in one
+  transaction, dead-letter; one record loop, driven live by faust or in bulk by aiokafka;
+- ``streams.operations``: what operations staff run on top — status and metrics, rebuilds, dead-letter
+  re-drive, erasure, publishing files for agencies.
+"""

@@ -1,1 +1,2 @@
-"""The analysts\x27 read API and dashboard (`kim serve`): one aiohttp app, read-only, suppressed."""
+"""The HTTP front doors: the partners' gateway (``web.gateway``, `kim gateway`) and the analysts' read API with
+its dashboard (``web.analysts``, `kim serve`). Both answer every error as one JSON line (``web.problems``)."""

@@ -1,6 +1,6 @@
 -- Gateway idempotency keys (issue 8, hostile input): a partner that sends `Idempotency-Key: K` with a publish
 -- request and sends it again (a retry after a timeout, a replayed request) gets the first answer back and
--- nothing is published twice. Written only by gateway/idempotency.py. One row per (agency, key): keys are
+-- nothing is published twice. Written only by web/gateway/idempotency.py. One row per (agency, key): keys are
 -- scoped per agency, so two agencies may use the same key. Rows are kept 24 h after `created_at`; the gateway
 -- deletes older ones (and treats an expired key as new).
 --

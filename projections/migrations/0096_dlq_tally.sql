@@ -1,6 +1,6 @@
 -- The dead-letter count of `kim status`, kept here so that each call reads from Kafka only the letters
 -- added since the last one instead of the whole DLQ topic (a one-shot command remembers nothing else).
--- Written only by streams/dlq_tally_store.py, under a transaction-scoped advisory lock per DLQ topic, so
+-- Written only by streams/operations/dlq_tally_io.py, under a transaction-scoped advisory lock per DLQ topic, so
 -- two `kim status` at once neither count a letter twice nor move a position back.
 --
 -- Per DLQ partition the tally covers the offsets [from_offset, next_offset): from_offset is the log start

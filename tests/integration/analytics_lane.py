@@ -28,10 +28,10 @@ from infra.client_keys import ClientKeyStore
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up
-from streams.draft import agencies
-from streams.ordered_publish import publish_in_order
-from streams.topics import TOPICS, provision
+from streams.kafka.topics import TOPICS, provision
+from streams.operations.publish_in_order import publish_in_order
+from streams.runtime.bulk import catch_up
+from streams.sdk.draft import agencies
 from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate, role_urls
 
 START = date(2025, 1, 1)

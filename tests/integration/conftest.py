@@ -24,11 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
 from infra import db_roles, kafka_broker, postgres_server
-from infra.kafka_client import client_options, kafka_env
 from infra.processes import run_sync
 from infra.settings import DATABASE_ROLES, Settings, load_settings
 from projections.migrate import migrate
-from streams.topics import TOPICS, provision
+from streams.kafka.connection import client_options, kafka_env
+from streams.kafka.topics import TOPICS, provision
 
 REPO = Path(__file__).resolve().parents[2]
 

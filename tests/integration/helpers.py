@@ -13,16 +13,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from cli.catchup import wait_caught_up
 from cli.demo import publish
-from cli.demo_events import DemoEvent, demo_events
 from infra import agencies
-from infra.kafka_client import client_options, platform_signing_secret
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
 from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.topics import end_offsets
+from streams.kafka.connection import client_options, platform_signing_secret
+from streams.kafka.topics import end_offsets
 from tests.integration.conftest import REPO, Lane, Worker
+from tests.integration.demo_events import DemoEvent, demo_events
 
 UNTIL = datetime(2025, 6, 30, tzinfo=UTC)
 

@@ -18,16 +18,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAuthorizationFailedError
 
-from gateway import GatewayConfig, make_app
 from infra.client_keys import ClientKeyStore
-from infra.kafka_client import KafkaLogin, KafkaLoginError
 from schemas import EncodeError
 from schemas.sealing import KeyRing, new_key
 from schemas.signing import SigningKey
-from streams.prepare import Preparer
-from streams.publisher import EventDraft, Publisher
+from streams.kafka.connection import KafkaLogin, KafkaLoginError
+from streams.sdk.prepare import Preparer
+from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
 from tests.integration.helpers import caught_up, read_all, run_kim
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from infra.client_keys import ClientKeyStore
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up
-from streams.publisher import EventDraft, Publisher
+from streams.runtime.bulk import catch_up
+from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.analytics_lane import AS_OF, Server, analytics_lane
 from tests.integration.conftest import Lane
 

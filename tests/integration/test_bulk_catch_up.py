@@ -9,8 +9,8 @@ import io
 import pytest
 
 from projections.caseload import CaseloadProjection
-from streams.bulk import catch_up
-from streams.progress import Progress
+from streams.runtime.bulk import catch_up
+from streams.runtime.progress import Progress
 from tests.integration.conftest import Lane
 from tests.integration.helpers import caught_up, checkpoint_total, history, oracle, projected, publish_history, read_all
 

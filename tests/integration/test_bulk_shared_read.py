@@ -10,8 +10,8 @@ import io
 import pytest
 
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up_many
-from streams.progress import Progress
+from streams.runtime.bulk import catch_up_many
+from streams.runtime.progress import Progress
 from tests.integration.conftest import Lane
 from tests.integration.helpers import history, oracle, projected, publish_history, read_all, send_raw
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import GatewayConfig, make_app
 from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
-from streams.consent_gate import ConsentGate
-from streams.draft import EventDraft
-from streams.publisher import Publisher
+from streams.sdk.consent_gate import ConsentGate
+from streams.sdk.draft import EventDraft
+from streams.sdk.publisher import Publisher
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers, read_all
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

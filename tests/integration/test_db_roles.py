@@ -16,13 +16,13 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import GatewayConfig, make_app
 from infra import agencies, db_roles
 from infra.audit import record
 from projections.grants import apply_grants
 from tests.integration.analytics_lane import Server
 from tests.integration.conftest import Lane
 from tests.integration.helpers import caught_up, run_kim, send_raw
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

@@ -23,15 +23,15 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from cli.catchup import wait_caught_up
-from infra.kafka_client import client_options
 from projections import checkpoints
 from projections.registry import PROJECTIONS
 from schemas import Codec
-from streams.bulk import catch_up
-from streams.dlq import read_dead_letters
-from streams.progress import Progress
-from streams.redrive import redrive
-from streams.topics import end_offsets
+from streams.kafka.connection import client_options
+from streams.kafka.topics import end_offsets
+from streams.operations.redrive import redrive
+from streams.runtime.bulk import catch_up
+from streams.runtime.dlq import read_dead_letters
+from streams.runtime.progress import Progress
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import platform_key, read_all
 from tests.oracles import compare

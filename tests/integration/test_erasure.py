@@ -17,19 +17,19 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cli.catchup import wait_caught_up
-from gateway import GatewayConfig, make_app
 from infra.client_keys import ClientKeyStore, key_of, keys_by_id
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from schemas.samples import sample_payload
 from schemas.sealing import SEALED, SealError, unseal
-from streams.draft import EventDraft
-from streams.ordered_publish import publish_in_order
-from streams.topics import end_offsets
+from streams.kafka.topics import end_offsets
+from streams.operations.publish_in_order import publish_in_order
+from streams.sdk.draft import EventDraft
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.helpers import agency_headers, read_all
 from tests.oracles import compare
 from tests.oracles.history import HistoryEvent, generate
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

@@ -17,17 +17,17 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from cli.catchup import wait_caught_up
-from gateway import GatewayConfig, make_app
 from infra.client_keys import ClientKeyStore
 from projections.registry import PROJECTIONS
 from schemas import Codec, load_catalog
 from schemas.samples import APPLICATION_ID, CASE_ID, SAMPLE_AT, SOURCE_AGENCY, sample_payload
 from schemas.sealing import ERASURES
-from streams.draft import EventDraft
-from streams.ordered_publish import publish_in_order
-from streams.topics import end_offsets
+from streams.kafka.topics import end_offsets
+from streams.operations.publish_in_order import publish_in_order
+from streams.sdk.draft import EventDraft
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.helpers import agency_headers, read_all
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

@@ -12,16 +12,16 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import GatewayConfig, make_app
-from gateway.app import POOL
 from infra import agencies
 from infra.processes import free_port, run_sync
 from schemas import Codec, load_catalog
 from schemas.sealing import ERASURES, SEALED, ClientKey, unseal
-from streams.pool import PublisherPool
-from streams.topics import end_offsets
+from streams.kafka.topics import end_offsets
+from streams.sdk.pool import PublisherPool
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all
+from web.gateway import GatewayConfig, make_app
+from web.gateway.app import POOL
 
 pytestmark = pytest.mark.integration
 

@@ -22,18 +22,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from gateway import GatewayConfig, make_app
-from gateway.app import IDEMPOTENCY
-from gateway.idempotency import records_to_json, request_hash
 from infra import agencies
-from infra.kafka_client import client_options
 from schemas.signing import SigningKey
-from streams.errors import DeliveryError
-from streams.prepare import Outgoing, Preparer
-from streams.publisher import EventDraft, Publisher
+from streams.kafka.connection import client_options
+from streams.sdk.errors import DeliveryError
+from streams.sdk.prepare import Outgoing, Preparer
+from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers, caught_up, platform_key, read_all, run_kim
 from tests.integration.test_gateway import CLOSED, OPENED, body_of, lane_config, total_end_offset, with_gateway
+from web.gateway import GatewayConfig, make_app
+from web.gateway.app import IDEMPOTENCY
+from web.gateway.idempotency import records_to_json, request_hash
 
 pytestmark = pytest.mark.integration
 

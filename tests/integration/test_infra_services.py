@@ -15,9 +15,9 @@ import pytest
 
 from infra import kafka_broker, postgres_server
 from infra.errors import SetupError
-from infra.kafka_client import client_options
 from infra.processes import find_pids, pid_alive, run_sync
 from infra.settings import Settings, load_settings
+from streams.kafka.connection import client_options
 
 pytestmark = pytest.mark.integration
 

@@ -16,9 +16,9 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from gateway import GatewayConfig, make_app
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers
+from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 

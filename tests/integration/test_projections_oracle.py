@@ -27,17 +27,17 @@ import asyncpg
 import pytest
 
 from cli.catchup import wait_caught_up
-from cli.report import backlog_report, caseload_report, referrals_report
 from projections.registry import PROJECTIONS
 from schemas import Codec
-from streams.bulk import catch_up
-from streams.draft import agencies
-from streams.progress import Progress
+from streams.runtime.bulk import catch_up
+from streams.runtime.progress import Progress
+from streams.sdk.draft import agencies
 from tests.integration.conftest import Lane, Worker
 from tests.integration.helpers import read_all
 from tests.oracles import compare
 from tests.oracles.history import sized
 from tests.oracles.publish import Encoded, encode, publish, with_repeats
+from tests.oracles.report import backlog_report, caseload_report, referrals_report
 
 pytestmark = pytest.mark.integration
 

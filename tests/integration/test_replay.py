@@ -21,10 +21,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from cli.catchup import wait_caught_up
-from infra.kafka_client import client_options
 from projections.registry import PROJECTIONS
-from streams.bulk import catch_up
-from streams.progress import Progress
+from streams.kafka.connection import client_options
+from streams.runtime.bulk import catch_up
+from streams.runtime.progress import Progress
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import read_all, run_kim
 from tests.oracles import caseload as caseload_oracle

@@ -16,7 +16,7 @@ from infra.client_keys import ClientKeyStore
 from schemas import Codec
 from schemas.sealing import SEALED, ClientKey, unseal
 from simulation import SimEvent, SimulationConfig, simulate_list
-from streams.ordered_publish import publish_in_order
+from streams.operations.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import read_all
 

@@ -13,12 +13,12 @@ import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
-from infra.kafka_client import client_options
 from projections.registry import PROJECTIONS
-from streams import dlq_tally_store
-from streams.dlq_tally import totals
-from streams.health_read import LogReader, letter_projection
-from streams.topics import end_offsets
+from streams.kafka.connection import client_options
+from streams.kafka.topics import end_offsets
+from streams.operations import dlq_tally_io
+from streams.operations.dlq_tally import totals
+from streams.operations.health_io import LogReader, letter_projection
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all, run_kim
 
@@ -93,7 +93,7 @@ def test_letters_added_between_two_calls_are_counted_once_and_only_the_new_ones_
     async def update() -> tuple[int, Counter[str]]:
         conn = await asyncpg.connect(lane.role_urls.get("operations", lane.database_url))
         try:
-            run = await dlq_tally_store.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
+            run = await dlq_tally_io.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
             assert run.complete and not run.restarted
             return run.read, totals(run.tally)
         finally:
@@ -112,7 +112,7 @@ def test_two_updates_at_once_do_not_count_a_letter_twice(lane: Lane) -> None:
     async def one() -> int:
         conn = await asyncpg.connect(lane.role_urls.get("operations", lane.database_url))
         try:
-            run = await dlq_tally_store.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
+            run = await dlq_tally_io.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
             assert run.complete and totals(run.tally) == full
             return run.read
         finally:

@@ -17,7 +17,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from streams.draft import EventDraft
+from streams.sdk.draft import EventDraft
 
 CASE_AGENCIES = {
     "KIM_CASE_MANAGEMENT": 40,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
-from infra.kafka_client import client_options, platform_signing_secret
 from schemas import Codec, Event
 from schemas.sealing import KeyRing, client_refs, new_key
 from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.prepare import Outgoing, Preparer
+from streams.kafka.connection import client_options, platform_signing_secret
+from streams.sdk.prepare import Outgoing, Preparer
 from tests.oracles.history import HistoryEvent
 
 

@@ -2,7 +2,7 @@
 
 Pure builders, shared by the unit tests of the stream-side judgement and the integration tests that feed
 the same bytes through the real broker. Each ``Bad`` says on which topic it goes, which projections must
-dead-letter it (the duties of ``projections/judge.py``) and a word its reason contains.
+dead-letter it (the duties of ``streams/runtime/judge.py``) and a word its reason contains.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from streams.collector import ClockedCollection
+from streams.runtime.collector import ClockedCollection
 
 
 class Node:

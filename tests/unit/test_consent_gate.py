@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.common import NO_CONSENTS, grant_consent
-from streams.consent_gate import consent_verdicts, partition_of
-from streams.draft import EventDraft
+from streams.sdk.consent_gate import consent_verdicts, partition_of
+from streams.sdk.draft import EventDraft
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 CASE = "DO-2025-000042"

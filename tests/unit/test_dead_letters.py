@@ -1,4 +1,4 @@
-"""The stream-side judgement (projections/judge.py through runner.prepare), without services.
+"""The stream-side judgement (streams/runtime/judge.py through runner.prepare), without services.
 
 Who dead-letters what: every bad kind reaches the DLQ through exactly the projections whose duty it is;
 good events are applied by the projections that read them and skipped unread by the others; what was
@@ -11,14 +11,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from projections.judge import duties, judge
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
-from projections.runner import prepare
 from schemas import Codec
 from schemas.history import stored_samples
 from schemas.rules import RULES, domain_errors
 from schemas.samples import EVENT_TYPES, sample_event
+from streams.runtime.batch import prepare
+from streams.runtime.judge import duties, judge
 from tests.unit.bad_records import bad_records
 
 CODEC = Codec()

@@ -1,4 +1,4 @@
-"""The dead-letter tally of `kim status` (streams/dlq_tally.py): pure, no services.
+"""The dead-letter tally of `kim status` (streams/operations/dlq_tally.py): pure, no services.
 
 A simulated DLQ partition is a list of ``(offset, projection)`` with gaps (offsets that hold no record,
 as transaction markers leave), a log start (retention) and an end; a simulated reader returns the
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.dlq_tally import PartitionTally, Tally, add, done, plan, restarts, totals
+from streams.operations.dlq_tally import PartitionTally, Tally, add, done, plan, restarts, totals
 
 Log = list[tuple[int, str]]  # (offset, projection), offsets increasing
 PROJECTIONS = st.sampled_from(["caseload", "referrals", "backlog", ""])

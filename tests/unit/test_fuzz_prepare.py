@@ -7,12 +7,12 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from projections.judge import catalog_topic, offence
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
-from projections.runner import prepare
 from schemas import DecodeError
 from schemas.codec import MAGIC
+from streams.runtime.batch import prepare
+from streams.runtime.judge import catalog_topic, offence
 from tests.unit.test_fuzz_codec import CODEC, FINGERPRINTS, FUZZ, VALID, mutated
 
 TOPICS = sorted({t for p in PROJECTIONS.values() for t in p.source_topics})

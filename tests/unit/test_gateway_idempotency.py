@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.idempotency import (
+from streams.sdk.prepare import Outgoing
+from web.gateway.idempotency import (
     Existing,
     Verdict,
     decide,
@@ -15,8 +16,7 @@ from gateway.idempotency import (
     records_to_json,
     request_hash,
 )
-from gateway.responses import Problem
-from streams.prepare import Outgoing
+from web.gateway.responses import Problem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}})
@@ -67,9 +67,9 @@ def test_stored_records_round_trip_byte_for_byte() -> None:
 
 
 def test_the_openapi_document_describes_keys_and_the_received_referrals() -> None:
-    from gateway.config import GatewayConfig
-    from gateway.openapi import document
     from schemas import Codec
+    from web.gateway.config import GatewayConfig
+    from web.gateway.openapi import document
 
     paths = document(Codec(), GatewayConfig("127.0.0.1:19092"))["paths"]
     for path in ("/v1/events", "/v1/events:batch"):

@@ -11,8 +11,8 @@ import pytest
 from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.records import LogRecord, Rejection
-from streams.health import PartitionState, Rebuild
-from streams.metrics import Family, Histogram, Sample, WorkerMetrics, render, state_families
+from streams.operations.health import PartitionState, Rebuild
+from streams.operations.metrics import Family, Histogram, Sample, WorkerMetrics, render, state_families
 
 # One line of the text format 0.0.4: a comment (HELP/TYPE) or a sample with escaped label values.
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
-from projections.runner import prepare, prepare_many
 from schemas import Codec
+from streams.runtime.batch import prepare, prepare_many
 from tests.unit.bad_records import bad_records
 from tests.unit.test_fuzz_codec import CODEC, FUZZ, VALID, mutated
 

@@ -1,5 +1,5 @@
+from analytics.table import suppress, table
 from cli.catchup import behind
-from cli.render import suppress, table
 from projections.records import LogRecord, next_offsets
 
 
@@ -30,7 +30,7 @@ def test_table_aligns_columns() -> None:
 
 
 def test_unseen_drops_records_below_the_checkpoint_and_repeats_within_a_batch() -> None:
-    from projections.runner import unseen
+    from streams.runtime.batch import unseen
 
     batch = [_record(0, 4), _record(0, 5), _record(1, 0), _record(0, 5), _record(0, 4), _record(0, 6), _record(1, 0)]
     fresh = unseen(batch, {("kim.cases", 0): 5})

@@ -8,7 +8,7 @@ import pytest
 
 from schemas import load_catalog
 from schemas.samples import SAMPLE_AT, sample_payload
-from streams.convert import from_json, to_json
+from streams.sdk.convert import from_json, to_json
 
 STAMP = {"type": "long", "logicalType": "timestamp-micros"}
 DAY = {"type": "int", "logicalType": "date"}

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from infra.errors import SetupError
 from infra.settings import load_settings
-from projections.authenticity import check, platform_only
 from projections.records import LogRecord
 from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, SigningKey, signature, verify
+from streams.runtime.authenticity import check, platform_only
 
 JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
 PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
@@ -99,7 +99,7 @@ def test_kafka_security_settings_are_checked(env: dict[str, str], message: str) 
 
 
 def test_an_external_cluster_with_a_login_gives_every_client_those_options() -> None:
-    from infra.kafka_client import client_options, kafka_env, platform_signing_secret
+    from streams.kafka.connection import client_options, kafka_env, platform_signing_secret
 
     env = {"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "sasl_scram", "KIM_KAFKA_USERNAME": "kim-platform"}
     settings = load_settings({**env, "KIM_KAFKA_PASSWORD": "secret"})

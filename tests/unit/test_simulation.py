@@ -18,7 +18,7 @@ from schemas.sealing import ERASURES
 from simulation import SimEvent, SimulationConfig, simulate, simulate_list
 from simulation.checks import history_errors
 from simulation.jsonl import read_jsonl, to_line, write_jsonl
-from streams.publisher import EventDraft
+from streams.sdk.publisher import EventDraft
 
 CODEC = Codec()
 YEAR = SimulationConfig(years=1.0, scale=0.1, seed=11)
@@ -110,7 +110,7 @@ def test_every_event_passes_the_schema_and_the_domain_rules(year: list[SimEvent]
 
 def test_every_event_encodes_as_its_agency_like_the_publisher_does(year: list[SimEvent]) -> None:
     from schemas.sealing import KeyRing, client_refs, new_key
-    from streams.prepare import Preparer
+    from streams.sdk.prepare import Preparer
 
     keys = KeyRing()  # in memory here; `kim simulate --publish` keeps them in client_keys
     preparers: dict[str, Preparer] = {}
@@ -316,7 +316,7 @@ def test_json_lines_read_back_to_the_same_events(year: list[SimEvent]) -> None:
 def test_json_lines_are_what_kim_publish_reads(year: list[SimEvent]) -> None:
     import json
 
-    from streams.draft import EventDraft as SdkDraft
+    from streams.sdk.draft import EventDraft as SdkDraft
 
     for event in year[:500]:
         line = to_line(event)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-import streams.ordered_publish as ordered
+import streams.operations.publish_in_order as ordered
 from simulation import SimulationConfig, simulate_list
-from streams.ordered_publish import rounds
-from streams.progress import Progress
-from streams.publisher import EventDraft, Outgoing, Published
+from streams.operations.publish_in_order import rounds
+from streams.runtime.progress import Progress
+from streams.sdk.publisher import EventDraft, Outgoing, Published
 
 
 class Recorder:

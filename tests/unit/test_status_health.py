@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cli.status_view import Service, Snapshot, as_json, text
-from streams.health import (
+from streams.operations.health import (
     Checkpoint,
     Group,
     Member,
@@ -17,7 +17,7 @@ from streams.health import (
     partition_states,
     processing_text,
 )
-from streams.health_read import letter_projection
+from streams.operations.health_io import letter_projection
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 EVENT = datetime(2025, 12, 31, 18, 0, tzinfo=UTC)

@@ -1,0 +1,105 @@
+"""Every topic of the platform, declared once, and their idempotent provisioning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from streams.kafka.connection import client_options
+
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    config: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("kim.cases", 6, "case_id", KEEP_FOREVER, "case and referral lifecycle"),
+    TopicSpec("kim.immigration", 6, "application_id", KEEP_FOREVER, "Ausländerbehörde / Einbürgerung procedures"),
+    TopicSpec("kim.dlq", 3, "original key", KEEP_FOREVER, "records a projection could not apply, with the reason"),
+)
+
+CASES, IMMIGRATION, DLQ = (spec.name for spec in TOPICS)
+
+
+class TopicMismatch(RuntimeError):
+    pass
+
+
+async def provision(bootstrap: str, prefix: str = "", replication_factor: int = 1) -> list[str]:
+    """Create missing topics and bring configs of existing ones in line. Returns the actions taken."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options())
+    await admin.start()
+    try:
+        actions: list[str] = []
+        existing = set(await admin.list_topics())
+        wanted = {prefix + spec.name: spec for spec in TOPICS}
+        missing = [
+            NewTopic(name, s.partitions, replication_factor, topic_configs=s.config)
+            for name, s in wanted.items()
+            if name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+            actions += [f"created topic {t.name} ({t.num_partitions} partitions)" for t in missing]
+        present = [name for name in wanted if name in existing]
+        if present:
+            actions += await _check_present(admin, {name: wanted[name] for name in present})
+        return actions
+    finally:
+        await admin.close()
+
+
+async def _check_present(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec]) -> list[str]:
+    actions = []
+    described = await admin.describe_topics(list(specs))
+    for topic in described:
+        spec = specs[topic["topic"]]
+        if len(topic["partitions"]) != spec.partitions:
+            raise TopicMismatch(
+                f"topic {topic['topic']} has {len(topic['partitions'])} partitions but {spec.partitions} are declared; "
+                "changing partition counts would break per-key order, so fix the declaration in "
+                "streams/kafka/topics.py or recreate the topic"
+            )
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in specs]
+    for response in await admin.describe_configs(resources):
+        for _, _, _, name, entries in response.resources:
+            current = {e[0]: e[1] for e in entries}
+            drift = {k: v for k, v in specs[name].config.items() if current.get(k) != v}
+            if drift:
+                # AlterConfigs replaces the topic's whole override set: send every declared key.
+                await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=specs[name].config)])
+                actions.append(f"set {', '.join(f'{k}={v}' for k, v in drift.items())} on {name}")
+    return actions
+
+
+async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    """The next offset to be written in every partition of these topics (missing topics are left out)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options())
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    tps = [
+        TopicPartition(t["topic"], p["partition"]) for t in described if t["error_code"] == 0 for p in t["partitions"]
+    ]
+    if not tps:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()

@@ -1,0 +1,300 @@
+"""Erasing one client (DSGVO Art. 17) by crypto-shredding: what `kim erase CLIENT_REF` does.
+
+1. Find the client's key (``client_keys``) and, by its key id, the cases and applications the projections
+   hold for the client (``caseload_cases.client_key_id``, ``backlog_applications.client_key_id``) — after
+   waiting (bounded) until those projections have applied the log as it was when the command started; if they
+   have not, nothing is done (a missed case could never be found again once the key is gone).
+2. Publish one ``CaseErased`` per case on ``kim.cases`` and one ``ApplicationErased`` per application on
+   ``kim.immigration``, as the platform (signed with its key; the stream side accepts them from no one else).
+   Every projection makes those rows anonymous when it applies them — live, and on every rebuild.
+3. In one transaction: delete the key (every sealed copy of the pseudonym in the log is unreadable from
+   now on), remember the erasure under a peppered digest of the pseudonym (never the pseudonym), and
+   append the receipt to the audit log (``client.erase``).
+4. Wait (bounded) until the projections no longer hold the erased ids, and say so in the receipt.
+
+Publishing comes before the key is destroyed: if it fails, nothing is lost and the command can run again
+(the folds ignore an erasure of what is already erased). A crash between 2 and 3 leaves the key: run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka.errors import KafkaError
+
+from infra import audit
+from infra.client_keys import key_of
+from infra.errors import SetupError
+from schemas import Codec
+from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
+from schemas.sealing import ClientKey
+from streams.kafka.topics import end_offsets
+from streams.sdk.errors import DeliveryError
+from streams.sdk.prepare import Outgoing, encoded, new_envelope
+from streams.sdk.publisher import Publisher
+
+ERASING_AGENCY = "KOMMUNALES_INTEGRATIONSZENTRUM"  # the KI runs the platform; the platform's key signs
+ACTION = "client.erase"
+# Rows that identify the client's cases and applications, per projection: (table, id column, which ids).
+TABLES = {
+    "caseload": (("caseload_cases", "case_id", "cases"),),
+    "referrals": (("referral_cases", "case_id", "cases"), ("referrals", "case_id", "cases")),
+    "backlog": (
+        ("backlog_applications", "application_id", "applications"),
+        ("backlog_intervals", "application_id", "applications"),
+    ),
+}
+
+
+@dataclass
+class Receipt:
+    """What one erasure removed, when and by whom; printed, and kept in the audit log."""
+
+    erasure_id: str
+    actor: str
+    at: datetime
+    key_id: str
+    cases: int
+    applications: int
+    rows: dict[str, dict[str, int]]  # projection -> table -> rows made anonymous
+    events: list[dict[str, object]]  # {event_type, topic, partition, offset}
+    applied: list[str] = field(default_factory=list)  # projections seen to have applied every erasure event
+    pending: list[str] = field(default_factory=list)  # projections that had not yet when we stopped waiting
+
+    def details(self) -> dict[str, object]:
+        return {
+            "erasure_id": self.erasure_id,
+            "key_id": self.key_id,
+            "cases": self.cases,
+            "applications": self.applications,
+            "rows": self.rows,
+            "events": self.events,
+        }
+
+
+@dataclass(frozen=True)
+class AlreadyErased:
+    erasure_id: str
+    erased_at: datetime
+
+
+def check_ref(client_ref: str) -> None:
+    if not PSEUDONYM.fullmatch(client_ref):
+        raise SetupError(f"CLIENT_REF {PSEUDONYM_RULE}")
+
+
+def digest(pepper: bytes, client_ref: str) -> bytes:
+    """How an erased pseudonym is remembered: HMAC-SHA256 under the installation's pepper (``erased_clients``)."""
+    return hmac.new(pepper, client_ref.encode(), hashlib.sha256).digest()
+
+
+def erasure_events(case_ids: list[str], application_ids: list[str], erasure_id: str) -> list[tuple[str, dict]]:
+    """(event type, payload) of every erasure event, cases first. Pure."""
+    return [("CaseErased", {"case_id": c, "erasure_id": erasure_id}) for c in sorted(case_ids)] + [
+        ("ApplicationErased", {"application_id": a, "erasure_id": erasure_id}) for a in sorted(application_ids)
+    ]
+
+
+def encode(codec: Codec, event_type: str, payload: dict, topic_prefix: str, correlation_id: str) -> Outgoing:
+    """One erasure event, encoded as the platform (the SDK's Preparer refuses these types to everyone)."""
+    envelope = new_envelope(event_type, ERASING_AGENCY, correlation_id=correlation_id)
+    return encoded(codec, envelope, payload, topic_prefix)
+
+
+async def previous_erasure(conn: asyncpg.Connection, client_ref: str) -> AlreadyErased | None:
+    pepper = await conn.fetchval("SELECT pepper FROM client_erasure_pepper")
+    row = await conn.fetchrow(
+        "SELECT erasure_id, erased_at FROM erased_clients WHERE digest = $1 ORDER BY erased_at DESC LIMIT 1",
+        digest(bytes(pepper), client_ref),
+    )
+    return None if row is None else AlreadyErased(row["erasure_id"], row["erased_at"])
+
+
+async def _ids(conn: asyncpg.Connection, key_id: str) -> tuple[list[str], list[str]]:
+    cases = [r[0] for r in await conn.fetch("SELECT case_id FROM caseload_cases WHERE client_key_id = $1", key_id)]
+    applications = [
+        r[0]
+        for r in await conn.fetch("SELECT application_id FROM backlog_applications WHERE client_key_id = $1", key_id)
+    ]
+    return cases, applications
+
+
+async def count_rows(conn: asyncpg.Connection, ids: dict[str, list[str]]) -> dict[str, dict[str, int]]:
+    """Rows per projection and table that still carry one of the ids (``{"cases": […], "applications": […]}``)."""
+    out: dict[str, dict[str, int]] = {}
+    for projection, tables in TABLES.items():
+        out[projection] = {
+            table: await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::text[])", ids[which])
+            for table, column, which in tables
+        }
+    return out
+
+
+async def erase(
+    bootstrap: str,
+    database_url: str,
+    client_ref: str,
+    actor: str,
+    *,
+    topic_prefix: str = "",
+    wait_seconds: float = 60.0,
+) -> Receipt | AlreadyErased:
+    """Erase the client; the receipt, or when the client was erased before. ``SetupError`` for an unknown client."""
+    check_ref(client_ref)
+    try:
+        conn = await asyncpg.connect(database_url, timeout=10)
+    except (OSError, asyncpg.PostgresError) as why:
+        raise SetupError(f"cannot reach PostgreSQL ({why}); is the platform up (kim status)?") from None
+    try:
+        key = await key_of(conn, client_ref)
+        if key is None:
+            earlier = await previous_erasure(conn, client_ref)
+            if earlier is not None:
+                return earlier
+            raise SetupError(
+                "no client with this pseudonym: the platform holds no key for it (its events were never sealed, "
+                "e.g. published before CaseOpened v2 — see docs/data-protection.md section 6 — or it is mistyped)"
+            )
+        erasure_id = f"ER-{uuid.uuid4().hex[:16]}"
+        try:
+            cases, applications, rows, published = await _announce(
+                conn, bootstrap, topic_prefix, key, erasure_id, wait_seconds
+            )
+        except SetupError as why:  # nothing was destroyed: the attempt is recorded, the command can run again
+            await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key.key_id, "error": str(why)})
+            raise
+        ids = {"cases": cases, "applications": applications}
+        pepper = bytes(await conn.fetchval("SELECT pepper FROM client_erasure_pepper"))
+        receipt = Receipt(
+            erasure_id, actor, datetime.now(UTC), key.key_id, len(cases), len(applications), rows, published
+        )
+        async with conn.transaction():
+            deleted = await conn.execute("DELETE FROM client_keys WHERE client_ref = $1", client_ref)
+            if deleted != "DELETE 1":  # erased by someone else a moment ago: their receipt stands
+                raise SetupError("the client's key disappeared while erasing: another `kim erase` ran; see kim audit")
+            await conn.execute(
+                "INSERT INTO erased_clients (digest, key_id, erasure_id) VALUES ($1, $2, $3)",
+                digest(pepper, client_ref),
+                key.key_id,
+                erasure_id,
+            )
+            await audit.record(conn, actor, ACTION, erasure_id, "ok", receipt.details())
+        receipt.applied, receipt.pending = await _wait_applied(conn, ids, wait_seconds)
+        return receipt
+    finally:
+        await conn.close()
+
+
+async def _announce(
+    conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, key: ClientKey, erasure_id: str, wait_seconds: float
+) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]]]:
+    """Steps 1 and 2: find the client's cases and applications (once the finders are current), publish erasures."""
+    try:
+        lagging = await _caught_up(conn, bootstrap, topic_prefix, wait_seconds)
+    except (KafkaError, OSError) as why:
+        raise SetupError(f"cannot read the topics' end offsets from Kafka ({why}); nothing was erased") from None
+    if lagging:  # a case in the unapplied events would be missed, and the key cannot be destroyed twice
+        behind = ", ".join(f"{name} lacks {n} event(s)" for name, n in lagging.items())
+        raise SetupError(
+            f"the projections have not applied the whole log yet ({behind}), so some of the client's cases could "
+            "be missed; nothing was erased — start their workers (kim up) or wait until kim status shows no lag"
+        )
+    cases, applications = await _ids(conn, key.key_id)
+    rows = await count_rows(conn, {"cases": cases, "applications": applications})
+    try:
+        published = await _publish(bootstrap, topic_prefix, erasure_events(cases, applications, erasure_id))
+    except (KafkaError, OSError, DeliveryError) as why:
+        raise SetupError(
+            f"cannot publish the erasure events to Kafka ({why}); nothing was erased — run kim erase again"
+        ) from None
+    return cases, applications, rows, published
+
+
+# Where the client's cases and applications are found, and the topic each of those projections reads.
+FINDERS = {"caseload": "kim.cases", "backlog": "kim.immigration"}
+
+
+async def _caught_up(conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, wait_seconds: float) -> dict:
+    """Wait (bounded) until the projections that find the client's ids have applied the log as it is now, so a
+    case opened a moment ago is found too; returns the events each still lacks when the time is up (none: {})."""
+    ends = await end_offsets(bootstrap, [topic_prefix + t for t in FINDERS.values()])
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = await conn.fetch(
+            "SELECT projection, topic, partition, next_offset FROM projection_checkpoints WHERE projection = ANY($1)",
+            list(FINDERS),
+        )
+        done = {(r["projection"], r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        lag = {
+            name: sum(
+                max(0, end - done.get((name, topic, partition), 0))
+                for (topic, partition), end in ends.items()
+                if topic == topic_prefix + source
+            )
+            for name, source in FINDERS.items()
+        }
+        lag = {name: n for name, n in lag.items() if n}
+        if not lag or time.monotonic() >= deadline:
+            return lag
+        await asyncio.sleep(0.5)
+
+
+async def _publish(bootstrap: str, topic_prefix: str, events: list[tuple[str, dict]]) -> list[dict[str, object]]:
+    if not events:
+        return []
+    codec = Codec()
+    correlation = str(uuid.uuid4())
+    outgoing = [encode(codec, kind, payload, topic_prefix, correlation) for kind, payload in events]
+    async with Publisher(bootstrap, ERASING_AGENCY, topic_prefix=topic_prefix, codec=codec) as publisher:
+        results = await publisher.send(outgoing)
+    return [
+        {"event_type": o.event_type, "topic": r.topic, "partition": r.partition, "offset": r.offset}
+        for o, r in zip(outgoing, results, strict=True)
+    ]
+
+
+async def _wait_applied(
+    conn: asyncpg.Connection, ids: dict[str, list[str]], wait_seconds: float
+) -> tuple[list[str], list[str]]:
+    """Which projections no longer hold the erased ids (and which still do when the time is up)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        rows = await count_rows(conn, ids)
+        pending = [p for p, tables in rows.items() if any(tables.values())]
+        if not pending or time.monotonic() >= deadline:
+            return [p for p in rows if p not in pending], pending
+        await asyncio.sleep(0.5)
+
+
+def render(receipt: Receipt | AlreadyErased) -> str:
+    """The receipt as the operator reads it. Pure."""
+    if isinstance(receipt, AlreadyErased):
+        return (
+            f"this client was already erased on {receipt.erased_at.isoformat(timespec='seconds')} "
+            f"(erasure {receipt.erasure_id}); nothing to do — see kim audit --action {ACTION}"
+        )
+    lines = [
+        f"erasure {receipt.erasure_id} by {receipt.actor} at {receipt.at.isoformat(timespec='seconds')}",
+        f"  key {receipt.key_id} destroyed: the client's sealed pseudonym in the log can no longer be opened",
+        f"  cases: {receipt.cases}, applications: {receipt.applications}",
+    ]
+    for projection, tables in receipt.rows.items():
+        counted = ", ".join(f"{table} {n}" for table, n in tables.items())
+        lines.append(f"  {projection}: rows made anonymous: {counted}")
+    for event in receipt.events:
+        lines.append(f"  published {event['event_type']} at {event['topic']}[{event['partition']}]@{event['offset']}")
+    if receipt.pending:
+        lines.append(
+            f"  not yet applied by: {', '.join(receipt.pending)} (their workers apply it when they run; kim status)"
+        )
+    else:
+        lines.append("  applied by every projection: no row carries the erased ids")
+    lines.append(f"  receipt kept in the audit log: kim audit --action {ACTION}")
+    return "\n".join(lines)

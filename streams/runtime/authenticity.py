@@ -1,0 +1,129 @@
+"""The stream side's check that a record's ``source_agency`` is who signed it (DOMAIN.md rule 3).
+
+``screen`` runs inside the sink transaction on the decoded events of a batch: it reads the
+signing keys (``signing_keys``, written by `kim agency add`) and the legacy cutoffs
+(``signing_cutoffs``: records below these offsets were written before signing existed and are
+accepted unsigned) and splits the batch into accepted events and dead letters with the reason.
+Reading the two small tables per batch keeps an agency added a second ago verifiable at once.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import asyncpg
+
+from infra.errors import SetupError
+from projections.records import Applied, LogRecord, Rejection, TopicPartition
+from schemas.rules import PLATFORM_EVENTS
+from schemas.signing import PLATFORM_SIGNER, SIG_HEADER, SIGNER_HEADER, verify_claim
+from streams.kafka.connection import platform_signing_secret
+
+Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
+# Signatures already checked: (id of the record, secret) -> whether it verified. The HMAC is a pure function of
+# the record and the secret, so the projections fed by one read (runner.prepare_many) share one check per record;
+# whoever holds the mapping holds the records too (a ``Prepared``), so the ids stay theirs.
+Verified = dict[tuple[int, bytes], bool]
+_PLATFORM = PLATFORM_SIGNER.encode()
+
+
+def _signature_headers(record: LogRecord) -> tuple[bytes | None, bytes | None]:
+    """``kim.signer`` and ``kim.sig``, the last of each name (as a dict of the headers would keep).
+
+    Scanned rather than made a dict: this runs for every record of a rebuild.
+    """
+    signer = claimed = None
+    for name, header in record.headers:
+        if name == SIGNER_HEADER:
+            signer = header
+        elif name == SIG_HEADER:
+            claimed = header
+    return signer, claimed
+
+
+def check(
+    record: LogRecord,
+    source_agency: str,
+    keys: Keys,
+    cutoffs: dict[TopicPartition, int],
+    verified: Verified | None = None,
+) -> str | None:
+    """Why this record may not count for ``source_agency``, or None when it may. Pure (``verified`` is a memo)."""
+    signer, claimed = _signature_headers(record)
+    if signer is None:
+        if record.offset < cutoffs.get(record.tp, 0):
+            return None  # written before records were signed
+        return (
+            f"unsigned: the record claims {source_agency} but carries no kim.signer/kim.sig headers; "
+            "publish with the SDK and the agency's signing key"
+        )
+    key_id = signer.decode(errors="replace")
+    known = keys.get(key_id)
+    if known is None:
+        return f"unknown signer {key_id!r}: no such signing key (kim agency list)"
+    agency, secret = known
+    if agency is not None and agency != source_agency:
+        return f"forged source: the record claims source_agency {source_agency} but was signed by {agency}"
+    if verified is None:
+        good = verify_claim(claimed, record.key, record.value, secret)
+    else:
+        memo = (id(record), secret)
+        good = verified.get(memo)
+        if good is None:
+            good = verified[memo] = verify_claim(claimed, record.key, record.value, secret)
+    if not good:
+        return f"bad signature: kim.sig does not verify under {key_id}'s key (altered, or signed with another key)"
+    return None
+
+
+def platform_only(record: LogRecord, event_type: str) -> str | None:
+    """An erasure event counts only when the platform signed it (``kim erase``): no agency may erase. Pure."""
+    if _signature_headers(record)[0] == _PLATFORM:  # the same kim.signer ``check`` verified
+        return None
+    return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
+
+
+@functools.cache
+def _platform_secret() -> bytes | None:
+    try:
+        return platform_signing_secret()
+    except SetupError:
+        return None  # a plaintext cluster: the platform has no signing key there
+
+
+async def load(conn: asyncpg.Connection) -> tuple[Keys, dict[TopicPartition, int]]:
+    keys: Keys = {
+        r["key_id"]: (r["agency"], bytes(r["secret"]))
+        for r in await conn.fetch("SELECT key_id, agency, secret FROM signing_keys")
+    }
+    platform = _platform_secret()
+    if platform is not None:
+        keys[PLATFORM_SIGNER] = (None, platform)
+    cutoffs = {
+        (r["topic"], r["partition"]): r["from_offset"]
+        for r in await conn.fetch("SELECT topic, partition, from_offset FROM signing_cutoffs")
+    }
+    return keys, cutoffs
+
+
+async def screen(
+    conn: asyncpg.Connection, decoded: list[Applied], verified: Verified | None = None
+) -> tuple[list[Applied], list[Rejection]]:
+    """The events whose signer may speak for their source agency, and dead letters for the others.
+
+    The keys are read in the caller's transaction; ``verified`` (see ``Verified``) saves checking a signature twice.
+    """
+    if not decoded:
+        return decoded, []
+    keys, cutoffs = await load(conn)
+    accepted: list[Applied] = []
+    rejected: list[Rejection] = []
+    for item in decoded:
+        reason = check(item.record, item.event.source_agency, keys, cutoffs, verified)
+        if reason is None and item.event.event_type in PLATFORM_EVENTS:
+            reason = platform_only(item.record, item.event.event_type)
+        if reason is None:
+            accepted.append(item)
+        else:
+            rejected.append(Rejection(item.record, reason, item.event.event_type))
+    return accepted, rejected

@@ -1,0 +1,245 @@
+"""The partner publisher: validate, encode (Avro single-object), publish idempotently with acks=all.
+
+The source agency is fixed when the publisher is made (an agency speaks only for itself);
+the key is the event's aggregate id (``case_id`` / ``application_id``), so everything about
+one case lands in one partition, in order. A batch is validated as a whole before anything
+is sent: one invalid event and nothing of the batch reaches Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
+
+from infra.client_keys import KeyStore
+from schemas import Codec, EncodeError
+from schemas.sealing import client_refs
+from schemas.signing import PLATFORM_SIGNER, SigningKey
+from streams.kafka.connection import KafkaLogin, explain_login, platform_login, platform_signing_secret
+from streams.sdk.consent_gate import ConsentGate
+from streams.sdk.draft import EventDraft
+from streams.sdk.errors import DeliveryError, InvalidBatch
+from streams.sdk.prepare import Outgoing, Preparer
+
+__all__ = ["TOO_LARGE", "EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
+
+TOO_LARGE = "the event is too large for Kafka"  # starts the reason of an event over Kafka's record limit
+
+
+@dataclass(frozen=True)
+class Published:
+    topic: str
+    partition: int
+    offset: int
+    event_id: str
+
+
+class Publisher(Preparer):
+    """Prepares (see ``Preparer``) and sends with an idempotent producer, acks=all."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        source_agency: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        signing_key: str | SigningKey | None = None,
+        topic_prefix: str = "",
+        codec: Codec | None = None,
+        linger_ms: int = 5,
+        request_timeout_ms: int = 30000,
+        consent_gate: ConsentGate | None = None,
+        client_keys: KeyStore | None = None,
+    ) -> None:
+        """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
+
+        Without a login the publisher is the platform's (its Kafka login from this machine's settings); it then
+        signs with the platform's key, or with ``signing_key`` when given (the gateway speaks so for a partner).
+        ``client_keys``: the platform's key table (started and closed by the caller), needed to publish CaseOpened
+        and ApplicationFiled — they carry the client only sealed. A partner's publisher has none: those two
+        types raise ``EncodeError`` there; partners send them through the HTTP gateway.
+        """
+        super().__init__(
+            source_agency,
+            topic_prefix=topic_prefix,
+            codec=codec,
+            keys=client_keys.ring if client_keys is not None else None,
+        )
+        self.client_keys = client_keys
+        self.bootstrap = bootstrap
+        self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
+        self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=linger_ms,
+            request_timeout_ms=request_timeout_ms,
+            **self.login.options(),
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        """Connect to the broker; raises aiokafka's ``KafkaConnectionError`` when it cannot be reached
+        (the publisher is then closed: make a new one to try again)."""
+        if not self._started:
+            try:
+                with explain_login(self.login.username):
+                    await self._producer.start()
+            except BaseException:
+                await self._producer.stop()  # release the half-open client, no "unclosed producer" warning
+                raise
+            self._started = True
+
+    async def stop(self) -> None:
+        """Flush what is in flight and disconnect. Twice is harmless."""
+        if self._started:
+            self._started = False
+            await self._producer.stop()
+
+    async def __aenter__(self) -> Publisher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def send(self, outgoing: Sequence[Outgoing]) -> list[Published]:
+        """Send encoded events in order and wait for every acknowledgement (acks=all).
+
+        Raises ``DeliveryError`` (with what *was* acknowledged) when Kafka did not take them all.
+        """
+        self._require_started()
+        futures: list[asyncio.Future | None] = []
+        reasons: dict[int, str] = {}
+        for i, item in enumerate(outgoing):
+            if reasons:  # the producer already gave up on an earlier one: do not wait out a timeout per event
+                reasons[i] = "not sent after an earlier failure"
+                futures.append(None)
+                continue
+            try:
+                futures.append(
+                    await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+                )
+            except KafkaError as error:
+                reasons[i] = _describe(error, item.topic)
+                futures.append(None)
+        acks = await asyncio.gather(*(f for f in futures if f is not None), return_exceptions=True)
+        pending = iter(acks)
+        results: list[Published | None] = []
+        for i, (item, future) in enumerate(zip(outgoing, futures, strict=True)):
+            meta = next(pending) if future is not None else None
+            if isinstance(meta, BaseException):
+                reasons[i] = _describe(meta, item.topic)
+                meta = None
+            results.append(Published(meta.topic, meta.partition, meta.offset, item.event_id) if meta else None)
+        if reasons:
+            raise DeliveryError(results, reasons)
+        return [r for r in results if r is not None]
+
+    async def enqueue(self, item: Outgoing) -> Awaitable[Published]:
+        """Hand one encoded event to the producer and return what resolves to its ``Published`` once Kafka
+        acknowledged it (or raises ``DeliveryError``). Events enqueued one after the other keep their order per
+        partition; await each result."""
+        self._require_started()
+        try:
+            ack = await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+        except KafkaError as error:
+            return _failed(_describe(error, item.topic))
+        return _acked(ack, item)
+
+    async def publish(self, draft: EventDraft) -> Published:
+        """Publish one event; raises ``EncodeError`` when it is invalid (or, with a consent gate, not covered by a
+        consent), ``DeliveryError`` when not acknowledged."""
+        await self.load_keys([draft])
+        outgoing = self.prepare(draft)
+        if self.consent_gate is not None:
+            refused = await self.consent_gate.check([draft])
+            if refused:
+                raise EncodeError(draft.event_type, [f"payload.consent_id: {refused[0]}"])
+        return (await self.send([outgoing]))[0]
+
+    async def publish_many(self, drafts: Iterable[EventDraft]) -> list[Published]:
+        """Validate all first (nothing is sent if one is invalid), then send and await every ack."""
+        drafts = list(drafts)
+        await self.load_keys(drafts)
+        outgoing = self.prepare_all(drafts)
+        if self.consent_gate is not None:
+            refused = await self.consent_gate.check(drafts)
+            if refused:
+                items = {
+                    i: EncodeError(drafts[i].event_type, [f"payload.consent_id: {why}"]) for i, why in refused.items()
+                }
+                raise InvalidBatch(items, len(drafts))
+        return await self.send(outgoing)
+
+    async def load_keys(self, drafts: Iterable[EventDraft]) -> None:
+        """Load (or make) the client keys that ``prepare`` will seal ``drafts`` with: one round trip, then cached."""
+        if self.client_keys is not None:
+            await self.client_keys.load([ref for d in drafts for ref in client_refs(d.event_type, d.payload)])
+
+    def _sign(self, item: Outgoing) -> list[tuple[str, bytes]]:
+        return self.signing_key.headers(item.key, item.value)
+
+    def _require_started(self) -> None:
+        if not self._started:
+            raise RuntimeError("the publisher is not started: use `async with Publisher(...)` or `await start()`")
+
+    async def missing_topics(self) -> list[str]:
+        """The catalog's topics (with this publisher's prefix) that the broker does not have."""
+        metadata = await self._producer.client.fetch_all_metadata()
+        wanted = {self.topic_prefix + topic for topic in self.codec.catalog.topics()}
+        return sorted(wanted - set(metadata.topics()))
+
+
+def _credentials(
+    agency: str, username: str | None, password: str | None, signing_key: str | SigningKey | None
+) -> tuple[KafkaLogin, SigningKey]:
+    """The Kafka login and the signing key of a publisher for ``agency``; ``ValueError`` for a mismatch."""
+    if (username is None) != (password is None):
+        raise ValueError("give both username and password (as `kim agency add` printed them), or neither")
+    if username is not None and signing_key is None:
+        raise ValueError(f"{agency} publishing with its own login also needs its signing_key (from `kim agency add`)")
+    login = KafkaLogin(username, password) if username is not None else platform_login()
+    key = (
+        SigningKey.parse(signing_key)
+        if signing_key is not None
+        else SigningKey(PLATFORM_SIGNER, platform_signing_secret())
+    )
+    if key.agency is not None and key.agency != agency:
+        raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
+    return login, key
+
+
+async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:
+    try:
+        meta = await ack
+    except KafkaError as error:
+        raise DeliveryError([None], {0: _describe(error, item.topic)}) from None
+    return Published(meta.topic, meta.partition, meta.offset, item.event_id)
+
+
+async def _failed(reason: str) -> Published:
+    raise DeliveryError([None], {0: reason})
+
+
+def _describe(error: BaseException, topic: str) -> str:
+    if isinstance(error, MessageSizeTooLargeError):
+        return f"{TOO_LARGE} ({error}); an event is a few hundred bytes: shorten its lists or split it into several"
+    if isinstance(error, UnknownTopicOrPartitionError):
+        return f"topic {topic} does not exist on the broker (kim up creates the topics)"
+    if isinstance(error, TopicAuthorizationFailedError | ClusterAuthorizationFailedError):
+        name = type(error).__name__
+        return f"the Kafka user may not write {topic} ({name}); `kim agency add` grants an agency its topics"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -1,0 +1,1 @@
+"""The analysts' read API and dashboard (`kim serve`): one aiohttp app, read-only, suppressed."""

@@ -1,0 +1,127 @@
+"""OpenAPI 3.1 for the read API, generated from the endpoint table and the parameter specs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.analysts import params
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}},
+        },
+    },
+}
+RESULT = {
+    "type": "object",
+    "required": ["query", "title", "small_cell_max", "columns", "rows"],
+    "properties": {
+        "query": {"type": "string"},
+        "title": {"type": "string"},
+        "small_cell_max": {"type": "integer", "description": "counts from 1 to this are suppressed"},
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["count", "number", "text", "date"]},
+                    "title": {"type": "string"},
+                },
+            },
+        },
+        "pagination": {
+            "type": "object",
+            "properties": {
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "total": {"type": "integer"},
+                "next": {"type": ["string", "null"]},
+            },
+        },
+        "rows": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "one property per column; a count column C is a number or null, with C_suppressed "
+                "(true when hidden: a small cell, or a cell that would give one away through a total)",
+            },
+        },
+    },
+}
+
+
+def document(endpoints) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    for endpoint in endpoints:
+        names = (*endpoint.params, *params.COMMON)
+        parameters = [
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "schema": params.PARAMS[n].schema,
+                "description": params.PARAMS[n].description,
+            }
+            for n in names
+        ]
+        parameters.append(
+            {
+                "name": "X-KIM-Min-Offsets",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "like min_offsets",
+            }
+        )
+        paths[endpoint.path] = {
+            "get": {
+                "summary": endpoint.summary,
+                "operationId": endpoint.path.strip("/").replace("/", "_").replace("-", "_"),
+                "parameters": parameters,
+                "responses": {
+                    "200": {
+                        "description": "the suppressed table (JSON), or CSV with format=csv / Accept: text/csv",
+                        "headers": {"X-Total-Count": {"schema": {"type": "integer"}}},
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Result"}},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _error("a parameter is unknown, malformed or out of range (named in the message)"),
+                    "503": _error("min_offsets not reached within wait seconds, or the database is unreachable"),
+                },
+            }
+        }
+    paths["/v1/freshness"] = {
+        "get": {
+            "summary": "How far each projection has read the log (from projection_checkpoints)",
+            "operationId": "v1_freshness",
+            "responses": {
+                "200": {
+                    "description": "one row per projection",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Result"}}},
+                }
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "KIM analytics (read-only)",
+            "version": "1",
+            "description": "Caseloads, referrals and the immigration-office backlog, with small-cell suppression "
+            "(DOMAIN.md rule 5). Answers are suppressed before paging.",
+        },
+        "paths": paths,
+        "components": {"schemas": {"Result": RESULT, "Error": ERROR}},
+    }
+
+
+def _error(text: str) -> dict[str, Any]:
+    return {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
