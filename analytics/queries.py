@@ -16,21 +16,9 @@ from typing import Any
 import asyncpg
 
 from analytics.suppression import DEFAULT_SMALL_CELL_MAX, TOTAL, Cell
+from schemas.labels import STADTBEZIRK
 
-DISTRICTS = (
-    "INNENSTADT_WEST",
-    "INNENSTADT_NORD",
-    "INNENSTADT_OST",
-    "EVING",
-    "SCHARNHORST",
-    "BRACKEL",
-    "APLERBECK",
-    "HOERDE",
-    "HOMBRUCH",
-    "LUETGENDORTMUND",
-    "HUCKARDE",
-    "MENGEDE",
-)
+DISTRICTS = tuple(STADTBEZIRK)  # the Stadtbezirke in the catalog's order
 AGE_BUCKETS = ("0-30", "31-90", "91-180", ">180")
 PROJECTION_OF = {"caseloads": "caseload", "referrals": "referrals", "backlog": "backlog"}
 

@@ -11,8 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from infra import postgres_server
 from infra.settings import Settings
 from projections.migrate import migrate
+from schemas.topics import TOPICS
 from streams.kafka.connection import client_options
-from streams.kafka.topics import TOPICS, provision
+from streams.kafka.topics import provision
 
 
 @dataclass

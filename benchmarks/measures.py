@@ -17,14 +17,15 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.lanes import BenchLane
-from infra.client_keys import MemoryKeyStore
 from projections.registry import PROJECTIONS
 from schemas import Codec
+from schemas.topics import CASES
 from streams.kafka.connection import client_options, kafka_env
-from streams.kafka.topics import CASES, end_offsets
+from streams.kafka.topics import end_offsets
 from streams.operations.publish_in_order import publish_in_order
 from streams.runtime.bulk import catch_up
 from streams.runtime.progress import Progress
+from streams.sdk.keys import MemoryKeyStore
 from streams.sdk.publisher import Publisher
 from tests.integration.demo_events import DemoEvent
 

@@ -26,12 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.results import write_results
+from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec, DecodeError
 from schemas.sealing import KeyRing, client_refs, new_key
 from simulation import SimulationConfig, simulate_list
-from streams.runtime.batch import Projection, prepare
+from streams.runtime.batch import prepare
 from streams.runtime.judge import judge
 from streams.sdk.prepare import Preparer
 

@@ -31,8 +31,8 @@ from benchmarks.results import write_results
 from cli import services
 from infra.errors import SetupError
 from infra.settings import load_settings
+from schemas.topics import CASES, IMMIGRATION
 from simulation import SimulationConfig, simulate_list
-from streams.kafka.topics import CASES, IMMIGRATION
 
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events

@@ -15,7 +15,7 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas import Codec, DecodeError
-from streams.kafka.topics import DLQ
+from schemas.topics import DLQ
 from streams.operations.redrive import redrive
 from streams.runtime.dlq import DeadLetter, LetterFilter, read_dead_letters
 

@@ -17,18 +17,7 @@ from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import run_sync
 from infra.settings import Settings
-from schemas.labels import AGENCY, STADTBEZIRK
-
-PROCEDURES = (
-    "AUFENTHG_25A",
-    "AUFENTHG_25B",
-    "AUFENTHG_104C",
-    "SETTLEMENT_PERMIT",
-    "NATURALISATION",
-    "EXTENSION",
-    "TRAINING_TOLERATION",
-    "EMPLOYMENT_TOLERATION",
-)
+from schemas.labels import AGENCY, PROCEDURES, STADTBEZIRK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -15,6 +15,7 @@ from infra.errors import SetupError
 from infra.settings import Settings
 from projections.migrate import MigrationError, migrate
 from projections.registry import PROJECTIONS
+from schemas.topics import EVENT_TOPICS
 from streams.kafka.topics import TopicMismatch, end_offsets, provision
 
 Log = Callable[[str], None]
@@ -67,7 +68,7 @@ async def _record_signing_cutoffs(settings: Settings) -> int:
     """Once per topic: the end offsets now, below which records were written unsigned (an older kim)."""
     from infra.agencies import record_cutoffs
 
-    ends = await end_offsets(settings.kafka_bootstrap, [settings.topic(t) for t in ("kim.cases", "kim.immigration")])
+    ends = await end_offsets(settings.kafka_bootstrap, [settings.topic(t) for t in EVENT_TOPICS])
     conn = await asyncpg.connect(settings.database_url)
     try:
         return await record_cutoffs(conn, ends)

@@ -23,18 +23,14 @@ from infra import db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
-from streams.kafka.topics import DLQ, TOPICS, end_offsets
+from schemas.topics import DLQ, TOPICS
+from streams.kafka.topics import consumer_group, end_offsets
 from streams.operations import dlq_tally_io
 from streams.operations.dlq_tally import totals
 from streams.operations.health import Group, ProjectionHealth, partition_states
 from streams.operations.health_io import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
 
 DLQ_READ_SECONDS = 30.0
-
-
-def group_id(settings: Settings, projection: str) -> str:
-    """The consumer group of a projection's workers: the faust app id (``streams/runtime/live.py``)."""
-    return f"{settings.topic_prefix}kim-projection-{projection}"
 
 
 def _endpoint(url: str) -> str:
@@ -68,7 +64,9 @@ async def snapshot(settings: Settings) -> Snapshot:
     notes: list[str] = [note] if (note := db_roles.fallback_note(settings)) else []
     groups: dict[str, Group] = {}
     try:
-        groups = await describe_groups(settings.kafka_bootstrap, [group_id(settings, n) for n in PROJECTIONS])
+        groups = await describe_groups(
+            settings.kafka_bootstrap, [consumer_group(n, settings.topic_prefix) for n in PROJECTIONS]
+        )
     except Exception as why:  # the rest of the status is still worth printing
         notes.append(f"consumer groups not described: {why!r}")
     letters = None
@@ -88,11 +86,11 @@ async def snapshot(settings: Settings) -> Snapshot:
             healths.append(
                 ProjectionHealth(
                     name=name,
-                    group_id=group_id(settings, name),
+                    group_id=consumer_group(name, settings.topic_prefix),
                     partitions=partition_states(
                         ends, await read_checkpoints(conn, name), [settings.topic(t) for t in projection.source_topics]
                     ),
-                    group=groups.get(group_id(settings, name)),
+                    group=groups.get(consumer_group(name, settings.topic_prefix)),
                     local_pid=services.worker_pid(settings, name),
                     dead_letters=None if letters is None else letters.get(name, 0),
                     redriven=redriven.get(name, {}),

@@ -88,21 +88,3 @@ async def keys_by_id(conn: asyncpg.Connection, key_ids: list[str]) -> dict[str, 
     """The keys that still exist among ``key_ids`` (to open sealed values, e.g. in a test or an audit)."""
     rows = await conn.fetch("SELECT key_id, key FROM client_keys WHERE key_id = ANY($1::text[])", key_ids)
     return {r["key_id"]: ClientKey.of(r["key_id"], bytes(r["key"])) for r in rows}
-
-
-class MemoryKeyStore:
-    """Client keys made and kept in this process only — for benchmarks and tests without a key table.
-
-    What it seals can never be opened once the process ends, and ``kim erase`` cannot find those clients:
-    never use it for real data (the platform's publishers use ``ClientKeyStore``).
-    """
-
-    def __init__(self) -> None:
-        self.ring = KeyRing()
-
-    async def load(self, refs: list[str]) -> None:
-        for ref in self.ring.missing(refs):
-            self.ring.add(ref, *new_key())
-
-
-KeyStore = ClientKeyStore | MemoryKeyStore

@@ -14,11 +14,11 @@ from pathlib import Path
 from infra.errors import SetupError
 from infra.kafka_broker import run_admin_tool
 from infra.settings import Settings
+from schemas.topics import EVENT_TOPICS
 from streams.kafka.connection import MECHANISM, platform_login
 
 CONFIG = "org.apache.kafka.tools.ConfigCommand"
 ACL = "org.apache.kafka.tools.AclCommand"
-EVENT_TOPICS = ("kim.cases", "kim.immigration")
 
 
 def _require_auth(settings: Settings) -> None:

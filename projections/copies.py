@@ -18,9 +18,9 @@ from datetime import date, datetime, time, timedelta
 
 import asyncpg
 
+from projections.projection import Projection
 from projections.records import Applied, Rejection
 from schemas.rules import LOCAL_TIME
-from streams.runtime.batch import Projection
 
 REBUILD, AS_OF = "rebuild", "as_of"
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -31,7 +31,7 @@ _RESERVED = ("public", "analytics", "information_schema")
 
 
 def tables_of(projection: Projection) -> tuple[str, ...]:
-    tables = getattr(projection, "tables", None)
+    tables = projection.tables
     if not tables:
         raise ValueError(f"projection {projection.name} declares no tables; add `tables = (...)` to its class")
     return tuple(tables)
@@ -97,9 +97,7 @@ class Window:
         self.source_topics = projection.source_topics
         self.tables = tables_of(projection)
         self.since, self.until = since, until
-        wanted = getattr(projection, "event_types", None)
-        if wanted is not None:
-            self.event_types = wanted
+        self.event_types = projection.event_types
 
     async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]:
         inside = [a for a in batch if within(a.event.occurred_at, self.since, self.until)]

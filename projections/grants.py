@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from projections.registry import PROJECTIONS
+
 WORKER, OPERATIONS, ANALYST, GATEWAY = "kim_worker", "kim_operations", "kim_analyst", "kim_gateway"
 ROLES = (WORKER, OPERATIONS, ANALYST, GATEWAY)
 
@@ -74,8 +76,6 @@ def _ident(name: str) -> str:
 
 
 def projection_tables() -> tuple[str, ...]:
-    from projections.registry import PROJECTIONS
-
     return tuple(t for p in PROJECTIONS.values() for t in p.tables)
 
 

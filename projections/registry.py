@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from projections.backlog import BacklogProjection
 from projections.caseload import CaseloadProjection
+from projections.projection import Projection
 from projections.referrals import ReferralsProjection
-from streams.runtime.batch import Projection
 
 PROJECTIONS: dict[str, Projection] = {
     p.name: p for p in (CaseloadProjection(), ReferralsProjection(), BacklogProjection())

@@ -17,16 +17,17 @@ from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.docs import LIFECYCLE, TOPIC_ORDER
 from schemas.history import jsonable
 from schemas.samples import SOURCE_AGENCY, sample_event
+from schemas.topics import CASES, DLQ, IMMIGRATION
 from schemas.upcasters import UPCASTERS
 
 ASYNCAPI_JSON = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
 AVRO_FORMAT = "application/vnd.apache.avro+json;version=1.9.0"
 KAFKA_BINDING = "0.5.0"
-DLQ_TOPIC = "kim.dlq"
-CHANNEL_IDS = {"kim.cases": "cases", "kim.immigration": "immigration", DLQ_TOPIC: "dlq"}
+DLQ_TOPIC = DLQ
+CHANNEL_IDS = {CASES: "cases", IMMIGRATION: "immigration", DLQ: "dlq"}
 TOPIC_DOCS = {
-    "kim.cases": "The case and everything hanging on it: consents, needs, goals, referrals, hand-overs, pauses.",
-    "kim.immigration": "Procedures of the immigration and naturalisation offices (Ausländerbehörde, Einbürgerung).",
+    CASES: "The case and everything hanging on it: consents, needs, goals, referrals, hand-overs, pauses.",
+    IMMIGRATION: "Procedures of the immigration and naturalisation offices (Ausländerbehörde, Einbürgerung).",
 }
 # The headers streams/runtime/dlq.py sets on a dead-lettered record (a unit test keeps the two in step).
 DLQ_HEADERS = {

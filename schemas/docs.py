@@ -13,10 +13,11 @@ from typing import Any
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.labels import LABELS
 from schemas.rules import RULES
+from schemas.topics import EVENT_TOPICS
 from schemas.upcasters import UPCASTERS
 
 CATALOG_MD = Path(__file__).resolve().parents[1] / "docs" / "catalog.md"
-TOPIC_ORDER = ("kim.cases", "kim.immigration")
+TOPIC_ORDER = EVENT_TOPICS
 # Events in the order they happen in a case or procedure; a type missing here is listed after them.
 LIFECYCLE = (
     "CaseOpened",

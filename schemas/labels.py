@@ -100,6 +100,8 @@ VERFAHREN = {
     "EMPLOYMENT_TOLERATION": "Beschäftigungsduldung (§ 60d AufenthG)",
 }
 
+PROCEDURES = tuple(VERFAHREN)  # the Verfahren symbols (a unit test holds them to the catalog's enum)
+
 APPLICATION_CHANNEL = {"IN_PERSON": "persönlich", "ONLINE": "online", "POST": "Post", "EMAIL": "E-Mail"}
 
 DOCUMENT_KIND = {

@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schemas.catalog import load_catalog
+from schemas.topics import IMMIGRATION
 
 Rule = Callable[[str, dict[str, Any], dict[str, Any]], list[str]]
 
@@ -154,7 +155,7 @@ def _no_duplicates(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[
 
 def _immigration_offices(event_type: str, envelope: dict[str, Any], _: dict[str, Any]) -> list[str]:
     """Only AUSLAENDERBEHOERDE and EINBUERGERUNGSBEHOERDE publish on `kim.immigration` (and `kim erase`)."""
-    if _topic_of().get(event_type) != "kim.immigration" or envelope["source_agency"] in IMMIGRATION_OFFICES:
+    if _topic_of().get(event_type) != IMMIGRATION or envelope["source_agency"] in IMMIGRATION_OFFICES:
         return []
     if event_type in PLATFORM_EVENTS:
         return []
@@ -186,7 +187,7 @@ RULES: tuple[Rule, ...] = (
 
 # What a rule needs to be able to find anything; a rule not named here runs for every type.
 _NEEDS: dict[Rule, Callable[[set[str], bool, str | None], bool]] = {
-    _immigration_offices: lambda fields, arrays, topic: topic == "kim.immigration",
+    _immigration_offices: lambda fields, arrays, topic: topic == IMMIGRATION,
     _two_agencies: lambda fields, arrays, topic: "from_agency" in fields,
     _deadlines: lambda fields, arrays, topic: bool(fields.intersection(DEADLINES)),
     _appointment: lambda fields, arrays, topic: "appointment_at" in fields,

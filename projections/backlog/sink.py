@@ -7,6 +7,7 @@ import asyncpg
 from projections import erasure, rows
 from projections.backlog.fold import APPLICATION_COLUMNS, INTERVAL_COLUMNS, RELEVANT, ApplicationRow, fold
 from projections.records import Applied, Rejection
+from schemas.topics import IMMIGRATION
 
 APPLICATIONS = "backlog_applications"
 INTERVALS = "backlog_intervals"
@@ -14,7 +15,7 @@ INTERVALS = "backlog_intervals"
 
 class BacklogProjection:
     name = "backlog"
-    source_topics = ("kim.immigration",)
+    source_topics = (IMMIGRATION,)
     event_types = RELEVANT
     tables = (APPLICATIONS, INTERVALS)  # every table apply() writes (kim replay copies and swaps these)
 

@@ -7,13 +7,14 @@ import asyncpg
 from projections import erasure, rows
 from projections.caseload.fold import COLUMNS, RELEVANT, CaseRow, fold
 from projections.records import Applied, Rejection
+from schemas.topics import CASES
 
 TABLE = "caseload_cases"
 
 
 class CaseloadProjection:
     name = "caseload"
-    source_topics = ("kim.cases",)
+    source_topics = (CASES,)
     event_types = RELEVANT
     tables = (TABLE,)  # every table apply() writes (kim replay copies and swaps these)
 

@@ -15,6 +15,7 @@ from projections.referrals.fold import (
     ReferralRow,
     fold,
 )
+from schemas import topics
 
 CASES = "referral_cases"
 REFERRALS = "referrals"
@@ -22,7 +23,7 @@ REFERRALS = "referrals"
 
 class ReferralsProjection:
     name = "referrals"
-    source_topics = ("kim.cases",)
+    source_topics = (topics.CASES,)
     event_types = RELEVANT
     tables = (CASES, REFERRALS)  # every table apply() writes (kim replay copies and swaps these)
 

@@ -1,33 +1,12 @@
-"""Every topic of the platform, declared once, and their idempotent provisioning."""
+"""The topics of ``schemas/topics.py`` on a broker: idempotent provisioning, end offsets, consumer-group names."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from schemas.topics import TOPICS, TopicSpec
 from streams.kafka.connection import client_options
-
-KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    partitions: int
-    key: str
-    config: dict[str, str] = field(default_factory=dict)
-    doc: str = ""
-
-
-TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("kim.cases", 6, "case_id", KEEP_FOREVER, "case and referral lifecycle"),
-    TopicSpec("kim.immigration", 6, "application_id", KEEP_FOREVER, "Ausländerbehörde / Einbürgerung procedures"),
-    TopicSpec("kim.dlq", 3, "original key", KEEP_FOREVER, "records a projection could not apply, with the reason"),
-)
-
-CASES, IMMIGRATION, DLQ = (spec.name for spec in TOPICS)
 
 
 class TopicMismatch(RuntimeError):
@@ -103,3 +82,8 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int]
         return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
     finally:
         await consumer.stop()
+
+
+def consumer_group(projection: str, prefix: str = "") -> str:
+    """The Kafka consumer group of a projection's live worker (one group per projection)."""
+    return f"{prefix}kim-projection-{projection}"

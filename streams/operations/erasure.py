@@ -35,6 +35,7 @@ from infra.errors import SetupError
 from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 from schemas.sealing import ClientKey
+from schemas.topics import CASES, IMMIGRATION
 from streams.kafka.topics import end_offsets
 from streams.sdk.errors import DeliveryError
 from streams.sdk.prepare import Outgoing, encoded, new_envelope
@@ -218,7 +219,7 @@ async def _announce(
 
 
 # Where the client's cases and applications are found, and the topic each of those projections reads.
-FINDERS = {"caseload": "kim.cases", "backlog": "kim.immigration"}
+FINDERS = {"caseload": CASES, "backlog": IMMIGRATION}
 
 
 async def _caught_up(conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, wait_seconds: float) -> dict:

@@ -24,10 +24,10 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Protocol
 
-from infra.client_keys import KeyStore
 from schemas import Codec
 from schemas.sealing import client_refs
 from streams.runtime.progress import Progress
+from streams.sdk.keys import KeyStore
 from streams.sdk.publisher import EventDraft, Outgoing, Published, Publisher
 
 TopicPartition = tuple[str, int]

@@ -16,12 +16,12 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from projections import checkpoints
+from projections.projection import Projection
 from projections.records import LogRecord, Rejection
 from schemas import Codec
 from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.kafka.connection import client_options
 from streams.runtime import authenticity
-from streams.runtime.batch import Projection
 from streams.runtime.dlq import DeadLetter, dlq_headers
 from streams.runtime.judge import judge
 

@@ -27,10 +27,12 @@ from aiokafka import TopicPartition as KafkaTP
 
 from infra import audit
 from projections import checkpoints, copies, rebuilds
+from projections.projection import Projection
 from projections.records import Rejection, TopicPartition
+from schemas.topics import DLQ
 from streams.kafka.connection import client_options
-from streams.kafka.topics import DLQ, end_offsets
-from streams.runtime.batch import OnRejected, Projection
+from streams.kafka.topics import end_offsets
+from streams.runtime.batch import OnRejected
 from streams.runtime.bulk import BATCH_RECORDS, catch_up
 from streams.runtime.dlq import send_rejections
 from streams.runtime.progress import Progress

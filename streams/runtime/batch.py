@@ -21,29 +21,19 @@ import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 import asyncpg
 
 from projections import checkpoints
+from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
+from projections.registry import PROJECTIONS
 from schemas import Codec
 from schemas.codec import HEADER_SIZE, MAGIC
 from streams.runtime import authenticity
 from streams.runtime.judge import Duties, duties, judge, reads
 
 OnRejected = Callable[[list[Rejection]], Awaitable[None]]
-
-
-class Projection(Protocol):
-    name: str
-    source_topics: tuple[str, ...]
-
-    async def apply(self, conn: asyncpg.Connection, batch: list[Applied]) -> list[Rejection]: ...
-
-
-# A projection may also declare ``event_types: frozenset[str]``, the types its fold reads. Which records it
-# then decodes and judges, and which it skips by their fingerprint alone, is decided in streams/runtime/judge.py.
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +54,6 @@ def _duties(projection: Projection, topic: str, codec: Codec) -> Duties:
     known = _DUTIES.setdefault(codec, {})
     found = known.get((projection, topic))
     if found is None:
-        from projections.registry import PROJECTIONS  # the registry imports this module
-
         found = known[(projection, topic)] = duties(projection, topic, codec, list(PROJECTIONS.values()))
     return found
 
@@ -95,6 +83,9 @@ class _ReadsEverything:
     """Stands in for the projections of one read: ``judge`` then returns the event whatever its type."""
 
     name = "(shared read)"
+    source_topics: tuple[str, ...] = ()
+    event_types = None
+    tables: tuple[str, ...] = ()
 
 
 _EVERYTHING = _ReadsEverything()

@@ -22,11 +22,13 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from projections import checkpoints
+from projections.projection import Projection
 from projections.records import LogRecord
 from schemas import Codec
+from schemas.topics import DLQ
 from streams.kafka.connection import client_options
-from streams.kafka.topics import DLQ, end_offsets
-from streams.runtime.batch import OnRejected, Prepared, Projection, apply_prepared, prepare, prepare_many
+from streams.kafka.topics import end_offsets
+from streams.runtime.batch import OnRejected, Prepared, apply_prepared, prepare, prepare_many
 from streams.runtime.collector import ClockedCollection
 from streams.runtime.dlq import send_rejections
 from streams.runtime.progress import Progress

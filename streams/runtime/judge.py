@@ -31,6 +31,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass
 
+from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection
 from schemas import Codec, DecodeError, Event
 from schemas.codec import HEADER_SIZE, MAGIC
@@ -69,28 +70,28 @@ def _tables(codec: Codec) -> _Tables:
     return tables
 
 
-def reads(projection: object, event_type: str) -> bool:
+def reads(projection: Projection, event_type: str) -> bool:
     """Whether the projection's fold reads this type (one without ``event_types`` reads every type)."""
-    wanted = getattr(projection, "event_types", None)
+    wanted = projection.event_types
     return wanted is None or event_type in wanted
 
 
-def catalog_topic(projection: object, topic: str) -> str:
+def catalog_topic(projection: Projection, topic: str) -> str:
     """The catalog name of a source topic, without the deployment's prefix (``test-1a.kim.cases`` -> ``kim.cases``)."""
-    names = [t for t in getattr(projection, "source_topics", ()) if topic.endswith(t)]
+    names = [t for t in projection.source_topics if topic.endswith(t)]
     return max(names, key=len) if names else topic
 
 
-def duties(projection: object, topic: str, codec: Codec, peers: list[object]) -> Duties:
+def duties(projection: Projection, topic: str, codec: Codec, peers: list[Projection]) -> Duties:
     """The duties of ``projection`` on ``topic`` among ``peers`` (every projection the platform runs, in order).
 
     A projection that is not among the peers (by name) judges as if it ran alone: every record of the topic.
     """
     base = catalog_topic(projection, topic)
-    name = getattr(projection, "name", None)
-    if any(getattr(p, "name", None) == name for p in peers):
-        on_topic = [projection if getattr(p, "name", None) == name else p for p in peers]
-        on_topic = [p for p in on_topic if base in getattr(p, "source_topics", ())]
+    name = projection.name
+    if any(p.name == name for p in peers):
+        on_topic = [projection if p.name == name else p for p in peers]
+        on_topic = [p for p in on_topic if base in p.source_topics]
     else:
         on_topic = [projection]
     warden = not on_topic or on_topic[0] is projection
@@ -103,7 +104,7 @@ def duties(projection: object, topic: str, codec: Codec, peers: list[object]) ->
     return Duties(base, warden, frozenset(judged), frozenset(tables.types))
 
 
-def judge(projection: object, record: LogRecord, codec: Codec, topic: str | None = None) -> Verdict:
+def judge(projection: Projection, record: LogRecord, codec: Codec, topic: str | None = None) -> Verdict:
     """The full judgement of one record for ``projection``, whatever its duties.
 
     ``Applied`` if the projection reads the event and it passes every check; ``None`` if it passes but

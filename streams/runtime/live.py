@@ -24,14 +24,16 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from projections import checkpoints
+from projections.projection import Projection
 from projections.records import LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec
+from schemas.topics import DLQ, TOPICS
 from streams.kafka.connection import client_options, faust_credentials
-from streams.kafka.topics import DLQ, TOPICS
+from streams.kafka.topics import consumer_group
 from streams.operations.metrics import WorkerMetrics
 from streams.operations.metrics_io import MetricsServer
-from streams.runtime.batch import Prepared, Projection, apply_prepared, prepare
+from streams.runtime.batch import Prepared, apply_prepared, prepare
 from streams.runtime.collector import EVERY_SECONDS, ClockedCollection
 from streams.runtime.dlq import send_rejections
 
@@ -108,7 +110,7 @@ def build_app(
     datadir = datadir or Path(tempfile.gettempdir()) / "kim-faust"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        f"{topic_prefix}kim-projection-{projection.name}",
+        consumer_group(projection.name, topic_prefix),
         broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
         broker_credentials=faust_credentials(),
         key_serializer="raw",

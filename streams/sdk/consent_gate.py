@@ -25,13 +25,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
+from schemas.topics import CASES
 from streams.kafka.connection import client_options
 from streams.kafka.topics import end_offsets
 from streams.sdk.draft import EventDraft
 
 GATED = frozenset({"ReferralIssued", "CaseHandedOver"})
 CONSENT_EVENTS = frozenset({"ConsentGranted", "ConsentWithdrawn"})
-CASES_TOPIC = "kim.cases"
+CASES_TOPIC = CASES
 PROJECTION = "referrals"  # the projection whose folded consents the gate reads
 
 

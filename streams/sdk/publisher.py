@@ -21,7 +21,6 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from infra.client_keys import KeyStore
 from schemas import Codec, EncodeError
 from schemas.sealing import client_refs
 from schemas.signing import PLATFORM_SIGNER, SigningKey
@@ -29,6 +28,7 @@ from streams.kafka.connection import KafkaLogin, explain_login, platform_login, 
 from streams.sdk.consent_gate import ConsentGate
 from streams.sdk.draft import EventDraft
 from streams.sdk.errors import DeliveryError, InvalidBatch
+from streams.sdk.keys import KeyStore
 from streams.sdk.prepare import Outgoing, Preparer
 
 __all__ = ["TOO_LARGE", "EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]

@@ -12,9 +12,9 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from infra.client_keys import ClientKeyStore, KeyStore
 from schemas import Codec
 from streams.sdk.draft import EventDraft, check_agency
+from streams.sdk.keys import KeyStore
 from streams.sdk.publisher import Published, Publisher
 
 T = TypeVar("T")
@@ -73,7 +73,7 @@ class SyncPublisher:
             publisher, self._publisher = self._publisher, None
             try:
                 self._call(publisher.stop())
-                if isinstance(publisher.client_keys, ClientKeyStore):
+                if publisher.client_keys is not None:
                     self._call(publisher.client_keys.close())
             finally:
                 self._shutdown_loop()

@@ -28,7 +28,8 @@ from infra.client_keys import ClientKeyStore
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
-from streams.kafka.topics import TOPICS, provision
+from schemas.topics import TOPICS
+from streams.kafka.topics import provision
 from streams.operations.publish_in_order import publish_in_order
 from streams.runtime.bulk import catch_up
 from streams.sdk.draft import agencies

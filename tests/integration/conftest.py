@@ -27,8 +27,9 @@ from infra import db_roles, kafka_broker, postgres_server
 from infra.processes import run_sync
 from infra.settings import DATABASE_ROLES, Settings, load_settings
 from projections.migrate import migrate
+from schemas.topics import TOPICS
 from streams.kafka.connection import client_options, kafka_env
-from streams.kafka.topics import TOPICS, provision
+from streams.kafka.topics import provision
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from infra.client_keys import ClientKeyStore, MemoryKeyStore
+from infra.client_keys import ClientKeyStore
 from schemas import Codec
 from streams.sdk import DeliveryError, EventDraft, InvalidBatch, Publisher, SyncPublisher
+from streams.sdk.keys import MemoryKeyStore
 from tests.integration.conftest import Lane
 from tests.integration.helpers import read_all
 

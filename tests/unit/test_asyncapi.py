@@ -13,7 +13,7 @@ from schemas.asyncapi import ASYNCAPI_JSON, render, text
 from schemas.catalog import schema_fingerprint
 from schemas.history import jsonable
 from schemas.samples import sample_event
-from streams.kafka.topics import TOPICS
+from schemas.topics import TOPICS
 from streams.runtime.dlq import dlq_headers
 
 CATALOG = load_catalog()

@@ -10,7 +10,7 @@ import pytest
 
 from schemas import Codec, load_catalog
 from schemas.docs import CATALOG_MD, enums, render
-from schemas.labels import LABELS
+from schemas.labels import LABELS, PROCEDURES
 from schemas.rules import DEADLINES
 from schemas.samples import EVENT_TYPES, SOURCE_AGENCY, sample_event, sample_payload
 
@@ -111,6 +111,16 @@ def test_every_enum_symbol_is_ascii_upper_snake_with_a_german_label() -> None:
         for symbol in enum["symbols"]:
             assert re.fullmatch(r"[A-Z][A-Z0-9]*(_[A-Z0-9]+)*", symbol), f"{name}.{symbol} is not UPPER_SNAKE ASCII"
             assert LABELS.get(name, {}).get(symbol), f"{name}.{symbol} has no label in schemas/labels.py"
+
+
+def test_labels_name_exactly_the_symbols_of_their_enum() -> None:
+    """The label tables double as the lists of symbols (``labels.PROCEDURES``, the query filters): none may
+    name a symbol the catalog does not have."""
+    enums_ = enums(CATALOG)
+    for name, labels in LABELS.items():
+        if name in enums_:
+            assert set(labels) == set(enums_[name]["symbols"]), name
+    assert set(PROCEDURES) == set(enums_["Verfahren"]["symbols"])
 
 
 def test_published_versions_are_listed_sorted() -> None:

@@ -16,7 +16,7 @@ from web.gateway.idempotency import (
     records_to_json,
     request_hash,
 )
-from web.gateway.responses import Problem
+from web.problems import Problem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}})

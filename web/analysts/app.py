@@ -24,7 +24,7 @@ from projections.registry import PROJECTIONS
 from schemas.labels import AGENCY, STADTBEZIRK
 from web.analysts import params
 from web.analysts.openapi import document
-from web.gateway.responses import Problem, error_response, json_errors
+from web.problems import SERVICE, Problem, error_response, json_errors
 
 log = logging.getLogger("kim.web")
 STATIC = Path(__file__).parent / "static"
@@ -114,6 +114,7 @@ OPENAPI = web.AppKey("openapi", dict)
 
 def make_app(config: WebConfig) -> web.Application:
     app = web.Application(middlewares=[_security_headers, json_errors])
+    app[SERVICE] = "the read API"
     app[CONFIG] = config
     app[OPENAPI] = document(ENDPOINTS)
     for endpoint in ENDPOINTS:

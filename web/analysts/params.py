@@ -8,9 +8,8 @@ from datetime import date, datetime
 from typing import Any
 
 from analytics.queries import DISTRICTS, Filters
-from cli.query import PROCEDURES
-from schemas.labels import AGENCY
-from web.gateway.responses import Problem
+from schemas.labels import AGENCY, PROCEDURES
+from web.problems import Problem
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100

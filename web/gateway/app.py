@@ -30,7 +30,8 @@ from web.gateway.config import GatewayConfig
 from web.gateway.idempotency import IdempotencyStore
 from web.gateway.openapi import document
 from web.gateway.partner_views import PartnerViews, received_referrals
-from web.gateway.responses import Problem, field_error, json_errors
+from web.gateway.responses import field_error
+from web.problems import SERVICE, Problem, json_errors
 
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)
@@ -46,6 +47,7 @@ PARTNER = web.AppKey("partner_views", PartnerViews)
 def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Application:
     """The aiohttp application; its Kafka producers (one per agency) start on first use and stop on cleanup."""
     app = web.Application(middlewares=[json_errors], client_max_size=config.max_body_bytes)
+    app[SERVICE] = "the gateway"
     app[CONFIG] = config
     app[CODEC] = codec or Codec()
     app[POOL] = PublisherPool(

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from infra import agencies
 from schemas.signing import SigningKey
-from web.gateway.responses import Problem
+from web.problems import Problem
 
 AGENCY_HEADER = "X-KIM-Agency"
 CLAIMS = ("source_agency", "agency")  # fields a body might use to claim an agency

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from web.gateway.responses import Problem
+from web.problems import Problem
 
 
 async def json_body(request: web.Request, max_bytes: int) -> Any:

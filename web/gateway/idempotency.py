@@ -33,7 +33,7 @@ import asyncpg
 from aiohttp import web
 
 from streams.sdk.prepare import Outgoing
-from web.gateway.responses import Problem
+from web.problems import Problem
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

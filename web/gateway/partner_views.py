@@ -15,7 +15,7 @@ import asyncpg
 from aiohttp import web
 
 from web.gateway.auth import TokenBook, authenticate
-from web.gateway.responses import Problem
+from web.problems import Problem
 
 REFERRALS = "SELECT * FROM partner.referrals_for($1, $2)"
 HANDOVERS = "SELECT * FROM partner.handovers_for($1, $2)"

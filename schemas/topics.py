@@ -1,0 +1,31 @@
+"""Every topic of the contract, declared once: its name, partitions, key and retention.
+
+Partners need these facts as much as the platform does (which topic an event type goes to is in the
+catalog, ``kim.topic`` of each payload schema; the key decides the partition), so they live with the
+schemas. Creating the topics on a broker is ``streams/kafka/topics.py``'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    config: dict[str, str] = field(default_factory=dict)
+    doc: str = ""
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("kim.cases", 6, "case_id", KEEP_FOREVER, "case and referral lifecycle"),
+    TopicSpec("kim.immigration", 6, "application_id", KEEP_FOREVER, "Ausländerbehörde / Einbürgerung procedures"),
+    TopicSpec("kim.dlq", 3, "original key", KEEP_FOREVER, "records a projection could not apply, with the reason"),
+)
+
+CASES, IMMIGRATION, DLQ = (spec.name for spec in TOPICS)
+EVENT_TOPICS = (CASES, IMMIGRATION)  # the topics partners publish to
