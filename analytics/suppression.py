@@ -26,13 +26,15 @@ import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from schemas.errors import KimError
+
 DEFAULT_SMALL_CELL_MAX = 4  # DOMAIN.md rule 5
 ENV = "KIM_SMALL_CELL_MAX"
 TOTAL = "ALL"  # the key of a total row or column
 
 
-class SuppressionConfigError(ValueError):
-    pass
+class SuppressionConfigError(KimError, ValueError):
+    """KIM_SMALL_CELL_MAX is not a whole number of at least 4."""
 
 
 def small_cell_max(env: Mapping[str, str] | None = None) -> int:

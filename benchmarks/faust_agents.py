@@ -20,8 +20,9 @@ from pathlib import Path
 import asyncpg
 import faust
 
+from infra.platform_identity import kafka_connection
+from infra.settings import load_settings
 from schemas import Codec
-from streams.kafka.connection import faust_credentials
 
 NAIVE_SQL = {  # one statement per event the caseload projection applies (no checks, no dedupe)
     "CaseOpened": """
@@ -72,8 +73,7 @@ def main(kind: str) -> None:
     result = Path(env["BENCH_RESULT"])
     app = faust.App(
         env["BENCH_APP_ID"],
-        broker=f"kafka://{env['KIM_KAFKA_BOOTSTRAP']}",
-        broker_credentials=faust_credentials(),
+        **kafka_connection(load_settings()).faust_options(),
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

@@ -6,13 +6,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import asyncpg
-from aiokafka.admin import AIOKafkaAdminClient
 
 from infra import postgres_server
+from infra.platform_identity import kafka_connection, platform_key, signing_secret
 from infra.settings import Settings
 from projections.migrate import migrate
+from schemas.signing import SigningKey
 from schemas.topics import TOPICS
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import provision
 
 
@@ -21,6 +22,18 @@ class BenchLane:
     settings: Settings
     prefix: str
     databases: dict[str, str] = field(default_factory=dict)  # name -> url
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        return kafka_connection(self.settings)
+
+    @property
+    def platform_secret(self) -> bytes | None:
+        return signing_secret(self.kafka)
+
+    @property
+    def platform_key(self) -> SigningKey:
+        return platform_key(self.kafka)
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -40,7 +53,7 @@ class BenchLane:
     async def drop(self) -> None:
         for name in self.databases:
             postgres_server.drop_database(self.settings.database_url, name)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, **client_options())
+        admin = self.kafka.admin()
         await admin.start()
         try:
             await admin.delete_topics([self.topic(spec.name) for spec in TOPICS])
@@ -50,5 +63,5 @@ class BenchLane:
 
 async def new_lane(settings: Settings) -> BenchLane:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    await provision(settings.kafka_bootstrap, prefix)
+    await provision(kafka_connection(settings), prefix)
     return BenchLane(settings, prefix)

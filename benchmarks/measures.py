@@ -14,30 +14,35 @@ from collections import defaultdict
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
+from infra.platform_identity import child_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from schemas.topics import CASES
-from streams.kafka.connection import client_options, kafka_env
 from streams.kafka.topics import end_offsets
-from streams.operations.publish_in_order import publish_in_order
 from streams.runtime.bulk import catch_up
 from streams.runtime.progress import Progress
 from streams.sdk.keys import MemoryKeyStore
 from streams.sdk.publisher import Publisher
-from tests.integration.demo_events import DemoEvent
+from streams.usecases.publish_in_order import AgencyEvent, publish_in_order
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def publish_all(lane: BenchLane, events: list[DemoEvent], chunk: int = 20_000) -> float:
+async def publish_all(lane: BenchLane, events: list[AgencyEvent], chunk: int = 20_000) -> float:
     """Publish through the SDK as each event's agency, every case in order (``publish_in_order``); returns events/s."""
     progress = Progress(len(events), "publish")
     keys = MemoryKeyStore()  # sealing costs the same as with the key table, after the one-time key loads
     await publish_in_order(
-        lane.settings.kafka_bootstrap, events, lane.prefix, progress=progress, chunk=chunk, client_keys=keys
+        lane.kafka,
+        events,
+        lane.prefix,
+        progress=progress,
+        chunk=chunk,
+        client_keys=keys,
+        platform_key=lane.platform_key,
     )
     return progress.done / progress.elapsed
 
@@ -46,15 +51,10 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
     """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode (of these topics)."""
     ends = {
         TopicPartition(t, p): e
-        for (t, p), e in (await end_offsets(lane.settings.kafka_bootstrap, [lane.topic(t) for t in topics])).items()
+        for (t, p), e in (await end_offsets(lane.kafka, [lane.topic(t) for t in topics])).items()
         if e > 0
     }
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=lane.settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        **client_options(),
-    )
+    consumer = lane.kafka.consumer(max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
     codec = Codec()
     try:
@@ -77,7 +77,8 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
 
 async def bulk(lane: BenchLane, projection: str = "caseload", attempt: int = 0) -> float:
     url = await lane.database(f"bulk_{projection}" + (f"_{attempt}" if attempt else ""))
-    result = await catch_up(PROJECTIONS[projection], lane.settings.kafka_bootstrap, url, topic_prefix=lane.prefix)
+    secret = lane.platform_secret
+    result = await catch_up(PROJECTIONS[projection], lane.kafka, url, platform_secret=secret, topic_prefix=lane.prefix)
     return result.rate
 
 
@@ -86,7 +87,7 @@ def _env(lane: BenchLane, **extra: str) -> dict[str, str]:
         **os.environ,
         "KIM_KAFKA_BOOTSTRAP": lane.settings.kafka_bootstrap,
         "KIM_TOPIC_PREFIX": lane.prefix,
-        **kafka_env(lane.settings),
+        **child_env(lane.kafka),
         **extra,
     }
 
@@ -179,7 +180,7 @@ async def live(
             worker.wait(30)
 
 
-async def latency(lane: BenchLane, events: list[DemoEvent], rate: int, seconds: float) -> dict[str, float]:
+async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds: float) -> dict[str, float]:
     """Publish at a steady rate beside a live worker; time from publish to visible in PostgreSQL."""
     url = await lane.database("latency")
     warm_up, events = events[0], events[1 : 1 + int(rate * seconds)]
@@ -192,7 +193,12 @@ async def latency(lane: BenchLane, events: list[DemoEvent], rate: int, seconds: 
         try:
             for agency in {e.agency for e in [warm_up, *events]}:
                 publishers[agency] = Publisher(
-                    lane.settings.kafka_bootstrap, agency, topic_prefix=lane.prefix, linger_ms=0, client_keys=keys
+                    lane.kafka,
+                    agency,
+                    signing_key=lane.platform_key,
+                    topic_prefix=lane.prefix,
+                    linger_ms=0,
+                    client_keys=keys,
                 )
                 await publishers[agency].__aenter__()
             # The worker joins its group first: start-up is not latency.
@@ -260,7 +266,7 @@ class _Visibility:
         return sum(len(h) for h in self.waiting.values())
 
 
-async def _send(publisher: Publisher, event: DemoEvent, clock: _Visibility) -> None:
+async def _send(publisher: Publisher, event: AgencyEvent, clock: _Visibility) -> None:
     started = time.perf_counter()
     result = await publisher.publish(event.draft)
     clock.sent(result.topic, result.partition, result.offset, started)

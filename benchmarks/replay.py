@@ -22,7 +22,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from infra.platform_identity import signing_secret
 from projections.registry import PROJECTIONS
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.runtime.bulk import catch_up_many
 from streams.runtime.progress import Progress
@@ -38,32 +40,38 @@ class Share:
     finished: float
 
 
-async def _replay(bootstrap: str, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
+async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
     projections = list(PROJECTIONS.values())
     topics = sorted({prefix + t for p in projections for t in p.source_topics})
-    ends = await end_offsets(bootstrap, topics)
+    ends = await end_offsets(kafka, topics)
     targets = {tp: end for tp, end in ends.items() if group is None or tp[1] % groups == group}
     quiet = Progress(sum(targets.values()), "replay", out=io.StringIO())
     started = time.monotonic()
     result = await catch_up_many(
-        projections, bootstrap, database_url, topic_prefix=prefix, targets=targets, progress=quiet
+        projections,
+        kafka,
+        database_url,
+        platform_secret=signing_secret(kafka),
+        topic_prefix=prefix,
+        targets=targets,
+        progress=quiet,
     )
     finished = time.monotonic()
     return Share(result.read, result.applied, started, finished)
 
 
-def _child(bootstrap: str, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
-    return asyncio.run(_replay(bootstrap, database_url, prefix, group, groups))
+def _child(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
+    return asyncio.run(_replay(kafka, database_url, prefix, group, groups))
 
 
-def replay(bootstrap: str, database_url: str, prefix: str, processes: int = 1) -> tuple[float, int, int]:
+def replay(kafka: KafkaConnection, database_url: str, prefix: str, processes: int = 1) -> tuple[float, int, int]:
     """Replay everything into ``database_url`` (empty, migrated) with ``processes`` processes.
 
     Returns (log records/s, log records read, records applied by the projections)."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         groups = [None] if processes == 1 else list(range(processes))
-        futures = [pool.submit(_child, bootstrap, database_url, prefix, g, processes) for g in groups]
+        futures = [pool.submit(_child, kafka, database_url, prefix, g, processes) for g in groups]
         shares = [f.result() for f in futures]
     read = sum(s.read for s in shares)
     span = max(s.finished for s in shares) - min(s.started for s in shares)

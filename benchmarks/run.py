@@ -72,7 +72,7 @@ def _history(count: int, seed: int) -> tuple[list, list]:
 
 async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[float, int, int]:
     url = await lane.database(purpose)
-    return await asyncio.to_thread(replay.replay, lane.settings.kafka_bootstrap, url, lane.prefix, processes)
+    return await asyncio.to_thread(replay.replay, lane.kafka, url, lane.prefix, processes)
 
 
 async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], None]) -> dict[str, Any]:

@@ -19,12 +19,13 @@ from cli.simulate import describe, make_config, publish_events, require_past
 from infra import db_roles, processes
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, platform_key
 from infra.settings import Settings
 from projections.records import TopicPartition
 from projections.registry import PROJECTIONS
 from schemas.labels import label
 from simulation import SimEvent, SimulationConfig, simulate
-from streams.operations.publish_in_order import AgencyEvent, publish_in_order
+from streams.usecases.publish_in_order import AgencyEvent, publish_in_order
 
 DEMO_START = date(2025, 1, 1)
 DEMO_SCALE = 0.1  # a tenth of Dortmund: ~12,000 events a year, published and projected in seconds
@@ -33,8 +34,13 @@ DEMO_SCALE = 0.1  # a tenth of Dortmund: ~12,000 events a year, published and pr
 async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> dict[TopicPartition, int]:
     """Publish as each event's own agency, every key in order; return the next offset per partition written."""
     async with ClientKeyStore(settings.database_url) as keys:  # seals the clients of CaseOpened/ApplicationFiled
+        kafka = kafka_connection(settings)
         return await publish_in_order(
-            settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, client_keys=keys
+            kafka,
+            events,
+            topic_prefix=settings.topic_prefix,
+            client_keys=keys,
+            platform_key=platform_key(kafka),
         )
 
 

@@ -11,6 +11,7 @@ from analytics.table import table
 from cli.args import iso_time
 from infra import audit, db_roles
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, signing_secret
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
@@ -35,7 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    letters = run_sync(read_dead_letters(settings.kafka_bootstrap, settings.topic(DLQ)))
+    kafka = kafka_connection(settings)
+    letters = run_sync(read_dead_letters(kafka, settings.topic(DLQ)))
     if args.action == "show":
         print(_show(_find(letters, args.position)))
         return 0
@@ -53,7 +55,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             if name not in PROJECTIONS:
                 raise SetupError(f"dead letters name an unknown projection {name!r}; re-drive with --projection")
             result = run_sync(
-                redrive(settings.kafka_bootstrap, _url(settings), PROJECTIONS[name], chosen, settings.topic(DLQ))
+                redrive(
+                    kafka,
+                    _url(settings),
+                    PROJECTIONS[name],
+                    chosen,
+                    settings.topic(DLQ),
+                    platform_secret=signing_secret(kafka),
+                )
             )
             totals["applied"] += result.applied
             totals["failed again"] += result.failed_again

@@ -1,13 +1,14 @@
-"""`kim erase CLIENT_REF`: erase one client by crypto-shredding (streams/operations/erasure.py); print the receipt."""
+"""`kim erase CLIENT_REF`: erase one client by crypto-shredding (streams/usecases/erasure.py); print the receipt."""
 
 from __future__ import annotations
 
 import argparse
 
 from infra import db_roles
+from infra.platform_identity import kafka_connection, platform_key
 from infra.processes import run_sync
 from infra.settings import Settings
-from streams.operations.erasure import erase, render
+from streams.usecases.erasure import erase, render
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,12 +20,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    kafka = kafka_connection(settings)
     receipt = run_sync(
         erase(
-            settings.kafka_bootstrap,
+            kafka,
             db_roles.database_url(settings, db_roles.OPERATIONS),
             args.client_ref,
             settings.actor,
+            platform_key=platform_key(kafka),
             topic_prefix=settings.topic_prefix,
             wait_seconds=max(0.0, args.wait),
         )

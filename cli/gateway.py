@@ -8,6 +8,7 @@ import sys
 from cli.preflight import require_kafka
 from infra import db_roles, postgres_server
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection
 from infra.processes import port_in_use
 from infra.settings import Settings
 from web.gateway.config import GatewayConfig
@@ -38,7 +39,7 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
     database_url = db_roles.database_url(settings, db_roles.GATEWAY)  # tokens, keys, consents, idempotency keys
     postgres_server.wait_for_database(database_url, timeout=5.0)
     config = GatewayConfig(
-        settings.kafka_bootstrap,
+        kafka_connection(settings),
         settings.topic_prefix,
         max_body_bytes=max_body_bytes,
         max_batch=max_batch,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from infra.errors import SetupError
 from infra.kafka_broker import wait_for_kafka
+from infra.platform_identity import kafka_connection
 from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import load_catalog
@@ -11,9 +12,10 @@ from streams.kafka.topics import end_offsets
 
 
 def require_kafka(settings: Settings, timeout: float = 10.0) -> None:
-    wait_for_kafka(settings.kafka_bootstrap, timeout=timeout)
+    kafka = kafka_connection(settings)
+    wait_for_kafka(kafka, timeout=timeout)
     wanted = sorted(settings.topic(t) for t in load_catalog().topics())
-    present = {topic for topic, _ in run_sync(end_offsets(settings.kafka_bootstrap, wanted))}
+    present = {topic for topic, _ in run_sync(end_offsets(kafka, wanted))}
     missing = [t for t in wanted if t not in present]
     if missing:
         raise SetupError(f"topic(s) {', '.join(missing)} do not exist at {settings.kafka_bootstrap}; run `kim up`")

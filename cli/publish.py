@@ -24,9 +24,11 @@ from cli.preflight import require_kafka
 from infra import db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, platform_key
 from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import Codec, EncodeError
+from schemas.errors import KimError
 from schemas.sealing import client_refs
 from streams.runtime.progress import Progress
 from streams.sdk.draft import EventDraft, agencies
@@ -73,7 +75,9 @@ async def publish_file(settings: Settings, path: Path, total: int, chunk: int) -
     pending: list[Line] = []
     number = 0
     keys = ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS))  # connects on first need
-    async with PublisherPool(settings.kafka_bootstrap, topic_prefix=settings.topic_prefix, codec=codec) as pool, keys:
+    kafka = kafka_connection(settings)
+    pool = PublisherPool(kafka, platform_key=platform_key(kafka), topic_prefix=settings.topic_prefix, codec=codec)
+    async with pool, keys:
         sender = _Sender(pool, outcome)
         for number, raw in _lines(path):
             outcome.lines += 1
@@ -99,7 +103,7 @@ async def publish_file(settings: Settings, path: Path, total: int, chunk: int) -
     return outcome
 
 
-class _Rejected(Exception):
+class _Rejected(KimError):
     def __init__(self, reasons: list[str]) -> None:
         self.reasons = reasons
 
@@ -162,7 +166,7 @@ class _Sender:
         except (KafkaError, OSError) as why:
             for line in lines:
                 self.outcome.rejected[line.number] = [f"not published: cannot connect to Kafka ({why})"]
-            self.outcome.failure = f"cannot connect to Kafka at {self.pool.bootstrap} ({why})"
+            self.outcome.failure = f"cannot connect to Kafka at {self.pool.kafka.bootstrap} ({why})"
             return
         previous, self.in_flight = self.in_flight, (lines, results)
         if previous:

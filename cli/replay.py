@@ -11,6 +11,7 @@ import asyncpg
 from analytics.table import table
 from infra import audit, db_roles
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, signing_secret
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections import copies, rebuilds
@@ -61,9 +62,10 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     request = make_request(args, settings.topic_prefix, settings.actor or "kim")
     from infra.kafka_broker import wait_for_kafka
 
-    wait_for_kafka(settings.kafka_bootstrap, timeout=10)
+    kafka = kafka_connection(settings)
+    wait_for_kafka(kafka, timeout=10)
     try:
-        outcome = run_sync(replay(settings.kafka_bootstrap, _url(settings), request))
+        outcome = run_sync(replay(kafka, _url(settings), request, platform_secret=signing_secret(kafka)))
     except ReplayRefused as why:
         _audit(settings, request, "refused", str(why))
         raise SetupError(str(why)) from None

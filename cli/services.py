@@ -12,6 +12,7 @@ import asyncpg
 
 from infra import db_roles, kafka_broker, postgres_server, processes
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection
 from infra.settings import Settings
 from projections.migrate import MigrationError, migrate
 from projections.registry import PROJECTIONS
@@ -28,7 +29,7 @@ def start_services(settings: Settings, log: Log = print) -> None:
         kafka_broker.ensure_jars(settings, log=log)
         kafka_broker.start_broker(settings, log=log)
     else:
-        kafka_broker.wait_for_kafka(settings.kafka_bootstrap, timeout=15.0)
+        kafka_broker.wait_for_kafka(kafka_connection(settings), timeout=15.0)
     if settings.local_postgres:
         postgres_server.ensure_postgres_installed(log=log)
         postgres_server.start_postgres(settings, log=log)
@@ -39,7 +40,7 @@ def start_services(settings: Settings, log: Log = print) -> None:
 def prepare(settings: Settings, log: Log = print) -> None:
     """Topics and migrations, both idempotent."""
     try:
-        for action in processes.run_sync(provision(settings.kafka_bootstrap, settings.topic_prefix)):
+        for action in processes.run_sync(provision(kafka_connection(settings), settings.topic_prefix)):
             log(action)
     except TopicMismatch as why:
         raise SetupError(str(why)) from None
@@ -68,7 +69,7 @@ async def _record_signing_cutoffs(settings: Settings) -> int:
     """Once per topic: the end offsets now, below which records were written unsigned (an older kim)."""
     from infra.agencies import record_cutoffs
 
-    ends = await end_offsets(settings.kafka_bootstrap, [settings.topic(t) for t in EVENT_TOPICS])
+    ends = await end_offsets(kafka_connection(settings), [settings.topic(t) for t in EVENT_TOPICS])
     conn = await asyncpg.connect(settings.database_url)
     try:
         return await record_cutoffs(conn, ends)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, platform_key
 from infra.processes import run_sync
 from infra.settings import Settings
 from simulation import SimEvent, SimulationConfig, simulate
@@ -64,12 +65,18 @@ async def publish_events(
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
     from infra import db_roles
     from infra.client_keys import ClientKeyStore
-    from streams.operations.publish_in_order import publish_in_order
+    from streams.usecases.publish_in_order import publish_in_order
 
     progress = Progress(len(events), label)
     async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
+        kafka = kafka_connection(settings)
         return await publish_in_order(
-            settings.kafka_bootstrap, events, topic_prefix=settings.topic_prefix, progress=progress, client_keys=keys
+            kafka,
+            events,
+            topic_prefix=settings.topic_prefix,
+            progress=progress,
+            client_keys=keys,
+            platform_key=platform_key(kafka),
         )
 
 

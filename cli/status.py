@@ -21,9 +21,11 @@ from cli import services
 from cli.status_view import Service, Snapshot, as_json, text
 from infra import db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas.topics import DLQ, TOPICS
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import consumer_group, end_offsets
 from streams.operations import dlq_tally_io
 from streams.operations.dlq_tally import totals
@@ -47,7 +49,8 @@ def _database_problem(url: str) -> str | None:
 
 
 async def snapshot(settings: Settings) -> Snapshot:
-    kafka_error = kafka_broker.kafka_answers(settings.kafka_bootstrap)
+    kafka = kafka_connection(settings)
+    kafka_error = kafka_broker.kafka_answers(kafka)
     broker = Service(settings.kafka_bootstrap, settings.local_kafka, kafka_error)
     try:
         url = db_roles.database_url(settings, db_roles.OPERATIONS)  # status reads as operations
@@ -58,15 +61,13 @@ async def snapshot(settings: Settings) -> Snapshot:
     if not broker.up:
         return Snapshot(broker, database)
     topics = tuple(settings.topic(spec.name) for spec in TOPICS)
-    ends = await end_offsets(settings.kafka_bootstrap, list(topics))
+    ends = await end_offsets(kafka, list(topics))
     if not database.up:
         return Snapshot(broker, database, ends, topics)
     notes: list[str] = [note] if (note := db_roles.fallback_note(settings)) else []
     groups: dict[str, Group] = {}
     try:
-        groups = await describe_groups(
-            settings.kafka_bootstrap, [consumer_group(n, settings.topic_prefix) for n in PROJECTIONS]
-        )
+        groups = await describe_groups(kafka, [consumer_group(n, settings.topic_prefix) for n in PROJECTIONS])
     except Exception as why:  # the rest of the status is still worth printing
         notes.append(f"consumer groups not described: {why!r}")
     letters = None
@@ -79,7 +80,7 @@ async def snapshot(settings: Settings) -> Snapshot:
             notes.append("the database has no projection tables yet; `kim up` applies the migrations")
             return Snapshot(broker, database, ends, topics, None, tuple(notes))
         if dlq_partitions:
-            letters = await _dead_letters(conn, settings, dlq_partitions, notes)
+            letters = await _dead_letters(conn, kafka, settings, dlq_partitions, notes)
         redriven = await read_redriven(conn, settings.topic(DLQ))
         healths = []
         for name, projection in PROJECTIONS.items():
@@ -103,7 +104,11 @@ async def snapshot(settings: Settings) -> Snapshot:
 
 
 async def _dead_letters(
-    conn: asyncpg.Connection, settings: Settings, partitions: Sequence[int], notes: list[str]
+    conn: asyncpg.Connection,
+    kafka: KafkaConnection,
+    settings: Settings,
+    partitions: Sequence[int],
+    notes: list[str],
 ) -> Counter[str] | None:
     """Letters per projection: the stored tally carried on to the DLQ's end; a full read where there is no
     tally this role may write. None (and a note) when they could not be counted in time."""
@@ -115,7 +120,7 @@ async def _dead_letters(
         )
     else:
         try:
-            run = await dlq_tally_io.update(conn, settings.kafka_bootstrap, topic, partitions, DLQ_READ_SECONDS)
+            run = await dlq_tally_io.update(conn, kafka, topic, partitions, DLQ_READ_SECONDS)
         except asyncpg.LockNotAvailableError:
             notes.append(
                 f"dead letters not counted: another `kim status` held the count for over {DLQ_READ_SECONDS:.0f} s"
@@ -131,7 +136,7 @@ async def _dead_letters(
                 f" {DLQ_READ_SECONDS:.0f} s; what was counted is kept and the next `kim status` continues"
             )
             return None
-    reader = LogReader(settings.kafka_bootstrap)
+    reader = LogReader(kafka)
     await reader.start()
     try:
         return await reader.count_dead_letters(topic, len(partitions), timeout=DLQ_READ_SECONDS)

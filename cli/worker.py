@@ -6,6 +6,7 @@ import sys
 
 from infra import db_roles
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection, signing_secret
 from infra.settings import load_settings
 from projections.registry import PROJECTIONS
 
@@ -16,17 +17,19 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         settings = load_settings()
+        kafka = kafka_connection(settings)
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
     from faust import Worker
 
-    from streams.runtime.live import build_app
+    from streams.operations.worker import worker_app
 
-    app = build_app(
+    app = worker_app(
         argv[0],
-        settings.kafka_bootstrap,
+        kafka,
         db_roles.database_url(settings, db_roles.WORKER),
+        platform_secret=signing_secret(kafka),
         topic_prefix=settings.topic_prefix,
         metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
         datadir=settings.run_dir / "faust",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from infra.errors import SetupError
 from infra.kafka_broker import run_admin_tool
+from infra.platform_identity import kafka_connection
 from infra.settings import Settings
 from schemas.topics import EVENT_TOPICS
-from streams.kafka.connection import MECHANISM, platform_login
+from streams.kafka.connection import MECHANISM
 
 CONFIG = "org.apache.kafka.tools.ConfigCommand"
 ACL = "org.apache.kafka.tools.AclCommand"
@@ -38,7 +39,7 @@ def _grants(settings: Settings, principal: str, action: str) -> None:
     who = ["--allow-principal", f"User:{principal}"]
     run_admin_tool(
         settings,
-        platform_login(settings),
+        kafka_connection(settings),
         ACL,
         *base,
         *who,
@@ -48,7 +49,9 @@ def _grants(settings: Settings, principal: str, action: str) -> None:
         "Describe",
         *_topic_args(settings),
     )
-    run_admin_tool(settings, platform_login(settings), ACL, *base, *who, "--operation", "IdempotentWrite", "--cluster")
+    run_admin_tool(
+        settings, kafka_connection(settings), ACL, *base, *who, "--operation", "IdempotentWrite", "--cluster"
+    )
 
 
 def add_principal(settings: Settings, user: str, password: str) -> None:
@@ -78,14 +81,22 @@ def remove_principal(settings: Settings, user: str) -> None:
 def _alter_user(settings: Settings, user: str, *change: str) -> None:
     """One ConfigCommand change to a SCRAM user, run as the platform."""
     run_admin_tool(
-        settings, platform_login(settings), CONFIG, "--alter", "--entity-type", "users", "--entity-name", user, *change
+        settings,
+        kafka_connection(settings),
+        CONFIG,
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        user,
+        *change,
     )
 
 
 def list_principals(settings: Settings) -> list[str]:
     """The SCRAM users the cluster knows (the platform's among them)."""
     _require_auth(settings)
-    out = run_admin_tool(settings, platform_login(settings), CONFIG, "--describe", "--entity-type", "users")
+    out = run_admin_tool(settings, kafka_connection(settings), CONFIG, "--describe", "--entity-type", "users")
     users = []
     for line in out.splitlines():
         if "user-principal '" in line:

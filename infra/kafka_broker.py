@@ -15,10 +15,11 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from infra.errors import SetupError
+from infra.platform_identity import PLATFORM_USER, kafka_connection
 from infra.processes import (
     file_lock,
     find_pids,
@@ -36,14 +37,7 @@ from infra.processes import (
     write_pid,
 )
 from infra.settings import KAFKA_VERSION, Settings
-from streams.kafka.connection import (
-    MECHANISM,
-    PLATFORM_USER,
-    KafkaLogin,
-    KafkaLoginError,
-    client_options,
-    explain_login,
-)
+from streams.kafka.connection import MECHANISM, KafkaConnection, KafkaLoginError
 
 Log = Callable[[str], None]
 
@@ -390,28 +384,25 @@ def _run_java_tool(settings: Settings, main_class: str, *args: str) -> str:
     return proc.stdout
 
 
-def run_admin_tool(settings: Settings, login: KafkaLogin, main_class: str, *args: str) -> str:
-    """A Kafka admin tool (ConfigCommand, AclCommand) against the cluster, logged in as `login`.
+def run_admin_tool(settings: Settings, kafka: KafkaConnection, main_class: str, *args: str) -> str:
+    """A Kafka admin tool (ConfigCommand, AclCommand) against the cluster, logged in as `kafka` says.
 
     The login goes in a temporary 0600 ``--command-config`` file, never on the command line.
     """
     ensure_jars(settings, log=lambda _: None)
     with tempfile.TemporaryDirectory(prefix="kim-admin-") as tmp:
         config = Path(tmp) / "client.properties"
-        _write_private(config, login.java_properties())
+        _write_private(config, kafka.java_properties())
         return _run_java_tool(
-            settings, main_class, "--bootstrap-server", settings.kafka_bootstrap, "--command-config", str(config), *args
+            settings, main_class, "--bootstrap-server", kafka.bootstrap, "--command-config", str(config), *args
         )
 
 
 # --- readiness ---
 
 
-async def _describe_cluster(bootstrap: str, timeout: float, options: dict[str, Any]) -> dict:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    ms = max(1000, int(timeout * 1000))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms, client_id="kim-setup", **options)
+async def _describe_cluster(kafka: KafkaConnection, timeout: float) -> dict:
+    admin = kafka.admin(request_timeout_ms=max(1000, int(timeout * 1000)), client_id="kim-setup")
     try:
         await admin.start()
         return await admin.describe_cluster()
@@ -424,16 +415,15 @@ def _first_server(bootstrap: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def kafka_answers(bootstrap: str, timeout: float = 2.0, options: dict[str, Any] | None = None) -> str | None:
-    """None when a broker at `bootstrap` answers a metadata request listing a broker and a controller,
-    else the reason it does not. `options`: the login (default: the platform's, from the environment)."""
-    servers = [_first_server(s) for s in bootstrap.split(",")]
+def kafka_answers(kafka: KafkaConnection, timeout: float = 2.0) -> str | None:
+    """None when a broker of `kafka` answers a metadata request listing a broker and a controller,
+    else the reason it does not."""
+    servers = [_first_server(s) for s in kafka.bootstrap.split(",")]
     if not any(port_open(host, port, timeout=min(timeout, 1.0)) for host, port in servers):
         return "connection refused"
     try:
-        options = client_options() if options is None else options
-        with explain_login(options.get("sasl_plain_username"), quiet=True):
-            info = run_sync(_describe_cluster(bootstrap, timeout, options))
+        with kafka.explained(quiet=True):
+            info = run_sync(_describe_cluster(kafka, timeout))
     except (SetupError, KafkaLoginError) as why:
         return str(why)
     except Exception as exc:  # any failure means "not ready yet"; the caller reports the reason
@@ -445,19 +435,15 @@ def kafka_answers(bootstrap: str, timeout: float = 2.0, options: dict[str, Any] 
     return None
 
 
-def wait_for_kafka(
-    bootstrap: str,
-    timeout: float,
-    alive: Callable[[], bool] | None = None,
-    options: dict[str, Any] | None = None,
-) -> None:
-    """Poll until Kafka at `bootstrap` answers metadata requests, or raise SetupError after `timeout` seconds.
+def wait_for_kafka(kafka: KafkaConnection, timeout: float, alive: Callable[[], bool] | None = None) -> None:
+    """Poll until Kafka answers metadata requests, or raise SetupError after `timeout` seconds.
 
     `alive` (optional) is checked between polls so a dead local broker fails fast instead of at the timeout.
     """
+    bootstrap = kafka.bootstrap
     deadline = time.monotonic() + timeout
     while True:
-        reason = kafka_answers(bootstrap, min(5.0, max(1.0, deadline - time.monotonic())), options) or ""
+        reason = kafka_answers(kafka, min(5.0, max(1.0, deadline - time.monotonic()))) or ""
         if not reason:
             return
         if "refused the login" in reason:  # waiting does not fix a password
@@ -539,7 +525,7 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
                 "authentication); stop it first (kim down), then kim up"
             )
         try:
-            wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)), options=_login(settings))
+            wait_for_kafka(_login(settings), timeout, alive=lambda: pid_alive(pid, _ours(settings)))
         except SetupError as exc:
             raise SetupError(
                 f"the Kafka broker of {settings.home} (pid {pid}) runs but does not answer: {exc}; "
@@ -556,10 +542,9 @@ def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
     log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {log_path(settings)})")
 
 
-def _login(settings: Settings, mechanism: str = MECHANISM) -> dict[str, Any]:
-    """The platform's client options for this broker (PLAIN only during the upgrade)."""
-    options = client_options(settings)
-    return {**options, "sasl_mechanism": mechanism}
+def _login(settings: Settings, mechanism: str = MECHANISM) -> KafkaConnection:
+    """The platform's connection to this broker (PLAIN only during the upgrade)."""
+    return replace(kafka_connection(settings), bootstrap=f"{HOST}:{settings.kafka_port}", mechanism=mechanism)
 
 
 def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
@@ -579,12 +564,9 @@ def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
     _spawn_and_wait(settings, timeout, _login(settings, "PLAIN"))
     try:
         password = _secret(settings.kafka_password_file)
-        plain = KafkaLogin(PLATFORM_USER, password)
-        properties = (
-            plain.java_properties()
-            .replace(MECHANISM, "PLAIN")
-            .replace("scram.ScramLoginModule", "plain.PlainLoginModule")
-        )
+        properties = KafkaConnection(
+            f"{HOST}:{settings.kafka_port}", PLATFORM_USER, password, "PLAIN"
+        ).java_properties()
         with tempfile.TemporaryDirectory(prefix="kim-admin-") as tmp:
             config = Path(tmp) / "client.properties"
             _write_private(config, properties)
@@ -608,7 +590,7 @@ def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
     _auth_marker(settings).write_text(_SCRAM_MARK + "\n")
 
 
-def _spawn_and_wait(settings: Settings, timeout: float, options: dict[str, Any]) -> None:
+def _spawn_and_wait(settings: Settings, timeout: float, kafka: KafkaConnection) -> None:
     bootstrap = f"{HOST}:{settings.kafka_port}"
     logfile = log_path(settings)
     rotate_log(logfile)
@@ -618,7 +600,7 @@ def _spawn_and_wait(settings: Settings, timeout: float, options: dict[str, Any])
     )
     write_pid(_pid_path(settings), pid)
     try:
-        wait_for_kafka(bootstrap, timeout, alive=lambda: pid_alive(pid, _ours(settings)), options=options)
+        wait_for_kafka(kafka, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
     except SetupError as exc:
         died = not pid_alive(pid, _ours(settings))
         stop_broker(settings)

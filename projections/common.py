@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 from schemas import Event
+from schemas.errors import KimError
 from schemas.rules import event_date
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
 _TOP = 1 << 63
 
 
-class Rejected(Exception):
+class Rejected(KimError):
     """The event contradicts the history a projection keeps; it is dead-lettered, never applied."""
 
 

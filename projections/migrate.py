@@ -15,13 +15,14 @@ from pathlib import Path
 import asyncpg
 
 from projections.grants import apply_grants
+from schemas.errors import KimError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x4B494D  # "KIM"
 
 
-class MigrationError(RuntimeError):
-    pass
+class MigrationError(KimError):
+    """The migrations cannot be applied as they are (an applied one was changed, or one failed)."""
 
 
 @dataclass(frozen=True)

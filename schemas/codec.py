@@ -16,11 +16,12 @@ from typing import Any
 from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, EventSchema, load_catalog
+from schemas.domain import domain_errors
+from schemas.errors import KimError
 from schemas.event import Event
 from schemas.fast_validation import Check, compile_check
 from schemas.history import HISTORY_DIR, frozen_schemas
 from schemas.resolution import ResolutionError, Resolve, compile_resolution
-from schemas.rules import domain_errors
 from schemas.upcasters import Upcaster, chain
 from schemas.validation import field_errors, shown
 
@@ -28,11 +29,11 @@ MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
 
 
-class DecodeError(ValueError):
+class DecodeError(KimError, ValueError):
     """The bytes are not a KIM event this catalog can read."""
 
 
-class EncodeError(ValueError):
+class EncodeError(KimError, ValueError):
     """The event does not match its schema or breaks a domain rule; ``errors`` lists every invalid field."""
 
     def __init__(self, event_type: str, errors: list[str]) -> None:

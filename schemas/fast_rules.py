@@ -1,8 +1,8 @@
 """A yes/no domain-rule check compiled once per event type: the stream side's fast path.
 
-``rules.domain_errors`` runs every rule of a type as a function that builds a list, and ``_identifiers``
+``rules.rule_errors`` runs every rule of a type as a function that builds a list, and ``_identifiers``
 and ``_no_duplicates`` walk every payload item, for every event of a projection rebuild. Nearly every
-event passes, so ``domain_errors`` first asks this check; only an event it does not pass is judged again
+event passes, so ``schemas.domain.domain_errors`` first asks this check; only an event it does not pass is judged again
 by the rules, which name each problem. ``passes(envelope, payload)`` is true only if the rules would
 return ``[]`` without raising (a hypothesis test holds the two to that, and to exact agreement on
 schema-valid events).
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, timedelta
 from typing import Any
 
-from schemas import rules
+import schemas.rules as rules
 from schemas.catalog import load_catalog
 
 Passes = Callable[[dict[str, Any], dict[str, Any]], bool]

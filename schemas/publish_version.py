@@ -26,6 +26,7 @@ from pathlib import Path
 from schemas.catalog import AVRO_DIR, load_catalog
 from schemas.codec import Codec
 from schemas.compat import check_catalog
+from schemas.errors import KimError
 from schemas.history import (
     HISTORY_DIR,
     PUBLISHED_JSON,
@@ -41,7 +42,7 @@ from schemas.history import (
 from schemas.samples import sample_event
 
 
-class PublishError(Exception):
+class PublishError(KimError):
     """The version cannot be published; the message says why and what to do."""
 
 

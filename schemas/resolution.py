@@ -22,6 +22,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from schemas.avro_types import NAMED, PROMOTIONS, collect_named, kind_of
+from schemas.errors import KimError
 
 Resolve = Callable[[Any], Any]
 
@@ -38,11 +39,11 @@ _CONVERT.update(
 )
 
 
-class Unsupported(Exception):
-    """This resolution has no compiled plan; resolve with fastavro instead."""
+class Unsupported(KimError):
+    """This resolution has no compiled plan; resolve with fastavro instead (never reaches a user)."""
 
 
-class ResolutionError(ValueError):
+class ResolutionError(KimError, ValueError):
     """A written value has no reading in the reader schema (e.g. an enum symbol the reader lost, no default)."""
 
 

@@ -51,13 +51,11 @@ PLATFORM_EVENTS = ("CaseErased", "ApplicationErased")  # published by `kim erase
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-def domain_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
-    """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings."""
-    try:  # nearly every event passes: a check compiled per type says so fast (schemas/fast_rules.py)
-        if (_PASSES.get(event_type) or _passes_of(event_type))(envelope, payload):
-            return []
-    except Exception:  # a shape the check did not foresee: the rules below decide (and raise) as before
-        pass
+def rule_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
+    """Every domain-rule violation of one schema-valid event, as ``path: reason`` strings: each rule asked.
+
+    ``schemas.domain.domain_errors`` asks a compiled yes/no check first and comes here only when it says no.
+    """
     rules = _RULES_OF.get(event_type) or _rules_of(event_type)
     return [error for rule in rules for error in rule(event_type, envelope, payload)]
 
@@ -163,6 +161,11 @@ def _immigration_offices(event_type: str, envelope: dict[str, Any], _: dict[str,
     return [f"envelope.source_agency: {event_type} is published by the immigration offices only ({offices})"]
 
 
+def known_type(event_type: str) -> bool:
+    """Whether the catalog has this event type."""
+    return event_type in _topic_of()
+
+
 @cache
 def _topic_of() -> dict[str, str]:
     """The topic of each event type (the stream side checks every event: a lookup, not a catalog scan)."""
@@ -212,16 +215,3 @@ def _rules_of(event_type: str) -> tuple[Rule, ...]:
     rules = tuple(rule for rule in RULES if rule not in _NEEDS or _NEEDS[rule](fields, arrays, topic))
     _RULES_OF[event_type] = rules
     return rules
-
-
-_PASSES: dict[str, Callable[[dict[str, Any], dict[str, Any]], bool]] = {}
-
-
-def _passes_of(event_type: str) -> Callable[[dict[str, Any], dict[str, Any]], bool]:
-    """The compiled yes/no check of a type (an unknown type's never passes, and is not kept)."""
-    from schemas.fast_rules import compile_passes  # it is built from this module's rules
-
-    passes = compile_passes(event_type)
-    if event_type in _topic_of():
-        _PASSES[event_type] = passes
-    return passes

@@ -23,6 +23,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from schemas.errors import KimError
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 
 # The event types that carry the client, and the field naming their aggregate (the topic key).
@@ -34,7 +35,7 @@ NONCE_BYTES = 12
 TAG_BYTES = 16
 
 
-class SealError(ValueError):
+class SealError(KimError, ValueError):
     """The pseudonym cannot be sealed or opened; the message names the field (``payload.client_ref: …``)."""
 
 

@@ -12,13 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
+from schemas.errors import KimError
+
 log = logging.getLogger("kim.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE = web.AppKey("service", str)  # the app's name in a 500 answer: "the gateway", "the read API"
 
 
-class Problem(Exception):
+class Problem(KimError):
     """A request a server refuses, with its HTTP status and a one-line reason."""
 
     def __init__(

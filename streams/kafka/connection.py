@@ -1,121 +1,99 @@
-"""How every platform Kafka client authenticates: the one place that turns settings into client options.
+"""One Kafka connection configuration and the one factory of Kafka clients.
 
-The local broker accepts only SASL/SCRAM-SHA-512 on its client listener; the platform's own
-clients (workers, bulk path, topic provisioning, DLQ, status, the platform's publishers) log in
-as the platform principal ``kim-platform``, whose password `kim up` generates once into
-``$KIM_HOME/kafka-password`` (mode 0600). An external cluster is configured with
-``KIM_KAFKA_SECURITY`` / ``KIM_KAFKA_USERNAME`` / ``KIM_KAFKA_PASSWORD``.
+A ``KafkaConnection`` says where the brokers are and how a client logs in (SASL/SCRAM-SHA-512, or none on a
+plaintext cluster). It is built once — by a front door from the platform's settings
+(``infra.platform_identity.kafka_connection``), or by a partner from the credentials `kim agency add` printed —
+and passed to whatever talks to Kafka. Every producer, consumer, admin client and faust app of the platform
+is made here, so the security options are written once and nothing reads credentials from the environment
+deep inside.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from infra.errors import SetupError
-from infra.settings import Settings, load_settings
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
-PLATFORM_USER = "kim-platform"
+from schemas.errors import KimError
+
 MECHANISM = "SCRAM-SHA-512"
 
 
 @dataclass(frozen=True)
-class KafkaLogin:
-    """A SASL/SCRAM-SHA-512 login, or none (``username`` None: a plaintext cluster)."""
+class KafkaConnection:
+    """Where Kafka is and who logs in (``username`` None: a plaintext cluster, no login)."""
 
+    bootstrap: str  # host:port[,host:port…]
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    mechanism: str = MECHANISM
+
+    def login_as(self, username: str, password: str) -> KafkaConnection:
+        """The same brokers with another principal's login (an agency's, as `kim agency add` printed it)."""
+        return replace(self, username=username, password=password)
 
     def options(self) -> dict[str, Any]:
-        """aiokafka keyword arguments (producer, consumer, admin client)."""
-        if self.username is None:
-            return {}
+        """aiokafka keyword arguments of every client: the brokers and the login."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap}
+        if self.username is not None:
+            options.update(
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism=self.mechanism,
+                sasl_plain_username=self.username,
+                sasl_plain_password=self.password,
+            )
+        return options
+
+    def producer(self, **overrides: Any) -> AIOKafkaProducer:
+        """An idempotent producer that waits for every in-sync replica (acks=all); not started."""
+        return AIOKafkaProducer(**{**self.options(), "enable_idempotence": True, "acks": "all", **overrides})
+
+    def consumer(self, *topics: str, **overrides: Any) -> AIOKafkaConsumer:
+        """A consumer that commits nothing to Kafka by itself (the platform's positions are in PostgreSQL)."""
+        return AIOKafkaConsumer(*topics, **{**self.options(), "enable_auto_commit": False, **overrides})
+
+    def admin(self, **overrides: Any) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(**{**self.options(), "request_timeout_ms": 15000, **overrides})
+
+    def faust_options(self) -> dict[str, Any]:
+        """``faust.App`` keyword arguments: the brokers and the login."""
+        import faust  # only the live worker needs faust; it costs a second to import
+
+        credentials = None
+        if self.username is not None:
+            credentials = faust.SASLCredentials(
+                username=self.username, password=self.password, mechanism=self.mechanism
+            )
         return {
-            "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": MECHANISM,
-            "sasl_plain_username": self.username,
-            "sasl_plain_password": self.password,
+            "broker": [f"kafka://{server.strip()}" for server in self.bootstrap.split(",")],
+            "broker_credentials": credentials,
         }
 
     def java_properties(self) -> str:
-        """A client properties file for the Java admin tools (``--command-config``)."""
+        """A client properties file for Kafka's Java tools (``--command-config``)."""
         if self.username is None:
             return "security.protocol=PLAINTEXT\n"
+        module = "scram.ScramLoginModule" if self.mechanism.startswith("SCRAM") else "plain.PlainLoginModule"
         return (
             "security.protocol=SASL_PLAINTEXT\n"
-            f"sasl.mechanism={MECHANISM}\n"
-            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f"sasl.mechanism={self.mechanism}\n"
+            f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
             f'username="{self.username}" password="{self.password}";\n'
         )
 
-
-def platform_login(settings: Settings | None = None) -> KafkaLogin:
-    """The platform principal's login for these settings (from the environment when None)."""
-    settings = settings or load_settings()
-    if not settings.local_kafka:
-        if settings.kafka_security == "plaintext":
-            return KafkaLogin()
-        return KafkaLogin(settings.kafka_username, settings.kafka_password)
-    try:
-        password = settings.kafka_password_file.read_text().strip()
-    except FileNotFoundError:
-        raise SetupError(
-            f"{settings.kafka_password_file} is missing: the local Kafka broker's platform password is made by "
-            "`kim up`; run it first"
-        ) from None
-    except PermissionError:
-        raise SetupError(f"cannot read {settings.kafka_password_file}: run kim as the user that ran `kim up`") from None
-    return KafkaLogin(PLATFORM_USER, password)
+    @contextlib.contextmanager
+    def explained(self, quiet: bool = False) -> Iterator[None]:
+        """``explain_login`` for this connection's user: a refused login raises ``KafkaLoginError``."""
+        with explain_login(self.username, quiet):
+            yield
 
 
-def client_options(settings: Settings | None = None) -> dict[str, Any]:
-    """aiokafka keyword arguments that log a platform client in: ``AIOKafkaProducer(..., **client_options())``."""
-    return platform_login(settings).options()
-
-
-def faust_credentials(settings: Settings | None = None) -> Any:
-    """faust's ``broker_credentials`` for the platform principal (None on a plaintext cluster)."""
-    login = platform_login(settings)
-    if login.username is None:
-        return None
-    import faust
-
-    return faust.SASLCredentials(username=login.username, password=login.password, mechanism=MECHANISM)
-
-
-def kafka_env(settings: Settings | None = None) -> dict[str, str]:
-    """Environment variables that give a child process (told ``KIM_KAFKA_BOOTSTRAP``) the same login."""
-    login = platform_login(settings)
-    if login.username is None:
-        return {"KIM_KAFKA_SECURITY": "plaintext"}
-    return {
-        "KIM_KAFKA_SECURITY": "sasl_scram",
-        "KIM_KAFKA_USERNAME": login.username,
-        "KIM_KAFKA_PASSWORD": login.password or "",
-    }
-
-
-def platform_signing_secret(settings: Settings | None = None) -> bytes:
-    """The key the platform signs records with when it publishes for an agency (demo, simulator, files).
-
-    Derived from the platform principal's password, so only who can log in as the platform can sign as it;
-    a plaintext cluster has no platform secret, so there only agencies' own keys sign.
-    """
-    login = platform_login(settings)
-    if not login.password:
-        raise SetupError(
-            "the platform can publish for agencies only on an authenticated cluster (KIM_KAFKA_SECURITY=sasl_scram); "
-            "publish with the agency's own credentials (kim agency add) instead"
-        )
-    return hmac.new(login.password.encode(), b"kim platform record signing v1", hashlib.sha256).digest()
-
-
-class KafkaLoginError(Exception):
+class KafkaLoginError(KimError):
     """The broker answered but refused the login (wrong user or password): aiokafka only logs that and then
     raises a generic ``KafkaConnectionError``; this names the real cause."""
 

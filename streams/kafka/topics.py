@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from schemas.errors import KimError
 from schemas.topics import TOPICS, TopicSpec
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 
 
-class TopicMismatch(RuntimeError):
-    pass
+class TopicMismatch(KimError):
+    """A topic on the broker does not match its declaration in schemas/topics.py."""
 
 
-async def provision(bootstrap: str, prefix: str = "", replication_factor: int = 1) -> list[str]:
+async def provision(kafka: KafkaConnection, prefix: str = "", replication_factor: int = 1) -> list[str]:
     """Create missing topics and bring configs of existing ones in line. Returns the actions taken."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options())
+    admin = kafka.admin()
     await admin.start()
     try:
         actions: list[str] = []
@@ -60,11 +62,9 @@ async def _check_present(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec]
     return actions
 
 
-async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
+async def end_offsets(kafka: KafkaConnection, topics: list[str]) -> dict[tuple[str, int], int]:
     """The next offset to be written in every partition of these topics (missing topics are left out)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000, **client_options())
+    admin = kafka.admin()
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
@@ -75,7 +75,7 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int]
     ]
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+    consumer = kafka.consumer()
     await consumer.start()
     try:
         ends = await consumer.end_offsets(tps)

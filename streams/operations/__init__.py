@@ -1,2 +1,2 @@
-"""What operations staff run: status and metrics, rebuilds and as-of copies, dead-letter re-drive, erasure,
-and publishing files of events for agencies."""
+"""What operations staff run on top of the runtime: status and metrics (lag, freshness, workers, dead
+letters), rebuilds and as-of copies (`kim replay`), and dead-letter re-drive (`kim dlq redrive`)."""

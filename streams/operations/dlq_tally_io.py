@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 import asyncpg
 
+from streams.kafka.connection import KafkaConnection
 from streams.operations.dlq_tally import PartitionTally, Tally
 from streams.operations.health_io import TallyRead, continue_tally
 
@@ -60,7 +61,7 @@ async def save(conn: asyncpg.Connection, dlq_topic: str, before: Tally, after: T
 
 async def update(
     conn: asyncpg.Connection,
-    bootstrap: str,
+    kafka: KafkaConnection,
     dlq_topic: str,
     partitions: Iterable[int],
     timeout: float,
@@ -74,6 +75,6 @@ async def update(
         await conn.execute(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"kim-dlq-tally|{dlq_topic}")
         stored = await load(conn, dlq_topic)
-        result = await continue_tally(bootstrap, dlq_topic, partitions, stored, timeout)
+        result = await continue_tally(kafka, dlq_topic, partitions, stored, timeout)
         await save(conn, dlq_topic, stored, result.tally)
     return result

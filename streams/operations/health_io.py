@@ -8,12 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import OffsetOutOfRangeError
 
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.operations.dlq_tally import PartitionTally, Tally, add, done, plan, restarts
 from streams.operations.health import SHOWN_REBUILD_STATES, Checkpoint, Group, Member, Rebuild
 
@@ -60,13 +59,13 @@ async def read_redriven(conn: asyncpg.Connection, dlq_topic: str) -> dict[str, d
     return out
 
 
-async def describe_groups(bootstrap: str, group_ids: Sequence[str]) -> dict[str, Group]:
+async def describe_groups(kafka: KafkaConnection, group_ids: Sequence[str]) -> dict[str, Group]:
     """Members of each consumer group and the partitions assigned to them.
 
     One request per group: with several groups in one DescribeGroups request aiokafka 0.14 misreads
     Kafka 4.4's answer for the second one.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000, **client_options())
+    admin = kafka.admin(request_timeout_ms=10000)
     await admin.start()
     try:
         out = {}
@@ -99,10 +98,8 @@ class LogReader:
     worker can keep it current cheaply; a first call reads the whole dead-letter topic.
     """
 
-    def __init__(self, bootstrap: str) -> None:
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", **client_options()
-        )
+    def __init__(self, kafka: KafkaConnection) -> None:
+        self.consumer = kafka.consumer(auto_offset_reset="earliest")
         self.letters: Counter[str] = Counter()  # per projection (header kim.projection)
         self._positions: dict[TopicPartition, int] = {}
 
@@ -154,16 +151,14 @@ class TallyRead:
 
 
 async def continue_tally(
-    bootstrap: str, dlq_topic: str, partitions: Iterable[int], stored: Tally, timeout: float
+    kafka: KafkaConnection, dlq_topic: str, partitions: Iterable[int], stored: Tally, timeout: float
 ) -> TallyRead:
     """Read only the letters after each partition's stored position, up to the end offsets at call time.
 
     ``auto_offset_reset="none"``: a position that retention deleted while reading is an error here (not
     a silent jump), and that partition is counted again from its new start.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="none", **client_options()
-    )
+    consumer = kafka.consumer(auto_offset_reset="none")
     await consumer.start()
     try:
         tps = {p: TopicPartition(dlq_topic, p) for p in sorted(set(partitions))}

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 import asyncpg
 from aiohttp import web
 
+from streams.kafka.connection import KafkaConnection
 from streams.operations.health import PartitionState, Rebuild, partition_states
 from streams.operations.health_io import LogReader, read_checkpoints, read_rebuilds
 from streams.operations.metrics import WorkerMetrics, render, state_families
@@ -33,7 +34,7 @@ class MetricsServer:
         self,
         metrics: WorkerMetrics,
         port: int,
-        bootstrap: str,
+        kafka: KafkaConnection,
         database_url: str,
         source_partitions: Mapping[str, int],
         dlq_topic: str,
@@ -41,7 +42,7 @@ class MetricsServer:
     ) -> None:
         self.metrics = metrics
         self.port = port
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.database_url = database_url
         self.source_partitions = dict(source_partitions)
         self.dlq_topic = dlq_topic
@@ -134,7 +135,7 @@ class MetricsServer:
 
     async def _read(self) -> None:
         if self._reader is None:
-            reader = LogReader(self.bootstrap)
+            reader = LogReader(self.kafka)
             await reader.start()
             self._reader = reader
         if self._conn is None:

@@ -13,14 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
 from projections import checkpoints
 from projections.projection import Projection
 from projections.records import LogRecord, Rejection
 from schemas import Codec
 from schemas.signing import SIG_HEADER, SIGNER_HEADER
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.runtime import authenticity
 from streams.runtime.dlq import DeadLetter, dlq_headers
 from streams.runtime.judge import judge
@@ -34,11 +33,17 @@ class RedriveResult:
 
 
 async def redrive(
-    bootstrap: str, database_url: str, projection: Projection, letters: Sequence[DeadLetter], dlq_topic: str
+    kafka: KafkaConnection,
+    database_url: str,
+    projection: Projection,
+    letters: Sequence[DeadLetter],
+    dlq_topic: str,
+    *,
+    platform_secret: bytes | None,
 ) -> RedriveResult:
     codec = Codec()
     applied = failed = already = 0
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options())
+    producer = kafka.producer()
     await producer.start()
     conn = await asyncpg.connect(database_url)
     try:
@@ -62,7 +67,7 @@ async def redrive(
                 if not fresh:
                     already += 1
                     continue
-                rejections = await _apply(conn, projection, codec, letter)
+                rejections = await _apply(conn, projection, codec, letter, platform_secret)
                 if not rejections:
                     applied += 1
                     continue
@@ -91,7 +96,9 @@ async def redrive(
     return RedriveResult(applied, failed, already)
 
 
-async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec, letter: DeadLetter) -> list[Rejection]:
+async def _apply(
+    conn: asyncpg.Connection, projection: Projection, codec: Codec, letter: DeadLetter, platform_secret: bytes | None
+) -> list[Rejection]:
     """Judged as the stream side judges (decode, topic, domain rules: streams/runtime/judge.py), then applied.
 
     A letter of a type the projection does not read (the topic's warden wrote it) that passes now has
@@ -105,5 +112,7 @@ async def _apply(conn: asyncpg.Connection, projection: Projection, codec: Codec,
         return []
     if isinstance(verdict, Rejection):
         return [verdict]
-    accepted, forged = await authenticity.screen(conn, [verdict])  # re-driving never launders a forgery
+    accepted, forged = await authenticity.screen(
+        conn, [verdict], platform_secret
+    )  # re-driving never launders a forgery
     return forged or await projection.apply(conn, accepted)

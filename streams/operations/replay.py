@@ -22,15 +22,16 @@ from datetime import datetime
 from typing import TextIO
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka import TopicPartition as KafkaTP
 
 from infra import audit
 from projections import checkpoints, copies, rebuilds
 from projections.projection import Projection
 from projections.records import Rejection, TopicPartition
+from schemas.errors import KimError
 from schemas.topics import DLQ
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.runtime.batch import OnRejected
 from streams.runtime.bulk import BATCH_RECORDS, catch_up
@@ -40,7 +41,7 @@ from streams.runtime.progress import Progress
 Handler = Callable[[asyncpg.Connection], OnRejected]  # what a batch's transaction does with its rejections
 
 
-class ReplayRefused(Exception):
+class ReplayRefused(KimError):
     """The replay cannot (or must not) go on; the message says why and what to do."""
 
 
@@ -87,7 +88,15 @@ async def connect(database_url: str, **kwargs: object) -> asyncpg.Connection:
         raise ReplayRefused(f"cannot reach the database ({why}); start it with `kim up`") from None
 
 
-async def replay(bootstrap: str, database_url: str, request: Request, out: TextIO = sys.stderr) -> Outcome:
+async def replay(
+    kafka: KafkaConnection,
+    database_url: str,
+    request: Request,
+    *,
+    platform_secret: bytes | None,
+    out: TextIO = sys.stderr,
+) -> Outcome:
+    """Run the request; ``platform_secret``: the platform's record-signing key (None: a cluster without one)."""
     name, schema = request.projection.name, request.schema
     control = await connect(database_url)
     try:
@@ -96,9 +105,9 @@ async def replay(bootstrap: str, database_url: str, request: Request, out: TextI
             what = f"a rebuild of {name}" if request.kind == copies.REBUILD else f"the copy {schema}"
             raise ReplayRefused(f"another `kim replay` is running {what}; wait for it to end or stop it first")
         topics = [request.topic_prefix + t for t in request.projection.source_topics]
-        partitions = await full_history(bootstrap, topics)
+        partitions = await full_history(kafka, topics)
         resumed = await _open_copy(control, request)
-        runner = _Runner(bootstrap, database_url, request, partitions, out)
+        runner = _Runner(kafka, database_url, request, partitions, out, platform_secret)
         outcome = await (runner.rebuild(control) if request.kind == copies.REBUILD else runner.as_of(control))
         outcome.resumed = resumed
         return outcome
@@ -106,13 +115,13 @@ async def replay(bootstrap: str, database_url: str, request: Request, out: TextI
         await control.close()  # also releases the session lock
 
 
-async def full_history(bootstrap: str, topics: list[str]) -> list[TopicPartition]:
+async def full_history(kafka: KafkaConnection, topics: list[str]) -> list[TopicPartition]:
     """The source partitions, refusing when a topic is missing or retention has removed its start."""
-    ends = await end_offsets(bootstrap, topics)
+    ends = await end_offsets(kafka, topics)
     missing = sorted(set(topics) - {t for t, _ in ends})
     if missing:
-        raise ReplayRefused(f"topic(s) {', '.join(missing)} do not exist at {bootstrap}; run `kim up`")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+        raise ReplayRefused(f"topic(s) {', '.join(missing)} do not exist at {kafka.bootstrap}; run `kim up`")
+    consumer = kafka.consumer()
     await consumer.start()
     try:
         starts = await consumer.beginning_offsets([KafkaTP(t, p) for t, p in ends])
@@ -158,9 +167,16 @@ async def _open_copy(conn: asyncpg.Connection, request: Request) -> bool:
 
 class _Runner:
     def __init__(
-        self, bootstrap: str, database_url: str, request: Request, partitions: list[TopicPartition], out: TextIO
+        self,
+        kafka: KafkaConnection,
+        database_url: str,
+        request: Request,
+        partitions: list[TopicPartition],
+        out: TextIO,
+        platform_secret: bytes | None,
     ) -> None:
-        self.bootstrap, self.database_url, self.request = bootstrap, database_url, request
+        self.platform_secret = platform_secret
+        self.kafka, self.database_url, self.request = kafka, database_url, request
         self.partitions, self.out = partitions, out
         self.name, self.schema = request.projection.name, request.schema
         self.tables = copies.tables_of(request.projection)
@@ -174,8 +190,9 @@ class _Runner:
     ) -> None:
         await catch_up(
             projection,
-            self.bootstrap,
+            self.kafka,
             self.database_url,
+            platform_secret=self.platform_secret,
             topic_prefix=self.request.topic_prefix,
             max_records=self.request.batch,
             progress=self.line,
@@ -206,7 +223,7 @@ class _Runner:
 
     async def as_of(self, control: asyncpg.Connection) -> Outcome:
         r = self.request
-        targets = await end_offsets(self.bootstrap, [t for t, _ in self.partitions])
+        targets = await end_offsets(self.kafka, [t for t, _ in self.partitions])
         self.total = sum(targets.values())
         seen = await copies.checkpoints_in(control, self.schema, self.name)
         self.line.total = sum(max(end - seen.get(tp, 0), 0) for tp, end in targets.items())
@@ -231,9 +248,7 @@ class _Runner:
         return Outcome("ready", False, self.line.done, rejected=rejected, detail=detail)
 
     async def rebuild(self, control: asyncpg.Connection) -> Outcome:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap, enable_idempotence=True, acks="all", **client_options()
-        )
+        producer = self.kafka.producer()
         await producer.start()
         live = await connect(self.database_url)
         try:

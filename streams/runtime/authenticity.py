@@ -9,15 +9,11 @@ Reading the two small tables per batch keeps an agency added a second ago verifi
 
 from __future__ import annotations
 
-import functools
-
 import asyncpg
 
-from infra.errors import SetupError
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas.rules import PLATFORM_EVENTS
 from schemas.signing import PLATFORM_SIGNER, SIG_HEADER, SIGNER_HEADER, verify_claim
-from streams.kafka.connection import platform_signing_secret
 
 Keys = dict[str, tuple[str | None, bytes]]  # key id -> (agency it speaks for, None: any; secret)
 # Signatures already checked: (id of the record, secret) -> whether it verified. The HMAC is a pure function of
@@ -83,22 +79,14 @@ def platform_only(record: LogRecord, event_type: str) -> str | None:
     return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
 
 
-@functools.cache
-def _platform_secret() -> bytes | None:
-    try:
-        return platform_signing_secret()
-    except SetupError:
-        return None  # a plaintext cluster: the platform has no signing key there
-
-
-async def load(conn: asyncpg.Connection) -> tuple[Keys, dict[TopicPartition, int]]:
+async def load(conn: asyncpg.Connection, platform_secret: bytes | None) -> tuple[Keys, dict[TopicPartition, int]]:
+    """The agencies' signing keys and the platform's (``platform_secret``; None on a cluster without one)."""
     keys: Keys = {
         r["key_id"]: (r["agency"], bytes(r["secret"]))
         for r in await conn.fetch("SELECT key_id, agency, secret FROM signing_keys")
     }
-    platform = _platform_secret()
-    if platform is not None:
-        keys[PLATFORM_SIGNER] = (None, platform)
+    if platform_secret is not None:
+        keys[PLATFORM_SIGNER] = (None, platform_secret)
     cutoffs = {
         (r["topic"], r["partition"]): r["from_offset"]
         for r in await conn.fetch("SELECT topic, partition, from_offset FROM signing_cutoffs")
@@ -107,7 +95,7 @@ async def load(conn: asyncpg.Connection) -> tuple[Keys, dict[TopicPartition, int
 
 
 async def screen(
-    conn: asyncpg.Connection, decoded: list[Applied], verified: Verified | None = None
+    conn: asyncpg.Connection, decoded: list[Applied], platform_secret: bytes | None, verified: Verified | None = None
 ) -> tuple[list[Applied], list[Rejection]]:
     """The events whose signer may speak for their source agency, and dead letters for the others.
 
@@ -115,7 +103,7 @@ async def screen(
     """
     if not decoded:
         return decoded, []
-    keys, cutoffs = await load(conn)
+    keys, cutoffs = await load(conn, platform_secret)
     accepted: list[Applied] = []
     rejected: list[Rejection] = []
     for item in decoded:

@@ -177,17 +177,25 @@ async def apply_batch(
     records: Sequence[LogRecord],
     codec: Codec,
     on_rejected: OnRejected,
+    *,
+    platform_secret: bytes | None,
 ) -> int:
     """Apply one batch exactly once; return how many records were new.
 
     ``on_rejected`` runs inside the transaction (it dead-letters); if it fails, nothing commits
-    and the batch is retried.
+    and the batch is retried. ``platform_secret``: the platform's record-signing key (None: it has none).
     """
-    return await apply_prepared(conn, projection, prepare(projection, records, codec), on_rejected)
+    prepared = prepare(projection, records, codec)
+    return await apply_prepared(conn, projection, prepared, on_rejected, platform_secret=platform_secret)
 
 
 async def apply_prepared(
-    conn: asyncpg.Connection, projection: Projection, prepared: Prepared, on_rejected: OnRejected
+    conn: asyncpg.Connection,
+    projection: Projection,
+    prepared: Prepared,
+    on_rejected: OnRejected,
+    *,
+    platform_secret: bytes | None,
 ) -> int:
     """The transaction of ``apply_batch`` for a batch ``prepare`` has decoded."""
     records = prepared.records
@@ -212,7 +220,7 @@ async def apply_prepared(
             if tp not in latest or at > latest[tp]:
                 latest[tp] = at
         # who signed it may speak for its agency
-        decoded, forged = await authenticity.screen(conn, decoded, prepared.verified)
+        decoded, forged = await authenticity.screen(conn, decoded, platform_secret, prepared.verified)
         rejected.extend(forged)
         if decoded:
             rejected.extend(await projection.apply(conn, decoded))

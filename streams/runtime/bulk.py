@@ -1,9 +1,8 @@
-"""The bulk path: catch a projection up from its checkpoints with plain aiokafka batches.
+"""The bulk driver of the record loop: catch projections up from their checkpoints with aiokafka ``getmany``.
 
-Faust spends its time in per-event plumbing (FACTS.md: ~5k events/s for a do-nothing agent);
-replays and catch-up read with ``getmany`` instead and push each batch through the same
-``prepare`` + ``apply_prepared`` as the live worker (decoding batch n+1 while batch n commits),
-so rows, checkpoints and dead letters are identical. It is
+Faust spends its time in per-event plumbing (a do-nothing faust agent handles ~5–10k events/s on the
+development machine); replays and catch-up read with ``getmany`` instead and hand each batch to the same
+record loop as the live worker (``loop.py``), so rows, checkpoints and dead letters are identical. It is
 safe beside a live worker: both lock the partition and skip what its checkpoint has seen.
 
 ``catch_up_many`` catches several projections up from ONE read of their topics (a rebuild of all of
@@ -19,18 +18,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 from projections import checkpoints
 from projections.projection import Projection
 from projections.records import LogRecord
 from schemas import Codec
 from schemas.topics import DLQ
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
-from streams.runtime.batch import OnRejected, Prepared, apply_prepared, prepare, prepare_many
-from streams.runtime.collector import ClockedCollection
+from streams.runtime.batch import OnRejected
 from streams.runtime.dlq import send_rejections
+from streams.runtime.loop import BULK, RecordLoop
 from streams.runtime.progress import Progress
 
 # Records per transaction. A batch writes each key it touches once, so bigger batches write fewer rows per
@@ -53,9 +52,10 @@ class CatchUpResult:
 
 async def catch_up(
     projection: Projection,
-    bootstrap: str,
+    kafka: KafkaConnection,
     database_url: str,
     *,
+    platform_secret: bytes | None,
     topic_prefix: str = "",
     max_records: int = BATCH_RECORDS,
     progress: Progress | None = None,
@@ -73,8 +73,9 @@ async def catch_up(
     """
     return await _catch_up(
         [projection],
-        bootstrap,
+        kafka,
         database_url,
+        platform_secret=platform_secret,
         topic_prefix=topic_prefix,
         max_records=max_records,
         progress=progress,
@@ -86,9 +87,10 @@ async def catch_up(
 
 async def catch_up_many(
     projections: Sequence[Projection],
-    bootstrap: str,
+    kafka: KafkaConnection,
     database_url: str,
     *,
+    platform_secret: bytes | None,
     topic_prefix: str = "",
     max_records: int = BATCH_RECORDS,
     progress: Progress | None = None,
@@ -101,8 +103,9 @@ async def catch_up_many(
     """
     return await _catch_up(
         list(projections),
-        bootstrap,
+        kafka,
         database_url,
+        platform_secret=platform_secret,
         topic_prefix=topic_prefix,
         max_records=max_records,
         progress=progress,
@@ -112,9 +115,10 @@ async def catch_up_many(
 
 async def _catch_up(
     projections: list[Projection],
-    bootstrap: str,
+    kafka: KafkaConnection,
     database_url: str,
     *,
+    platform_secret: bytes | None,
     topic_prefix: str,
     max_records: int,
     progress: Progress | None,
@@ -124,24 +128,31 @@ async def _catch_up(
 ) -> CatchUpResult:
     topics = sorted({topic_prefix + t for p in projections for t in p.source_topics})
     if targets is None:
-        targets = await end_offsets(bootstrap, topics)
+        targets = await end_offsets(kafka, topics)
     ends = {TopicPartition(t, p): end for (t, p), end in targets.items()}
     settings = {"search_path": search_path} if search_path else None
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=len(projections) + 1, server_settings=settings)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        **client_options(),
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", **client_options())
+    consumer = kafka.consumer(max_partition_fetch_bytes=4 * 1024 * 1024)
+    producer = kafka.producer()
     await consumer.start()
     await producer.start()
-    codec = Codec()
-    dead_letters = {
-        p.name: functools.partial(send_rejections, producer, topic_prefix + DLQ, p.name) for p in projections
-    }
-    single = projections[0] if len(projections) == 1 else None
+
+    async def the_pool() -> asyncpg.Pool:
+        return pool
+
+    def dead_letters(projection: Projection, conn: asyncpg.Connection) -> OnRejected:
+        if on_rejected is not None:
+            return on_rejected(conn)
+        return functools.partial(send_rejections, producer, topic_prefix + DLQ, projection.name)
+
+    loop = RecordLoop(
+        projections,
+        the_pool,
+        Codec(),
+        dead_letters=dead_letters,
+        platform_secret=platform_secret,
+        retry=BULK,
+    )
     try:
         async with pool.acquire() as conn:
             seen = [await checkpoints.load(conn, p.name) for p in projections]
@@ -154,15 +165,13 @@ async def _catch_up(
             for tp in ends
         }
         todo = {tp for tp in ends if start[tp] < ends[tp]}
-        label = projections[0].name if single else "+".join(p.name for p in projections)
+        label = "+".join(p.name for p in projections)
         progress = progress or Progress(sum(ends[tp] - start[tp] for tp in todo), f"{label} catch-up")
         if todo:
             consumer.assign(sorted(todo))
             for tp in todo:
                 consumer.seek(tp, start[tp])
-        applied = read = 0
-        committing: asyncio.Future[list[int]] | None = None
-        with ClockedCollection() as gc_clock:
+        with loop:
             try:
                 while todo:
                     batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
@@ -173,47 +182,18 @@ async def _catch_up(
                         if r.offset < ends[tp]
                     ]
                     if records:
-                        # Decode this batch while PostgreSQL commits the previous one; commits stay in order.
-                        if single is not None:
-                            prepared = {single.name: prepare(single, records, codec)}
-                        else:
-                            prepared = prepare_many(projections, records, codec)
-                        if committing is not None:
-                            applied += sum(await committing)
-                        committing = asyncio.gather(
-                            *(
-                                _commit(pool, p, prepared[p.name], dead_letters[p.name], on_rejected)
-                                for p in projections
-                                if prepared[p.name].records
-                            )
-                        )
-                        read += len(records)
+                        # Decoded now; committed after the batch before it, while the next one is fetched.
+                        loop.submit(records)
                         progress.advance(len(records))
-                        gc_clock.tick()
+                        await loop.wait_for_room()
                     for tp in list(todo):
                         if await consumer.position(tp) >= ends[tp]:
                             todo.discard(tp)
-                if committing is not None:
-                    applied += sum(await committing)
-                    committing = None
+                await loop.drain()
             finally:
-                if committing is not None and not committing.done():
-                    committing.cancel()  # cut off: the open transactions roll back, the batch is applied next time
-                    await asyncio.gather(committing, return_exceptions=True)
+                await loop.cancel()  # cut off: the open transactions roll back, the batch is applied next time
         progress.finish()
-        return CatchUpResult(applied, progress.elapsed, read)
+        return CatchUpResult(loop.applied, progress.elapsed, loop.read)
     finally:
         await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
         await pool.close()
-
-
-async def _commit(
-    pool: asyncpg.Pool,
-    projection: Projection,
-    prepared: Prepared,
-    dead_letter: OnRejected,
-    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None,
-) -> int:
-    async with pool.acquire() as conn:
-        handler = on_rejected(conn) if on_rejected is not None else dead_letter
-        return await apply_prepared(conn, projection, prepared, handler)

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 
 from projections.records import Rejection
 from schemas.signing import SIG_HEADER, SIGNER_HEADER
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 
 
@@ -152,12 +152,12 @@ class LetterFilter:
         )
 
 
-async def read_dead_letters(bootstrap: str, dlq_topic: str, timeout: float = 60.0) -> list[DeadLetter]:
+async def read_dead_letters(kafka: KafkaConnection, dlq_topic: str, timeout: float = 60.0) -> list[DeadLetter]:
     """Every dead letter from the beginning to the end offsets at call time, in offset order per partition."""
-    ends = {TopicPartition(t, p): e for (t, p), e in (await end_offsets(bootstrap, [dlq_topic])).items() if e > 0}
+    ends = {TopicPartition(t, p): e for (t, p), e in (await end_offsets(kafka, [dlq_topic])).items() if e > 0}
     if not ends:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+    consumer = kafka.consumer()
     await consumer.start()
     letters: list[DeadLetter] = []
     try:

@@ -35,7 +35,7 @@ from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection
 from schemas import Codec, DecodeError, Event
 from schemas.codec import HEADER_SIZE, MAGIC
-from schemas.rules import domain_errors
+from schemas.domain import domain_errors
 from schemas.sealing import clear_on_log
 from schemas.validation import shown
 

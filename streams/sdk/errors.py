@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from schemas import EncodeError
-
-if TYPE_CHECKING:
-    from streams.sdk.publisher import Published
+from schemas.errors import KimError
+from streams.sdk.published import Published
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ class InvalidBatch(EncodeError):
         super().__init__("batch", flat)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(KimError):
     """Kafka did not acknowledge some events (after the producer's retries).
 
     ``results`` holds, per event of the call, its ``Published`` when it was acknowledged

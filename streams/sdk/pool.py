@@ -10,15 +10,25 @@ import asyncio
 
 from schemas import Codec
 from schemas.signing import SigningKey
+from streams.kafka.connection import KafkaConnection
 from streams.sdk.draft import check_agency
 from streams.sdk.publisher import Publisher
 
 
 class PublisherPool:
     def __init__(
-        self, bootstrap: str, *, topic_prefix: str = "", codec: Codec | None = None, request_timeout_ms: int = 30000
+        self,
+        kafka: KafkaConnection,
+        *,
+        platform_key: SigningKey | None = None,
+        topic_prefix: str = "",
+        codec: Codec | None = None,
+        request_timeout_ms: int = 30000,
     ) -> None:
-        self.bootstrap = bootstrap
+        """``platform_key``: what a publisher signs with when ``get`` is given no agency key (the platform
+        speaking for an agency: `kim publish`, the simulator); without it every ``get`` needs one."""
+        self.kafka = kafka
+        self.platform_key = platform_key
         self.topic_prefix = topic_prefix
         self.codec = codec or Codec()
         self.request_timeout_ms = request_timeout_ms
@@ -28,17 +38,20 @@ class PublisherPool:
     async def get(self, agency: str, signing_key: SigningKey | None = None) -> Publisher:
         """The started publisher of ``agency`` (``ValueError`` for an unknown agency, aiokafka's error when the
         broker cannot be reached — the next call tries again). It signs with ``signing_key`` when given (the
-        agency's own key, as the gateway knows it), else with the platform's."""
+        agency's own key, as the gateway knows it), else with the pool's ``platform_key``."""
         check_agency(agency, self.codec)
+        key = signing_key or self.platform_key
+        if key is None:
+            raise ValueError(f"no signing key for {agency}: give the agency's own key or the pool a platform_key")
         name = agency if signing_key is None else f"{agency}/{signing_key.key_id}"
         if name in self._publishers:
             return self._publishers[name]
         async with self._lock:
             if name not in self._publishers:
                 publisher = Publisher(
-                    self.bootstrap,
+                    self.kafka,
                     agency,
-                    signing_key=signing_key,
+                    signing_key=key,
                     topic_prefix=self.topic_prefix,
                     codec=self.codec,
                     request_timeout_ms=self.request_timeout_ms,

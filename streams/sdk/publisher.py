@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
-from dataclasses import dataclass
+from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
     KafkaError,
@@ -23,25 +22,24 @@ from aiokafka.errors import (
 
 from schemas import Codec, EncodeError
 from schemas.sealing import client_refs
-from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.kafka.connection import KafkaLogin, explain_login, platform_login, platform_signing_secret
-from streams.sdk.consent_gate import ConsentGate
+from schemas.signing import SigningKey
+from streams.kafka.connection import KafkaConnection
 from streams.sdk.draft import EventDraft
 from streams.sdk.errors import DeliveryError, InvalidBatch
 from streams.sdk.keys import KeyStore
 from streams.sdk.prepare import Outgoing, Preparer
+from streams.sdk.published import Published
 
 __all__ = ["TOO_LARGE", "EventDraft", "Outgoing", "Published", "Publisher", "SigningKey"]
 
 TOO_LARGE = "the event is too large for Kafka"  # starts the reason of an event over Kafka's record limit
 
 
-@dataclass(frozen=True)
-class Published:
-    topic: str
-    partition: int
-    offset: int
-    event_id: str
+class ConsentCheck(Protocol):
+    """Judges referrals and hand-overs against their case's consents before they are sent (the platform's
+    ``streams.usecases.consent_gate.ConsentGate``): index of each refused draft -> the reason."""
+
+    async def check(self, drafts: Sequence[EventDraft]) -> dict[int, str]: ...
 
 
 class Publisher(Preparer):
@@ -49,23 +47,24 @@ class Publisher(Preparer):
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection | str,
         source_agency: str,
         *,
+        signing_key: str | SigningKey | None = None,
         username: str | None = None,
         password: str | None = None,
-        signing_key: str | SigningKey | None = None,
         topic_prefix: str = "",
         codec: Codec | None = None,
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
-        consent_gate: ConsentGate | None = None,
+        consent_gate: ConsentCheck | None = None,
         client_keys: KeyStore | None = None,
     ) -> None:
-        """``username``/``password``/``signing_key``: the agency's credentials as `kim agency add` printed them.
+        """``kafka``: the brokers and the login (a ``KafkaConnection``, or ``host:port,…`` for a cluster without
+        one); ``username``/``password`` replace its login. ``signing_key``: the key every record is signed with —
+        an agency's as `kim agency add` printed it (``KEYID:secret``), or the platform's when the platform speaks
+        for an agency (``infra.platform_identity``); required.
 
-        Without a login the publisher is the platform's (its Kafka login from this machine's settings); it then
-        signs with the platform's key, or with ``signing_key`` when given (the gateway speaks so for a partner).
         ``client_keys``: the platform's key table (started and closed by the caller), needed to publish CaseOpened
         and ApplicationFiled — they carry the client only sealed. A partner's publisher has none: those two
         types raise ``EncodeError`` there; partners send them through the HTTP gateway.
@@ -77,17 +76,9 @@ class Publisher(Preparer):
             keys=client_keys.ring if client_keys is not None else None,
         )
         self.client_keys = client_keys
-        self.bootstrap = bootstrap
-        self.login, self.signing_key = _credentials(self.source_agency, username, password, signing_key)
+        self.kafka, self.signing_key = _credentials(self.source_agency, kafka, username, password, signing_key)
         self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=linger_ms,
-            request_timeout_ms=request_timeout_ms,
-            **self.login.options(),
-        )
+        self._producer = self.kafka.producer(linger_ms=linger_ms, request_timeout_ms=request_timeout_ms)
         self._started = False
 
     async def start(self) -> None:
@@ -95,7 +86,7 @@ class Publisher(Preparer):
         (the publisher is then closed: make a new one to try again)."""
         if not self._started:
             try:
-                with explain_login(self.login.username):
+                with self.kafka.explained():
                     await self._producer.start()
             except BaseException:
                 await self._producer.stop()  # release the half-open client, no "unclosed producer" warning
@@ -204,22 +195,24 @@ class Publisher(Preparer):
 
 
 def _credentials(
-    agency: str, username: str | None, password: str | None, signing_key: str | SigningKey | None
-) -> tuple[KafkaLogin, SigningKey]:
-    """The Kafka login and the signing key of a publisher for ``agency``; ``ValueError`` for a mismatch."""
+    agency: str,
+    kafka: KafkaConnection | str,
+    username: str | None,
+    password: str | None,
+    signing_key: str | SigningKey | None,
+) -> tuple[KafkaConnection, SigningKey]:
+    """The connection and the signing key of a publisher for ``agency``; ``ValueError`` for a mismatch."""
     if (username is None) != (password is None):
         raise ValueError("give both username and password (as `kim agency add` printed them), or neither")
-    if username is not None and signing_key is None:
-        raise ValueError(f"{agency} publishing with its own login also needs its signing_key (from `kim agency add`)")
-    login = KafkaLogin(username, password) if username is not None else platform_login()
-    key = (
-        SigningKey.parse(signing_key)
-        if signing_key is not None
-        else SigningKey(PLATFORM_SIGNER, platform_signing_secret())
-    )
+    if signing_key is None:
+        raise ValueError(f"{agency} needs a signing_key to publish (as `kim agency add` printed it)")
+    connection = KafkaConnection(kafka) if isinstance(kafka, str) else kafka
+    if username is not None and password is not None:
+        connection = connection.login_as(username, password)
+    key = SigningKey.parse(signing_key) if isinstance(signing_key, str) else signing_key
     if key.agency is not None and key.agency != agency:
         raise ValueError(f"the signing key is {key.agency}'s, not {agency}'s: an agency speaks only for itself")
-    return login, key
+    return connection, key
 
 
 async def _acked(ack: asyncio.Future, item: Outgoing) -> Published:

@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from schemas import Codec
+from schemas.signing import SigningKey
+from streams.kafka.connection import KafkaConnection
 from streams.sdk.draft import EventDraft, check_agency
 from streams.sdk.keys import KeyStore
 from streams.sdk.publisher import Published, Publisher
@@ -28,9 +30,12 @@ class SyncPublisher:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection | str,
         source_agency: str,
         *,
+        signing_key: str | SigningKey | None = None,
+        username: str | None = None,
+        password: str | None = None,
         topic_prefix: str = "",
         codec: Codec | None = None,
         linger_ms: int = 5,
@@ -38,16 +43,19 @@ class SyncPublisher:
         timeout: float | None = None,
         client_keys: KeyStore | None = None,
     ) -> None:
-        """``client_keys``: as for ``Publisher``; its connections live in this publisher's thread, and ``close``
-        closes them there."""
+        """Arguments as for ``Publisher``. ``client_keys``: its connections live in this publisher's thread, and
+        ``close`` closes them there."""
         self._options: dict[str, Any] = {
+            "signing_key": signing_key,
+            "username": username,
+            "password": password,
             "topic_prefix": topic_prefix,
             "codec": codec,
             "linger_ms": linger_ms,
             "request_timeout_ms": request_timeout_ms,
             "client_keys": client_keys,
         }
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.source_agency = check_agency(source_agency, codec)
         self.timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,7 +100,7 @@ class SyncPublisher:
         return self._call(self._started().publish_many(list(drafts)))
 
     async def _open(self) -> Publisher:
-        publisher = Publisher(self.bootstrap, self.source_agency, **self._options)
+        publisher = Publisher(self.kafka, self.source_agency, **self._options)
         await publisher.start()
         return publisher
 

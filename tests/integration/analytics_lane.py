@@ -25,14 +25,15 @@ from typing import Any
 
 from infra import postgres_server
 from infra.client_keys import ClientKeyStore
+from infra.platform_identity import kafka_connection
 from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas.topics import TOPICS
 from streams.kafka.topics import provision
-from streams.operations.publish_in_order import publish_in_order
 from streams.runtime.bulk import catch_up
 from streams.sdk.draft import agencies
+from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate, role_urls
 
 START = date(2025, 1, 1)
@@ -50,9 +51,13 @@ def simulated(scale: float = 0.25, seed: int = 7, **knobs: Any) -> list:
 
 async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
     async with ClientKeyStore(lane.database_url) as keys:  # seals the clients, as `kim simulate --publish`
-        targets = await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, client_keys=keys)
+        targets = await publish_in_order(
+            lane.kafka, events, topic_prefix=lane.prefix, client_keys=keys, platform_key=lane.platform_key
+        )
     for projection in PROJECTIONS.values():
-        await catch_up(projection, lane.bootstrap, lane.database_url, topic_prefix=lane.prefix)
+        await catch_up(
+            projection, lane.kafka, lane.database_url, platform_secret=lane.platform_secret, topic_prefix=lane.prefix
+        )
     return targets
 
 
@@ -61,15 +66,16 @@ def analytics_lane(base_settings: Settings, scale: float = 0.25, **knobs: Any) -
     name = f"kim_test_{tag}"
     url = postgres_server.create_database(base_settings, name)
     prefix = f"test-{tag}."
-    run_sync(provision(base_settings.kafka_bootstrap, prefix))
+    kafka = kafka_connection(base_settings)
+    run_sync(provision(kafka, prefix))
     run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
-    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home, role_urls=role_urls(base_settings, name))
+    lane = Lane(kafka, url, prefix, home, role_urls=role_urls(base_settings, name))
     try:
         run_sync(fill(lane, simulated(scale, **knobs)))
         yield lane
     finally:
-        run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
+        run_sync(_delete_topics(kafka, [prefix + spec.name for spec in TOPICS]))
         postgres_server.drop_database(base_settings.database_url, name)
         shutil.rmtree(home, ignore_errors=True)
 

@@ -20,15 +20,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from cli import services
 from infra import db_roles, kafka_broker, postgres_server
+from infra.platform_identity import child_env, kafka_connection, platform_key, signing_secret
 from infra.processes import run_sync
 from infra.settings import DATABASE_ROLES, Settings, load_settings
 from projections.migrate import migrate
+from schemas.signing import SigningKey
 from schemas.topics import TOPICS
-from streams.kafka.connection import client_options, kafka_env
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import provision
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,13 +54,27 @@ def base_settings() -> Iterator[Settings]:
 class Lane:
     """One test's own topics (by prefix) and database on the shared real services."""
 
-    bootstrap: str
+    kafka: KafkaConnection  # the platform's login, as the lane's processes are given it
     database_url: str = field(repr=False)  # holds the password
     prefix: str
     home: Path
     workers: list[Worker] = field(default_factory=list)
     metrics_port: int = 0  # workers serve no metrics unless a test picks a free port
     role_urls: dict[str, str] = field(default_factory=dict, repr=False)  # each component's own login (db_roles)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka.bootstrap
+
+    @property
+    def platform_secret(self) -> bytes | None:
+        """The platform's record-signing secret (what workers and rebuilds verify the platform's records with)."""
+        return signing_secret(self.kafka)
+
+    @property
+    def platform_key(self) -> SigningKey:
+        """The key the platform signs with when it speaks for an agency (demo events, the simulator)."""
+        return platform_key(self.kafka)
 
     def topic(self, name: str) -> str:
         return self.prefix + name
@@ -73,7 +88,7 @@ class Lane:
             "KIM_TOPIC_PREFIX": self.prefix,
             "KIM_METRICS_PORT": str(self.metrics_port),
             **{f"KIM_{role.upper()}_DATABASE_URL": url for role, url in self.role_urls.items()},
-            **kafka_env(),  # the platform's Kafka login, as the lane's processes are told an external cluster
+            **child_env(self.kafka),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 
     def worker(self, projection: str = "caseload") -> Worker:
@@ -124,8 +139,8 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
-async def _delete_topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
+async def _delete_topics(kafka: KafkaConnection, names: list[str]) -> None:
+    admin = kafka.admin()
     await admin.start()
     try:
         await admin.delete_topics(names)
@@ -154,14 +169,15 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
     name = f"kim_test_{tag}"
     url = postgres_server.create_database(base_settings, name)
     prefix = f"test-{tag}."
-    run_sync(provision(base_settings.kafka_bootstrap, prefix))
+    kafka = kafka_connection(base_settings)
+    run_sync(provision(kafka, prefix))
     run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
-    lane = Lane(base_settings.kafka_bootstrap, url, prefix, home, role_urls=role_urls(base_settings, name))
+    lane = Lane(kafka, url, prefix, home, role_urls=role_urls(base_settings, name))
     yield lane
     for worker in lane.workers:
         worker.stop()
     services.stop_workers(load_settings(lane.env()), log=lambda _: None)  # any `kim up` of a failed test
-    run_sync(_delete_topics(base_settings.kafka_bootstrap, [prefix + spec.name for spec in TOPICS]))
+    run_sync(_delete_topics(kafka, [prefix + spec.name for spec in TOPICS]))
     postgres_server.drop_database(base_settings.database_url, name)
     shutil.rmtree(home, ignore_errors=True)

@@ -18,8 +18,6 @@ from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
-from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.kafka.connection import client_options, platform_signing_secret
 from streams.kafka.topics import end_offsets
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.demo_events import DemoEvent, demo_events
@@ -69,20 +67,13 @@ async def checkpoint_total(lane: Lane) -> int:
     return rows[0]["n"]
 
 
-def platform_key() -> SigningKey:
-    """The key the platform signs with: raw records sent with it count for any agency."""
-    return SigningKey(PLATFORM_SIGNER, platform_signing_secret())
-
-
 async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[int, int]:
     """Send bytes as they are, signed by the platform (so only decoding and the domain rules judge them)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", **client_options()
-    )
+    producer = AIOKafkaProducer(**lane.kafka.options(), enable_idempotence=True, acks="all")
     await producer.start()
     try:
         meta = await producer.send_and_wait(
-            lane.topic(topic), value, key=key, headers=platform_key().headers(key, value)
+            lane.topic(topic), value, key=key, headers=lane.platform_key.headers(key, value)
         )
         return meta.partition, meta.offset
     finally:
@@ -91,10 +82,8 @@ async def send_raw(lane: Lane, topic: str, key: bytes, value: bytes) -> tuple[in
 
 async def read_all(lane: Lane, topic: str, timeout: float = 30.0) -> list:
     """Every record of a topic, from the beginning to its end offsets at call time."""
-    ends = {
-        TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.bootstrap, [lane.topic(topic)])).items()
-    }
-    consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False, **client_options())
+    ends = {TopicPartition(t, p): end for (t, p), end in (await end_offsets(lane.kafka, [lane.topic(topic)])).items()}
+    consumer = AIOKafkaConsumer(**lane.kafka.options(), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(ends))

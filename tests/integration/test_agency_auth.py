@@ -22,7 +22,7 @@ from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
 from schemas.sealing import KeyRing, new_key
 from schemas.signing import SigningKey
-from streams.kafka.connection import KafkaLogin, KafkaLoginError
+from streams.kafka.connection import KafkaConnection, KafkaLoginError
 from streams.sdk.prepare import Preparer
 from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
@@ -71,7 +71,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
     assert added.returncode == 0, added.stderr
     creds = credentials(added.stdout)
     assert creds["Kafka username"] == "agency-jobcenter"
-    login = KafkaLogin(creds["Kafka username"], creds["Kafka password"])
+    login = KafkaConnection(lane.bootstrap, creds["Kafka username"], creds["Kafka password"])
     key = SigningKey.parse(creds["signing key"])
     listed = kim(lane, "agency", "list")
     assert listed.returncode == 0 and "JOBCENTER" in listed.stdout and key.key_id in listed.stdout
@@ -105,7 +105,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         forged, unsigned = (other.prepare(opened(f"DO-FORGED-{i}")) for i in range(2))
         wrong_key = Preparer("JOBCENTER", topic_prefix=lane.prefix, keys=ring).prepare(opened("DO-FORGED-2"))
         impostor = SigningKey(key.key_id, b"\x00" * 32)
-        producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, **login.options())
+        producer = AIOKafkaProducer(**login.options(), enable_idempotence=True)
         await producer.start()
         try:
             for item, headers in (
@@ -134,7 +134,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
         # No READ anywhere, no topic creation.
         tp = TopicPartition(lane.topic("kim.cases"), own.partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=lane.bootstrap, enable_auto_commit=False, **login.options())
+        consumer = AIOKafkaConsumer(**login.options(), enable_auto_commit=False)
         await consumer.start()
         try:
             consumer.assign([tp])
@@ -143,7 +143,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
             assert lane.topic("kim.cases") in str(refused)
         finally:
             await consumer.stop()
-        admin = AIOKafkaAdminClient(bootstrap_servers=lane.bootstrap, **login.options())
+        admin = AIOKafkaAdminClient(**login.options())
         await admin.start()
         try:
             answer = await admin.create_topics([NewTopic(lane.prefix + "evil", 1, 1)])
@@ -157,7 +157,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         assert str(refused).startswith("Kafka refused the login of 'agency-jobcenter': wrong username or password")
 
         # The gateway: the token names the agency; no token, or a claim of another agency, is refused.
-        config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
+        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
         bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
         event = {"event_type": "CaseOpened", "payload": opened("DO-GW-1").payload}
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -186,7 +186,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
     async def after_removal() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
         await expect_refused(Publisher(lane.bootstrap, "JOBCENTER", **sdk).start(), KafkaLoginError)
-        config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
+        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
             bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
             response = await client.post("/v1/events", json={}, headers=bearer)

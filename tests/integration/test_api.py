@@ -151,7 +151,13 @@ def test_read_your_writes_with_min_offsets(filled: Lane, server: Server):
     async def publish() -> tuple[str, int, int]:
         async with (
             ClientKeyStore(filled.database_url) as keys,
-            Publisher(filled.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=filled.prefix, client_keys=keys) as kim,
+            Publisher(
+                filled.kafka,
+                "KIM_CASE_MANAGEMENT",
+                signing_key=filled.platform_key,
+                topic_prefix=filled.prefix,
+                client_keys=keys,
+            ) as kim,
         ):
             draft = EventDraft(
                 "CaseOpened",
@@ -176,7 +182,11 @@ def test_read_your_writes_with_min_offsets(filled: Lane, server: Server):
     wrong = f"{filled.prefix}kim.immigration:0:1"
     status, body = server.json(f"/v1/caseloads?min_offsets={wrong}")
     assert status == 400 and body["errors"][0]["field"] == "min_offsets"
-    run_sync(catch_up(PROJECTIONS["caseload"], filled.bootstrap, filled.database_url, topic_prefix=filled.prefix))
+    projection = PROJECTIONS["caseload"]
+    secret = filled.platform_secret
+    run_sync(
+        catch_up(projection, filled.kafka, filled.database_url, platform_secret=secret, topic_prefix=filled.prefix)
+    )
     status, body = server.json("/v1/caseloads?as_of=2026-01-06T00:00:00Z", headers={"X-KIM-Min-Offsets": token})
     assert status == 200
 

@@ -25,8 +25,9 @@ def test_bulk_catch_up_equals_the_oracle_and_resumes_after_being_cut_off(lane: L
         await publish_history(lane, openings, closings)
         run = catch_up(
             CaseloadProjection(),
-            lane.bootstrap,
+            lane.kafka,
             lane.database_url,
+            platform_secret=lane.platform_secret,
             topic_prefix=lane.prefix,
             max_records=500,
             progress=Progress(total, "test", out=io.StringIO()),
@@ -39,8 +40,9 @@ def test_bulk_catch_up_equals_the_oracle_and_resumes_after_being_cut_off(lane: L
         out = io.StringIO()
         result = await catch_up(
             CaseloadProjection(),
-            lane.bootstrap,
+            lane.kafka,
             lane.database_url,
+            platform_secret=lane.platform_secret,
             topic_prefix=lane.prefix,
             progress=Progress(total - first, "caseload", out=out),
         )
@@ -61,8 +63,9 @@ def test_bulk_catch_up_beside_a_live_worker_applies_each_event_once(lane: Lane) 
         worker = lane.worker()
         await catch_up(
             CaseloadProjection(),
-            lane.bootstrap,
+            lane.kafka,
             lane.database_url,
+            platform_secret=lane.platform_secret,
             topic_prefix=lane.prefix,
             progress=Progress(1, "test", out=io.StringIO()),
         )

@@ -28,8 +28,9 @@ def test_one_read_feeds_every_projection_exactly_once_and_resumes(lane: Lane) ->
         projections = list(PROJECTIONS.values())
         run = catch_up_many(
             projections,
-            lane.bootstrap,
+            lane.kafka,
             lane.database_url,
+            platform_secret=lane.platform_secret,
             topic_prefix=lane.prefix,
             max_records=300,
             progress=Progress(cases + 1, "test", out=io.StringIO()),
@@ -39,8 +40,9 @@ def test_one_read_feeds_every_projection_exactly_once_and_resumes(lane: Lane) ->
 
         result = await catch_up_many(
             projections,
-            lane.bootstrap,
+            lane.kafka,
             lane.database_url,
+            platform_secret=lane.platform_secret,
             topic_prefix=lane.prefix,
             progress=Progress(1, "test", out=io.StringIO()),
         )

@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
-from streams.sdk.consent_gate import ConsentGate
 from streams.sdk.draft import EventDraft
 from streams.sdk.publisher import Publisher
+from streams.usecases.consent_gate import ConsentGate
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers, read_all
 from web.gateway import GatewayConfig, make_app
@@ -66,7 +66,7 @@ def referral(to: str, day: int, number: int) -> dict[str, Any]:
 
 def test_the_gateway_refuses_an_unconsented_referral_and_lets_a_consented_one_pass(lane: Lane) -> None:
     worker = lane.worker("referrals")
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=60.0)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=60.0)
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -101,7 +101,7 @@ def test_the_gateway_refuses_an_unconsented_referral_and_lets_a_consented_one_pa
 
 
 def test_without_a_current_referrals_projection_the_gateway_answers_503_and_publishes_nothing(lane: Lane) -> None:
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=1.0)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=1.0)
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -116,7 +116,7 @@ def test_without_a_current_referrals_projection_the_gateway_answers_503_and_publ
 
 
 def test_without_a_database_the_gateway_refuses_to_share_rather_than_skip_the_check(lane: Lane) -> None:
-    config = GatewayConfig(lane.bootstrap, lane.prefix)
+    config = GatewayConfig(lane.kafka, lane.prefix)
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -131,13 +131,18 @@ def test_the_sdk_with_a_consent_gate_raises_the_reason_and_sends_nothing(lane: L
     worker = lane.worker("referrals")
 
     async def scenario() -> None:
-        gate = ConsentGate(lane.bootstrap, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
+        gate = ConsentGate(lane.kafka, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
         await gate.start()
         try:
             async with (
                 ClientKeyStore(lane.database_url) as keys,
                 Publisher(
-                    lane.bootstrap, "KIM_CASE_MANAGEMENT", topic_prefix=lane.prefix, consent_gate=gate, client_keys=keys
+                    lane.kafka,
+                    "KIM_CASE_MANAGEMENT",
+                    signing_key=lane.platform_key,
+                    topic_prefix=lane.prefix,
+                    consent_gate=gate,
+                    client_keys=keys,
                 ) as kim,
             ):
                 await kim.publish_many([EventDraft.from_dict(OPENED), EventDraft.from_dict(GRANTED)])

@@ -252,7 +252,7 @@ async def _register_jobcenter(url: str) -> None:
 
 def test_the_gateway_serves_a_partner_as_kim_gateway(lane: Lane) -> None:
     asyncio.run(_register_jobcenter(lane.role_urls["operations"]))  # what `kim agency add` writes, as operations
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.role_urls["gateway"])
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"])
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:

@@ -26,14 +26,13 @@ from cli.catchup import wait_caught_up
 from projections import checkpoints
 from projections.registry import PROJECTIONS
 from schemas import Codec
-from streams.kafka.connection import client_options
 from streams.kafka.topics import end_offsets
 from streams.operations.redrive import redrive
 from streams.runtime.bulk import catch_up
 from streams.runtime.dlq import read_dead_letters
 from streams.runtime.progress import Progress
 from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import platform_key, read_all
+from tests.integration.helpers import read_all
 from tests.oracles import compare
 from tests.oracles.history import sized
 from tests.oracles.publish import encode
@@ -68,10 +67,8 @@ async def publish_interleaved(lane: Lane) -> Scenario:
     good = encode(sized(1500, seed=5), topic_prefix=lane.prefix, codec=codec)
     bad = bad_records(codec)
     step = len(good) // (len(bad) + 1)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=lane.bootstrap, enable_idempotence=True, acks="all", linger_ms=5, **client_options()
-    )
-    sign = platform_key().headers  # signed by the platform: only decoding, topic and domain rules judge them
+    producer = AIOKafkaProducer(**lane.kafka.options(), enable_idempotence=True, acks="all", linger_ms=5)
+    sign = lane.platform_key.headers  # signed by the platform: only decoding, topic and domain rules judge them
     await producer.start()
     try:
         futures, bad_futures = [], []
@@ -102,7 +99,7 @@ async def check(lane: Lane, scenario: Scenario, started: datetime) -> None:
     conn = await asyncpg.connect(lane.database_url)
     try:
         compare.assert_same(await compare.db_tables(conn), scenario.expected.tables)
-        ends = await end_offsets(lane.bootstrap, [lane.topic(t) for t in ("kim.cases", "kim.immigration")])
+        ends = await end_offsets(lane.kafka, [lane.topic(t) for t in ("kim.cases", "kim.immigration")])
         for name, projection in PROJECTIONS.items():
             mine = {tp: end for tp, end in ends.items() if tp[0] in {lane.topic(t) for t in projection.source_topics}}
             assert await checkpoints.load(conn, name) == {tp: e for tp, e in mine.items() if e}, f"{name}: lag not 0"
@@ -162,7 +159,7 @@ def test_live_workers_dead_letter_every_bad_kind_and_apply_every_good_event(lane
         # What an operator sees: `kim dlq list` filters by reason, `kim dlq show` a letter without a body.
         listed = kim(lane, "dlq", "list", "--reason", "WRONG TOPIC")
         assert listed.returncode == 0 and "2 of " in listed.stdout, listed.stdout + listed.stderr
-        tombstone = next(x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.value is None)
+        tombstone = next(x for x in await read_dead_letters(lane.kafka, lane.topic("kim.dlq")) if x.value is None)
         shown = kim(lane, "dlq", "show", tombstone.position)
         assert shown.returncode == 0 and "body: 0 bytes, not decodable" in shown.stdout, shown.stdout + shown.stderr
 
@@ -176,8 +173,9 @@ def test_the_bulk_path_dead_letters_the_same_records_and_a_redrive_applies_none_
         for name, projection in PROJECTIONS.items():
             await catch_up(
                 projection,
-                lane.bootstrap,
+                lane.kafka,
                 lane.database_url,
+                platform_secret=lane.platform_secret,
                 topic_prefix=lane.prefix,
                 max_records=500,  # several batches, so bad records fall into different ones
                 progress=Progress(1, name, out=io.StringIO()),
@@ -186,13 +184,20 @@ def test_the_bulk_path_dead_letters_the_same_records_and_a_redrive_applies_none_
 
         # Re-driving the letters of the bad records re-judges them: none is applied, each goes back once.
         bad_values = {sent.bad.value for sent in scenario.sent}
-        letters = [x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.value in bad_values]
+        letters = [x for x in await read_dead_letters(lane.kafka, lane.topic("kim.dlq")) if x.value in bad_values]
         for name, projection in PROJECTIONS.items():
             mine = [x for x in letters if x.projection == name]
-            result = await redrive(lane.bootstrap, lane.database_url, projection, mine, lane.topic("kim.dlq"))
+            result = await redrive(
+                lane.kafka,
+                lane.database_url,
+                projection,
+                mine,
+                lane.topic("kim.dlq"),
+                platform_secret=lane.platform_secret,
+            )
             assert (result.applied, result.failed_again) == (0, len(mine)), name
         reason = {sent.bad.value: sent.bad.reason for sent in scenario.sent}
-        again = [x for x in await read_dead_letters(lane.bootstrap, lane.topic("kim.dlq")) if x.attempt == 2]
+        again = [x for x in await read_dead_letters(lane.kafka, lane.topic("kim.dlq")) if x.attempt == 2]
         assert len(again) == len(letters)
         assert all(reason[x.value] in x.reason and x.history for x in again), [x.reason for x in again]
         conn = await asyncpg.connect(lane.database_url)

@@ -23,8 +23,8 @@ from schemas import Codec
 from schemas.samples import sample_payload
 from schemas.sealing import SEALED, SealError, unseal
 from streams.kafka.topics import end_offsets
-from streams.operations.publish_in_order import publish_in_order
 from streams.sdk.draft import EventDraft
+from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.helpers import agency_headers, read_all
 from tests.oracles import compare
@@ -67,7 +67,7 @@ def kim(lane: Lane, *args: str, timeout: float = 300) -> subprocess.CompletedPro
 
 def settle(lane: Lane, workers: dict[str, Worker]) -> None:
     """Wait until every projection has applied everything on its topics."""
-    ends = asyncio.run(end_offsets(lane.bootstrap, [lane.topic("kim.cases"), lane.topic("kim.immigration")]))
+    ends = asyncio.run(end_offsets(lane.kafka, [lane.topic("kim.cases"), lane.topic("kim.immigration")]))
     for name, worker in workers.items():
         sources = {lane.topic(t) for t in PROJECTIONS[name].source_topics}
         targets = {tp: end for tp, end in ends.items() if end and tp[0] in sources}
@@ -199,7 +199,7 @@ def late_case(opening: HistoryEvent) -> dict[str, Any]:
 
 
 def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(lane: Lane) -> None:
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
     opening = EventDraft("CaseOpened", sample_payload("CaseOpened")).to_dict()
     erasing = EventDraft("CaseErased", sample_payload("CaseErased")).to_dict()
 
@@ -223,7 +223,9 @@ def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(l
 
 async def publish(lane: Lane, events: list[HistoryEvent]) -> None:
     async with ClientKeyStore(lane.database_url) as store:
-        await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, client_keys=store)
+        await publish_in_order(
+            lane.kafka, events, topic_prefix=lane.prefix, client_keys=store, platform_key=lane.platform_key
+        )
 
 
 async def key(lane: Lane, client_ref: str):

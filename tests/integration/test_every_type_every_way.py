@@ -23,8 +23,8 @@ from schemas import Codec, load_catalog
 from schemas.samples import APPLICATION_ID, CASE_ID, SAMPLE_AT, SOURCE_AGENCY, sample_payload
 from schemas.sealing import ERASURES
 from streams.kafka.topics import end_offsets
-from streams.operations.publish_in_order import publish_in_order
 from streams.sdk.draft import EventDraft
+from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.helpers import agency_headers, read_all
 from web.gateway import GatewayConfig, make_app
@@ -76,7 +76,7 @@ def story() -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_catalog_type_goes_through_the_gateway_and_reaches_the_projections_cleanly(lane: Lane) -> None:
     workers = start_workers(lane)
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url, consent_wait_seconds=120.0)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=120.0)
 
     async def publish() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -110,7 +110,9 @@ def test_every_catalog_type_goes_through_kim_publish_and_the_sdk(lane: Lane, tmp
 
 async def publish_sealed(lane: Lane, events: list[SimpleNamespace]) -> None:
     async with ClientKeyStore(lane.database_url) as keys:  # the platform's SDK path seals the client
-        await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, client_keys=keys)
+        await publish_in_order(
+            lane.kafka, events, topic_prefix=lane.prefix, client_keys=keys, platform_key=lane.platform_key
+        )
 
 
 def start_workers(lane: Lane) -> dict[str, Worker]:
@@ -122,7 +124,7 @@ def start_workers(lane: Lane) -> dict[str, Worker]:
 def assert_applied_cleanly(lane: Lane, workers: dict[str, Worker]) -> None:
     """Every event read back from its topic, applied by every projection that reads it, no dead letter."""
     topics = [lane.topic(t) for t in sorted(load_catalog().topics())]
-    ends = asyncio.run(end_offsets(lane.bootstrap, topics))
+    ends = asyncio.run(end_offsets(lane.kafka, topics))
     for name, worker in workers.items():
         sources = {lane.topic(t) for t in PROJECTIONS[name].source_topics}
         targets = {tp: end for tp, end in ends.items() if end and tp[0] in sources}

@@ -16,6 +16,7 @@ from infra import agencies
 from infra.processes import free_port, run_sync
 from schemas import Codec, load_catalog
 from schemas.sealing import ERASURES, SEALED, ClientKey, unseal
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.pool import PublisherPool
 from tests.integration.conftest import Lane
@@ -63,7 +64,8 @@ def lane_config(lane: Lane, prefix: str | None = None, bootstrap: str | None = N
     """The gateway on the lane, with JOBCENTER's identity (token ``TOKEN``) in the lane's database."""
     run_sync(_register(lane.database_url, "JOBCENTER", TOKEN))
     prefix = lane.prefix if prefix is None else prefix
-    return GatewayConfig(bootstrap or lane.bootstrap, prefix, database_url=lane.database_url, **limits)
+    kafka = replace(lane.kafka, bootstrap=bootstrap) if bootstrap else lane.kafka
+    return GatewayConfig(kafka, prefix, database_url=lane.database_url, **limits)
 
 
 async def _register(url: str, agency: str, token: str) -> None:
@@ -82,7 +84,7 @@ async def body_of(response: ClientResponse) -> dict[str, Any]:
 
 async def total_end_offset(lane: Lane) -> int:
     topics = [lane.topic(t) for t in sorted(load_catalog().topics())]
-    return sum((await end_offsets(lane.bootstrap, topics)).values())
+    return sum((await end_offsets(lane.kafka, topics)).values())
 
 
 async def as_sent(lane: Lane, event: Any) -> dict[str, Any]:
@@ -343,7 +345,8 @@ def test_date_fields_are_described_as_iso_dates(lane: Lane) -> None:
 def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
     """The gateway started (its consent check reads the real broker), then its publishers find no Kafka."""
     app = make_app(lane_config(lane, "nowhere."))
-    app[POOL] = PublisherPool(f"127.0.0.1:{free_port()}", topic_prefix="nowhere.", request_timeout_ms=2000)
+    nowhere = KafkaConnection(f"127.0.0.1:{free_port()}")
+    app[POOL] = PublisherPool(nowhere, topic_prefix="nowhere.", request_timeout_ms=2000)
 
     async def main() -> None:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:

@@ -24,12 +24,11 @@ from aiokafka.errors import KafkaError
 
 from infra import agencies
 from schemas.signing import SigningKey
-from streams.kafka.connection import client_options
 from streams.sdk.errors import DeliveryError
 from streams.sdk.prepare import Outgoing, Preparer
 from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
-from tests.integration.helpers import agency_headers, caught_up, platform_key, read_all, run_kim
+from tests.integration.helpers import agency_headers, caught_up, read_all, run_kim
 from tests.integration.test_gateway import CLOSED, OPENED, body_of, lane_config, total_end_offset, with_gateway
 from web.gateway import GatewayConfig, make_app
 from web.gateway.app import IDEMPOTENCY
@@ -65,7 +64,7 @@ def test_an_oversized_record_is_refused_by_the_sdk_and_by_the_broker_and_nothing
     too_big = {"case_id": "DO-" + "x" * 1_200_000, "reason": "MOVED_AWAY"}  # valid, but over Kafka's 1 MiB
 
     async def scenario() -> None:
-        async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix) as sdk:
+        async with Publisher(lane.kafka, "JOBCENTER", signing_key=lane.platform_key, topic_prefix=lane.prefix) as sdk:
             with pytest.raises(DeliveryError) as refused:
                 await asyncio.wait_for(sdk.publish(EventDraft("CaseClosed", too_big)), 60)  # an answer, no hang
             assert "the event is too large for Kafka" in str(refused.value)
@@ -75,15 +74,13 @@ def test_an_oversized_record_is_refused_by_the_sdk_and_by_the_broker_and_nothing
 
         # A raw producer that raised its own limit is refused by the broker (message.max.bytes), not stored.
         item = Preparer("JOBCENTER", topic_prefix=lane.prefix).prepare(EventDraft("CaseClosed", too_big))
-        producer = AIOKafkaProducer(
-            bootstrap_servers=lane.bootstrap, max_request_size=8 * 1024 * 1024, acks="all", **client_options()
-        )
+        producer = AIOKafkaProducer(**lane.kafka.options(), max_request_size=8 * 1024 * 1024, acks="all")
         await producer.start()
         try:
             with pytest.raises(KafkaError) as broker:
                 await asyncio.wait_for(
                     producer.send_and_wait(
-                        item.topic, item.value, key=b"DO-BIG", headers=platform_key().headers(b"DO-BIG", item.value)
+                        item.topic, item.value, key=b"DO-BIG", headers=lane.platform_key.headers(b"DO-BIG", item.value)
                     ),
                     90,
                 )
@@ -116,11 +113,11 @@ def test_a_record_at_the_brokers_limit_is_dead_lettered_without_its_bytes_and_th
     big = b"x" * 1_048_300  # not Avro: the caseload projection dead-letters what no one can read on kim.cases
 
     async def scenario() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, acks="all", **client_options())
+        producer = AIOKafkaProducer(**lane.kafka.options(), acks="all")
         await producer.start()
         try:
             meta = await producer.send_and_wait(
-                lane.topic("kim.cases"), big, key=b"DO-BIG", headers=platform_key().headers(b"DO-BIG", big)
+                lane.topic("kim.cases"), big, key=b"DO-BIG", headers=lane.platform_key.headers(b"DO-BIG", big)
             )
         finally:
             await producer.stop()
@@ -248,7 +245,7 @@ def test_records_claiming_another_agency_or_carrying_bad_utf8_are_dead_lettered_
     asyncio.run(_sql_register(lane, jobcenter))  # before the worker starts: it knows the agency's key
     worker = lane.worker("caseload")
     targets: dict[tuple[str, int], int] = {}
-    config = GatewayConfig(lane.bootstrap, lane.prefix, database_url=lane.database_url)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
 
     def closing(agency: str, case_id: str = "DO-GOOD-1") -> Outgoing:
         payload = {**CLOSED["payload"], "case_id": case_id}
@@ -267,7 +264,7 @@ def test_records_claiming_another_agency_or_carrying_bad_utf8_are_dead_lettered_
         (forged, own_key.headers(forged.key, forged.value)),
         (fake_signer, stranger.headers(fake_signer.key, fake_signer.value)),
         (header_only, swapped),
-        (bad_utf8, platform_key().headers(bad_utf8.key, bad_utf8.value)),
+        (bad_utf8, lane.platform_key.headers(bad_utf8.key, bad_utf8.value)),
     ]
 
     async def scenario() -> None:
@@ -279,7 +276,7 @@ def test_records_claiming_another_agency_or_carrying_bad_utf8_are_dead_lettered_
             targets[(good["topic"], good["partition"])] = good["offset"] + 1
             claim = await client.post("/v1/events", json=CLOSED, headers={**bearer, "X-KIM-Agency": "JUGENDAMT"})
             assert claim.status == 403  # the same claim in an HTTP header: refused at the door
-        producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, enable_idempotence=True, **client_options())
+        producer = AIOKafkaProducer(**lane.kafka.options(), enable_idempotence=True)
         await producer.start()
         try:
             for item, headers in sent:

@@ -15,9 +15,10 @@ import pytest
 
 from infra import kafka_broker, postgres_server
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection
 from infra.processes import find_pids, pid_alive, run_sync
 from infra.settings import Settings, load_settings
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 
 pytestmark = pytest.mark.integration
 
@@ -61,10 +62,10 @@ def settings(home: Path) -> Iterator[Settings]:
     postgres_server.stop_postgres(settings, timeout=10)
 
 
-async def _describe_and_create_topic(bootstrap: str, topic: str, login: dict) -> tuple[dict, list[str]]:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def _describe_and_create_topic(kafka: KafkaConnection, topic: str) -> tuple[dict, list[str]]:
+    from aiokafka.admin import NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **login)
+    admin = kafka.admin()
     await admin.start()
     try:
         info = await admin.describe_cluster()
@@ -93,9 +94,7 @@ def test_broker_and_postgres_start_answer_and_stop(settings: Settings) -> None:
     pg_pid = postgres_server.postgres_pid(settings)
     assert kafka_pid and pg_pid
 
-    info, topics = run_sync(
-        _describe_and_create_topic(settings.kafka_bootstrap, "infra-test", client_options(settings))
-    )
+    info, topics = run_sync(_describe_and_create_topic(kafka_connection(settings), "infra-test"))
     for secret in (settings.kafka_password_file, settings.kafka_dir / "server.properties"):
         assert secret.stat().st_mode & 0o777 == 0o600, secret  # the platform's Kafka password is in both
     assert [(b["host"], b["port"]) for b in info["brokers"]] == [("127.0.0.1", settings.kafka_port)]
@@ -146,7 +145,7 @@ def test_a_taken_port_gives_one_clear_line(home: Path, variable: str) -> None:
 def test_unreachable_kafka_is_a_setup_error() -> None:
     (port,) = _free_ports(1)
     with pytest.raises(SetupError, match=rf"cannot reach Kafka at 127.0.0.1:{port} within 1 s"):
-        kafka_broker.wait_for_kafka(f"127.0.0.1:{port}", timeout=1)
+        kafka_broker.wait_for_kafka(KafkaConnection(f"127.0.0.1:{port}"), timeout=1)
 
 
 def test_unreachable_database_is_a_setup_error_without_the_password() -> None:

@@ -88,7 +88,7 @@ async def _publish(lane: Lane, history: History, records: list[Encoded] | None =
     started = time.monotonic()
     records = history.records if records is None else records
     prefixed = [Encoded(replace(r.outgoing, topic=lane.prefix + r.outgoing.topic), r.event) for r in records]
-    targets = await publish(lane.bootstrap, prefixed)
+    targets = await publish(lane.kafka, prefixed)
     print(f"published {len(prefixed)} records in {time.monotonic() - started:.1f} s")
     return targets
 
@@ -219,8 +219,9 @@ def test_bulk_path_matches_the_oracle(lane: Lane, history: History) -> None:
         for name, projection in PROJECTIONS.items():
             result = await catch_up(
                 projection,
-                lane.bootstrap,
+                lane.kafka,
                 lane.database_url,
+                platform_secret=lane.platform_secret,
                 topic_prefix=lane.prefix,
                 progress=Progress(1, name, out=io.StringIO()),
             )

@@ -22,7 +22,6 @@ from aiokafka.admin.records_to_delete import RecordsToDelete
 
 from cli.catchup import wait_caught_up
 from projections.registry import PROJECTIONS
-from streams.kafka.connection import client_options
 from streams.runtime.bulk import catch_up
 from streams.runtime.progress import Progress
 from tests.integration.conftest import REPO, Lane
@@ -59,7 +58,7 @@ def start_kim(lane: Lane, *args: str) -> subprocess.Popen[str]:
 
 async def _publish(lane: Lane, records: list[Encoded]) -> dict[tuple[str, int], int]:
     return await publish(
-        lane.bootstrap, [Encoded(replace(r.outgoing, topic=lane.prefix + r.outgoing.topic), r.event) for r in records]
+        lane.kafka, [Encoded(replace(r.outgoing, topic=lane.prefix + r.outgoing.topic), r.event) for r in records]
     )
 
 
@@ -67,8 +66,9 @@ async def _bulk(lane: Lane, name: str) -> None:
     """The live projection, built by the bulk path (the same sink as a worker)."""
     await catch_up(
         PROJECTIONS[name],
-        lane.bootstrap,
+        lane.kafka,
         lane.database_url,
+        platform_secret=lane.platform_secret,
         topic_prefix=lane.prefix,
         progress=Progress(1, name, out=io.StringIO()),
     )
@@ -325,7 +325,7 @@ def test_refusals_are_one_clear_line(lane: Lane, records: list) -> None:
         finally:
             await conn.close()
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=lane.bootstrap, **client_options())
+        admin = AIOKafkaAdminClient(**lane.kafka.options())
         await admin.start()
         try:  # retention removed the start of one partition
             await admin.delete_records({TopicPartition(lane.topic("kim.immigration"), 0): RecordsToDelete(1)})

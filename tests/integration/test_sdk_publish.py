@@ -9,6 +9,7 @@ import pytest
 
 from infra.client_keys import ClientKeyStore
 from schemas import Codec
+from schemas.signing import SigningKey
 from streams.sdk import DeliveryError, EventDraft, InvalidBatch, Publisher, SyncPublisher
 from streams.sdk.keys import MemoryKeyStore
 from tests.integration.conftest import Lane
@@ -46,7 +47,9 @@ def closed(case_id: str) -> EventDraft:
 
 def test_sync_publisher_publishes_from_plain_code_and_from_several_threads(lane: Lane) -> None:
     keys = ClientKeyStore(lane.database_url)  # started on first use, in the SyncPublisher's own event loop
-    with SyncPublisher(lane.bootstrap, "MIGRATIONSBERATUNG_MBE", topic_prefix=lane.prefix, client_keys=keys) as mbe:
+    with SyncPublisher(
+        lane.kafka, "MIGRATIONSBERATUNG_MBE", signing_key=lane.platform_key, topic_prefix=lane.prefix, client_keys=keys
+    ) as mbe:
         first = mbe.publish(opened("DO-S-1"))
         batch = mbe.publish_many([opened("DO-S-2"), closed("DO-S-2")])
         threaded: list = []
@@ -75,7 +78,10 @@ def test_sync_publisher_publishes_from_plain_code_and_from_several_threads(lane:
 
 def test_sync_publisher_against_no_broker_fails_at_start_without_a_hanging_thread() -> None:
     before = threading.active_count()
-    with pytest.raises(Exception, match="Unable to bootstrap"), SyncPublisher("127.0.0.1:9", "JOBCENTER"):
+    with (
+        pytest.raises(Exception, match="Unable to bootstrap"),
+        SyncPublisher("127.0.0.1:9", "JOBCENTER", signing_key=SigningKey.new("JOBCENTER")),
+    ):
         pass
     assert threading.active_count() == before
 
@@ -83,7 +89,12 @@ def test_sync_publisher_against_no_broker_fails_at_start_without_a_hanging_threa
 def test_async_publisher_reports_an_unacknowledged_send(lane: Lane) -> None:
     async def scenario() -> None:
         async with Publisher(
-            lane.bootstrap, "JOBCENTER", topic_prefix="absent.", request_timeout_ms=1500, client_keys=MemoryKeyStore()
+            lane.kafka,
+            "JOBCENTER",
+            signing_key=lane.platform_key,
+            topic_prefix="absent.",
+            request_timeout_ms=1500,
+            client_keys=MemoryKeyStore(),
         ) as jc:
             with pytest.raises(DeliveryError) as raised:
                 await jc.publish_many([opened("DO-A-1"), opened("DO-A-2")])

@@ -16,7 +16,7 @@ from infra.client_keys import ClientKeyStore
 from schemas import Codec
 from schemas.sealing import SEALED, ClientKey, unseal
 from simulation import SimEvent, SimulationConfig, simulate_list
-from streams.operations.publish_in_order import publish_in_order
+from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import read_all
 
@@ -46,7 +46,9 @@ def expected_by_key(events: list[SimEvent]) -> dict[str, list[tuple[Any, ...]]]:
 
 async def publish_keyed(lane: Lane, events: list[SimEvent], chunk: int) -> dict[tuple[str, int], int]:
     async with ClientKeyStore(lane.database_url) as keys:
-        return await publish_in_order(lane.bootstrap, events, topic_prefix=lane.prefix, chunk=chunk, client_keys=keys)
+        return await publish_in_order(
+            lane.kafka, events, topic_prefix=lane.prefix, chunk=chunk, client_keys=keys, platform_key=lane.platform_key
+        )
 
 
 def opened(payload: dict[str, Any], event_type: str, keys: dict[str, ClientKey]) -> dict[str, Any]:

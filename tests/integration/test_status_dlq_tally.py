@@ -14,7 +14,6 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from projections.registry import PROJECTIONS
-from streams.kafka.connection import client_options
 from streams.kafka.topics import end_offsets
 from streams.operations import dlq_tally_io
 from streams.operations.dlq_tally import totals
@@ -29,7 +28,7 @@ DLQ = "kim.dlq"
 
 async def _letters(lane: Lane, *projections: str) -> None:
     """Dead letters as the workers write them (header kim.projection), spread over the DLQ's 3 partitions."""
-    producer = AIOKafkaProducer(bootstrap_servers=lane.bootstrap, acks="all", **client_options())
+    producer = AIOKafkaProducer(**lane.kafka.options(), acks="all")
     await producer.start()
     try:
         for i, name in enumerate(projections):
@@ -65,7 +64,7 @@ def _stored_positions(lane: Lane) -> dict[int, tuple[int, int]]:
 
 
 def _ends(lane: Lane) -> dict[int, int]:
-    return {p: e for (_, p), e in asyncio.run(end_offsets(lane.bootstrap, [lane.topic(DLQ)])).items()}
+    return {p: e for (_, p), e in asyncio.run(end_offsets(lane.kafka, [lane.topic(DLQ)])).items()}
 
 
 def test_letters_added_between_two_calls_are_counted_once_and_only_the_new_ones_are_read(lane: Lane) -> None:
@@ -93,7 +92,7 @@ def test_letters_added_between_two_calls_are_counted_once_and_only_the_new_ones_
     async def update() -> tuple[int, Counter[str]]:
         conn = await asyncpg.connect(lane.role_urls.get("operations", lane.database_url))
         try:
-            run = await dlq_tally_io.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
+            run = await dlq_tally_io.update(conn, lane.kafka, lane.topic(DLQ), range(3), 60.0)
             assert run.complete and not run.restarted
             return run.read, totals(run.tally)
         finally:
@@ -112,7 +111,7 @@ def test_two_updates_at_once_do_not_count_a_letter_twice(lane: Lane) -> None:
     async def one() -> int:
         conn = await asyncpg.connect(lane.role_urls.get("operations", lane.database_url))
         try:
-            run = await dlq_tally_io.update(conn, lane.bootstrap, lane.topic(DLQ), range(3), 60.0)
+            run = await dlq_tally_io.update(conn, lane.kafka, lane.topic(DLQ), range(3), 60.0)
             assert run.complete and totals(run.tally) == full
             return run.read
         finally:
@@ -142,7 +141,7 @@ def test_two_updates_at_once_do_not_count_a_letter_twice(lane: Lane) -> None:
 
 async def _delete_before(lane: Lane, partition: int, offset: int) -> None:
     """What retention does: the log start of the partition moves to ``offset``."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=lane.bootstrap, **client_options())
+    admin = AIOKafkaAdminClient(**lane.kafka.options())
     await admin.start()
     try:
         await admin.delete_records({TopicPartition(lane.topic(DLQ), partition): RecordsToDelete(offset)})
@@ -151,7 +150,7 @@ async def _delete_before(lane: Lane, partition: int, offset: int) -> None:
 
 
 async def _todays_count(lane: Lane) -> Counter[str]:
-    reader = LogReader(lane.bootstrap)
+    reader = LogReader(lane.kafka)
     await reader.start()
     try:
         return Counter(await reader.count_dead_letters(lane.topic(DLQ), 3, timeout=60))

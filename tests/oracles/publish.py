@@ -12,12 +12,10 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
-
+from infra.platform_identity import platform_key
 from schemas import Codec, Event
 from schemas.sealing import KeyRing, client_refs, new_key
-from schemas.signing import PLATFORM_SIGNER, SigningKey
-from streams.kafka.connection import client_options, platform_signing_secret
+from streams.kafka.connection import KafkaConnection
 from streams.sdk.prepare import Outgoing, Preparer
 from tests.oracles.history import HistoryEvent
 
@@ -63,14 +61,12 @@ def with_repeats(encoded: Sequence[Encoded], share: float, seed: int = 1) -> lis
     return out
 
 
-async def publish(bootstrap: str, records: Sequence[Encoded]) -> dict[tuple[str, int], int]:
+async def publish(kafka: KafkaConnection, records: Sequence[Encoded]) -> dict[tuple[str, int], int]:
     """Send in order with one idempotent producer; return the next offset per partition written."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=5, **client_options()
-    )
+    producer = kafka.producer(linger_ms=5)
     await producer.start()
     try:
-        sign = SigningKey(PLATFORM_SIGNER, platform_signing_secret()).headers
+        sign = platform_key(kafka).headers
         futures = [
             await producer.send(
                 r.outgoing.topic, r.outgoing.value, key=r.outgoing.key, headers=sign(r.outgoing.key, r.outgoing.value)

@@ -14,8 +14,9 @@ import pytest
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec
+from schemas.domain import domain_errors
 from schemas.history import stored_samples
-from schemas.rules import RULES, domain_errors
+from schemas.rules import RULES
 from schemas.samples import EVENT_TYPES, sample_event
 from streams.runtime.batch import prepare
 from streams.runtime.judge import duties, judge

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from schemas import Codec, EncodeError
-from schemas.rules import domain_errors
+from schemas.domain import domain_errors
 from schemas.samples import EVENT_TYPES, SAMPLE_AT, sample_envelope, sample_payload
 
 CODEC = Codec()

@@ -20,7 +20,7 @@ from projections.referrals.fold import fold as referrals_fold
 from schemas import Codec, Event
 from schemas.samples import SAMPLE_KEYS, sample_event
 from schemas.sealing import ClientKey, KeyRing, SealError, client_refs, new_key, seal, unseal
-from streams.operations.erasure import Receipt, digest, erasure_events, render
+from streams.usecases.erasure import Receipt, digest, erasure_events, render
 from tests.oracles import compare
 from tests.oracles.history import generate
 from tests.unit.events import T0, closed, envelope, opened

@@ -17,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from schemas import Codec
+from schemas.domain import domain_errors
 from schemas.fast_rules import MIRRORED, compile_passes, passes_source
 from schemas.fast_validation import compile_check
 from schemas.history import stored_samples
@@ -31,7 +32,6 @@ from schemas.rules import (
     RULES,
     _rules_of,
     _topic_of,
-    domain_errors,
 )
 from schemas.samples import EVENT_TYPES, SAMPLE_AT, sample_envelope, sample_payload
 from tests.unit.test_fuzz_codec import FUZZ, near_miss

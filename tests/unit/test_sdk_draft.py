@@ -9,6 +9,7 @@ import pytest
 from schemas import Codec, EncodeError, load_catalog
 from schemas.samples import SAMPLE_AT, SAMPLE_KEYS, SOURCE_AGENCY, sample_payload
 from schemas.sealing import ERASURES, NO_KEY_STORE, KeyRing, unseal
+from schemas.signing import SigningKey
 from streams.sdk import EventDraft, FieldError, InvalidBatch, Preparer, Publisher, SyncPublisher, agencies
 
 OPENED = {
@@ -167,11 +168,19 @@ def test_an_agency_speaks_only_for_itself_and_must_exist() -> None:
         SyncPublisher("127.0.0.1:9", "FINANZAMT")
 
 
+def test_a_publisher_needs_a_signing_key_of_its_own_agency() -> None:
+    """Nothing reads a key from the machine's settings: the caller gives the agency's (or the platform's)."""
+    with pytest.raises(ValueError, match="JOBCENTER needs a signing_key"):
+        Publisher("127.0.0.1:9", "JOBCENTER")
+    with pytest.raises(ValueError, match="not JOBCENTER's: an agency speaks only for itself"):
+        Publisher("127.0.0.1:9", "JOBCENTER", signing_key=SigningKey.new("JUGENDAMT"))
+
+
 def test_a_publisher_not_started_says_so() -> None:
     import asyncio
 
     async def scenario() -> None:
-        publisher = Publisher("127.0.0.1:9", "JOBCENTER")
+        publisher = Publisher("127.0.0.1:9", "JOBCENTER", signing_key=SigningKey.new("JOBCENTER"))
         with pytest.raises(RuntimeError, match="not started"):
             await publisher.publish(EventDraft("CaseClosed", {"case_id": "DO-1", "reason": "GOALS_ACHIEVED"}))
         await publisher.stop()

@@ -99,17 +99,18 @@ def test_kafka_security_settings_are_checked(env: dict[str, str], message: str) 
 
 
 def test_an_external_cluster_with_a_login_gives_every_client_those_options() -> None:
-    from streams.kafka.connection import client_options, kafka_env, platform_signing_secret
+    from infra.platform_identity import child_env, kafka_connection, required_signing_secret, signing_secret
 
     env = {"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "sasl_scram", "KIM_KAFKA_USERNAME": "kim-platform"}
-    settings = load_settings({**env, "KIM_KAFKA_PASSWORD": "secret"})
-    assert client_options(settings)["sasl_mechanism"] == "SCRAM-SHA-512"
-    assert kafka_env(settings)["KIM_KAFKA_PASSWORD"] == "secret"
-    assert "secret" not in repr(settings)
-    plain = load_settings({"KIM_KAFKA_BOOTSTRAP": "b:9092"})
-    assert client_options(plain) == {}
+    kafka = kafka_connection(load_settings({**env, "KIM_KAFKA_PASSWORD": "secret"}))
+    assert kafka.options()["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert kafka.options()["bootstrap_servers"] == "b:9092"
+    assert child_env(kafka)["KIM_KAFKA_PASSWORD"] == "secret"
+    assert "secret" not in repr(kafka)
+    plain = kafka_connection(load_settings({"KIM_KAFKA_BOOTSTRAP": "b:9092"}))
+    assert plain.options() == {"bootstrap_servers": "b:9092"}
+    assert signing_secret(plain) is None
     with pytest.raises(SetupError, match="only on an authenticated cluster"):
-        platform_signing_secret(plain)
-    assert platform_signing_secret(settings) != platform_signing_secret(
-        load_settings({**env, "KIM_KAFKA_PASSWORD": "x"})
-    )
+        required_signing_secret(plain)
+    other = kafka_connection(load_settings({**env, "KIM_KAFKA_PASSWORD": "x"}))
+    assert signing_secret(kafka) != signing_secret(other)

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-import streams.operations.publish_in_order as ordered
+import streams.usecases.publish_in_order as ordered
+from schemas.signing import PLATFORM_SIGNER, SigningKey
 from simulation import SimulationConfig, simulate_list
-from streams.operations.publish_in_order import rounds
 from streams.runtime.progress import Progress
 from streams.sdk.publisher import EventDraft, Outgoing, Published
+from streams.usecases.publish_in_order import rounds
 
 
 class Recorder:
@@ -29,6 +30,9 @@ class Recorder:
         self.seq = count()
         self.started: list[str] = []
         self.stopped: list[str] = []
+
+
+PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
 
 
 def fake_publisher(recorder: Recorder) -> type:
@@ -73,7 +77,9 @@ def test_a_key_waits_for_its_predecessor_only_across_producers(monkeypatch: pyte
     recorder = Recorder(seed=chunk)
     monkeypatch.setattr(ordered, "Publisher", fake_publisher(recorder))
     progress = Progress(len(events), "publish", out=io.StringIO())
-    targets = asyncio.run(ordered.publish_in_order("fake:9092", events, "p.", progress=progress, chunk=chunk))
+    targets = asyncio.run(
+        ordered.publish_in_order("fake:9092", events, "p.", progress=progress, chunk=chunk, platform_key=PLATFORM)
+    )
 
     def key_of(event: Any) -> tuple[str, bytes]:
         p = event.draft.payload
@@ -118,7 +124,7 @@ def test_a_failed_send_stops_the_run_and_closes_every_publisher(monkeypatch: pyt
 
     monkeypatch.setattr(ordered, "Publisher", Failing)
     with pytest.raises(RuntimeError, match="broker gone"):
-        asyncio.run(ordered.publish_in_order("fake:9092", events, chunk=40))
+        asyncio.run(ordered.publish_in_order("fake:9092", events, chunk=40, platform_key=PLATFORM))
     assert sorted(recorder.started) == sorted(recorder.stopped)
 
 

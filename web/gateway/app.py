@@ -18,12 +18,12 @@ from infra.client_keys import ClientKeyStore, KeyStoreUnavailable
 from schemas import Codec, EncodeError
 from schemas.sealing import KeyRing, client_refs
 from schemas.signing import SigningKey
-from streams.sdk.consent_gate import GATED, ConsentGate, ConsentStateUnavailable
 from streams.sdk.draft import EventDraft
 from streams.sdk.errors import DeliveryError, field_errors_of
 from streams.sdk.pool import PublisherPool
 from streams.sdk.prepare import Outgoing, Preparer
 from streams.sdk.publisher import TOO_LARGE, Published
+from streams.usecases.consent_gate import GATED, ConsentGate, ConsentStateUnavailable
 from web.gateway.auth import TokenBook, authenticate, refuse_other_agency
 from web.gateway.body import json_body
 from web.gateway.config import GatewayConfig
@@ -51,7 +51,7 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app[CONFIG] = config
     app[CODEC] = codec or Codec()
     app[POOL] = PublisherPool(
-        config.bootstrap,
+        config.kafka,
         topic_prefix=config.topic_prefix,
         codec=app[CODEC],
         request_timeout_ms=config.request_timeout_ms,
@@ -212,7 +212,7 @@ async def _consent_gate(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.database_url is not None
     gate = ConsentGate(
-        config.bootstrap,
+        config.kafka,
         config.database_url,
         topic_prefix=config.topic_prefix,
         wait_seconds=config.consent_wait_seconds,

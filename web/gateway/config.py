@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from streams.kafka.connection import KafkaConnection
+
 MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    bootstrap: str
+    kafka: KafkaConnection  # the platform's login: the gateway publishes as the platform, signed per agency
     topic_prefix: str = ""
     max_body_bytes: int = MIB
     max_batch: int = 500

@@ -26,6 +26,8 @@ from typing import Protocol
 
 from schemas import Codec
 from schemas.sealing import client_refs
+from schemas.signing import SigningKey
+from streams.kafka.connection import KafkaConnection
 from streams.runtime.progress import Progress
 from streams.sdk.keys import KeyStore
 from streams.sdk.publisher import EventDraft, Outgoing, Published, Publisher
@@ -54,13 +56,15 @@ def rounds(window: Iterable[tuple[str, Outgoing]]) -> list[dict[str, list[Outgoi
 
 
 async def publish_in_order(
-    bootstrap: str,
+    kafka: KafkaConnection,
     events: Iterable[AgencyEvent],
     topic_prefix: str = "",
     progress: Progress | None = None,
     chunk: int = 20_000,
     codec: Codec | None = None,
     client_keys: KeyStore | None = None,
+    *,
+    platform_key: SigningKey,
 ) -> dict[TopicPartition, int]:
     """Publish ``events``, each as its ``agency`` and each key's events in the given order; return the next offset
     per partition written (what a projection has to reach to have seen them all).
@@ -76,7 +80,13 @@ async def publish_in_order(
     async def publisher(agency: str) -> Publisher:
         if agency not in publishers:
             started = Publisher(
-                bootstrap, agency, topic_prefix=topic_prefix, codec=codec, linger_ms=0, client_keys=client_keys
+                kafka,
+                agency,
+                signing_key=platform_key,
+                topic_prefix=topic_prefix,
+                codec=codec,
+                linger_ms=0,
+                client_keys=client_keys,
             )
             await started.start()
             publishers[agency] = started

@@ -35,7 +35,9 @@ from infra.errors import SetupError
 from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 from schemas.sealing import ClientKey
+from schemas.signing import SigningKey
 from schemas.topics import CASES, IMMIGRATION
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.errors import DeliveryError
 from streams.sdk.prepare import Outgoing, encoded, new_envelope
@@ -139,11 +141,12 @@ async def count_rows(conn: asyncpg.Connection, ids: dict[str, list[str]]) -> dic
 
 
 async def erase(
-    bootstrap: str,
+    kafka: KafkaConnection,
     database_url: str,
     client_ref: str,
     actor: str,
     *,
+    platform_key: SigningKey,
     topic_prefix: str = "",
     wait_seconds: float = 60.0,
 ) -> Receipt | AlreadyErased:
@@ -166,7 +169,7 @@ async def erase(
         erasure_id = f"ER-{uuid.uuid4().hex[:16]}"
         try:
             cases, applications, rows, published = await _announce(
-                conn, bootstrap, topic_prefix, key, erasure_id, wait_seconds
+                conn, kafka, platform_key, topic_prefix, key, erasure_id, wait_seconds
             )
         except SetupError as why:  # nothing was destroyed: the attempt is recorded, the command can run again
             await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key.key_id, "error": str(why)})
@@ -194,11 +197,17 @@ async def erase(
 
 
 async def _announce(
-    conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, key: ClientKey, erasure_id: str, wait_seconds: float
+    conn: asyncpg.Connection,
+    kafka: KafkaConnection,
+    platform_key: SigningKey,
+    topic_prefix: str,
+    key: ClientKey,
+    erasure_id: str,
+    wait_seconds: float,
 ) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]]]:
     """Steps 1 and 2: find the client's cases and applications (once the finders are current), publish erasures."""
     try:
-        lagging = await _caught_up(conn, bootstrap, topic_prefix, wait_seconds)
+        lagging = await _caught_up(conn, kafka, topic_prefix, wait_seconds)
     except (KafkaError, OSError) as why:
         raise SetupError(f"cannot read the topics' end offsets from Kafka ({why}); nothing was erased") from None
     if lagging:  # a case in the unapplied events would be missed, and the key cannot be destroyed twice
@@ -210,7 +219,7 @@ async def _announce(
     cases, applications = await _ids(conn, key.key_id)
     rows = await count_rows(conn, {"cases": cases, "applications": applications})
     try:
-        published = await _publish(bootstrap, topic_prefix, erasure_events(cases, applications, erasure_id))
+        published = await _publish(kafka, platform_key, topic_prefix, erasure_events(cases, applications, erasure_id))
     except (KafkaError, OSError, DeliveryError) as why:
         raise SetupError(
             f"cannot publish the erasure events to Kafka ({why}); nothing was erased — run kim erase again"
@@ -222,10 +231,10 @@ async def _announce(
 FINDERS = {"caseload": CASES, "backlog": IMMIGRATION}
 
 
-async def _caught_up(conn: asyncpg.Connection, bootstrap: str, topic_prefix: str, wait_seconds: float) -> dict:
+async def _caught_up(conn: asyncpg.Connection, kafka: KafkaConnection, topic_prefix: str, wait_seconds: float) -> dict:
     """Wait (bounded) until the projections that find the client's ids have applied the log as it is now, so a
     case opened a moment ago is found too; returns the events each still lacks when the time is up (none: {})."""
-    ends = await end_offsets(bootstrap, [topic_prefix + t for t in FINDERS.values()])
+    ends = await end_offsets(kafka, [topic_prefix + t for t in FINDERS.values()])
     deadline = time.monotonic() + wait_seconds
     while True:
         rows = await conn.fetch(
@@ -247,13 +256,17 @@ async def _caught_up(conn: asyncpg.Connection, bootstrap: str, topic_prefix: str
         await asyncio.sleep(0.5)
 
 
-async def _publish(bootstrap: str, topic_prefix: str, events: list[tuple[str, dict]]) -> list[dict[str, object]]:
+async def _publish(
+    kafka: KafkaConnection, platform_key: SigningKey, topic_prefix: str, events: list[tuple[str, dict]]
+) -> list[dict[str, object]]:
     if not events:
         return []
     codec = Codec()
     correlation = str(uuid.uuid4())
     outgoing = [encode(codec, kind, payload, topic_prefix, correlation) for kind, payload in events]
-    async with Publisher(bootstrap, ERASING_AGENCY, topic_prefix=topic_prefix, codec=codec) as publisher:
+    async with Publisher(
+        kafka, ERASING_AGENCY, signing_key=platform_key, topic_prefix=topic_prefix, codec=codec
+    ) as publisher:
         results = await publisher.send(outgoing)
     return [
         {"event_type": o.event_type, "topic": r.topic, "partition": r.partition, "offset": r.offset}

@@ -21,12 +21,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
+from schemas.errors import KimError
 from schemas.topics import CASES
-from streams.kafka.connection import client_options
+from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.draft import EventDraft
 
@@ -36,7 +37,7 @@ CASES_TOPIC = CASES
 PROJECTION = "referrals"  # the projection whose folded consents the gate reads
 
 
-class ConsentStateUnavailable(Exception):
+class ConsentStateUnavailable(KimError):
     """The referrals projection did not catch up in time (or cannot be reached): consent cannot be judged now."""
 
 
@@ -79,12 +80,12 @@ def partition_of(case_id: str, partitions: int) -> int:
 class ConsentGate:
     """Judges drafts against the referrals projection's consents; ``start()`` before, ``close()`` after."""
 
-    def __init__(self, bootstrap: str, database_url: str, *, topic_prefix: str = "", wait_seconds: float = 5.0):
+    def __init__(self, kafka: KafkaConnection, database_url: str, *, topic_prefix: str = "", wait_seconds: float = 5.0):
         self.topic = topic_prefix + CASES_TOPIC
         self.wait_seconds = wait_seconds
         self._database_url = database_url
-        self._bootstrap = bootstrap
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
+        self._kafka = kafka
+        self._consumer = kafka.consumer()
         self._pool: asyncpg.Pool | None = None
         self._partitions = 0
 
@@ -131,7 +132,7 @@ class ConsentGate:
         return {r["case_id"]: r["consents"] for r in rows}
 
     async def _fetch_partitions(self) -> set[int]:
-        known = {p for _, p in await end_offsets(self._bootstrap, [self.topic])}
+        known = {p for _, p in await end_offsets(self._kafka, [self.topic])}
         if not known:
             raise ConsentStateUnavailable(f"topic {self.topic} does not exist (kim up creates it)")
         return known
