@@ -28,7 +28,7 @@ from analytics.table import table as text_table
 from benchmarks import measures, replay
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
-from cli import services
+from infra import bringup
 from infra.errors import SetupError
 from infra.settings import load_settings
 from schemas.topics import CASES, IMMIGRATION
@@ -106,7 +106,7 @@ async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], N
 
 async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, repeat: int = 1) -> dict:
     settings = load_settings()
-    services.start_services(settings, log=lambda line: print(line, file=sys.stderr))
+    bringup.start_services(settings, log=lambda line: print(line, file=sys.stderr))
     lane = await new_lane(settings)
     events, applications = _history(count, seed)
     n, m = len(events), len(applications)

@@ -13,10 +13,9 @@ from analytics import queries
 from analytics.render import to_table
 from analytics.suppression import SuppressionConfigError, small_cell_max
 from analytics.table import table
-from cli import services
 from cli.catchup import wait_caught_up
 from cli.simulate import describe, make_config, publish_events, require_past
-from infra import db_roles, processes
+from infra import bringup, db_roles, processes
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
@@ -89,7 +88,7 @@ def run(
         raise SetupError(str(why)) from None
     config = make_config(years, seed, scale, DEMO_START, cases)
     require_past(config)
-    services.up(settings)
+    bringup.up(settings)
     events: list[SimEvent] = list(simulate(config))
     started = time.monotonic()
     targets = processes.run_sync(publish_events(settings, events))
@@ -102,7 +101,7 @@ def run(
                     name,
                     projection_targets(settings, name, targets),
                     timeout,
-                    still_running=lambda name=name: services.worker_pid(settings, name) is not None,
+                    still_running=lambda name=name: bringup.worker_pid(settings, name) is not None,
                 )
             )
         except (TimeoutError, RuntimeError) as why:

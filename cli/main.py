@@ -69,14 +69,14 @@ def run(argv: Sequence[str]) -> int:
 
     settings = load_settings()
     if args.command == "up":
-        from cli import services
+        from infra import bringup
 
-        services.up(settings)
+        bringup.up(settings)
         print("KIM platform is up")
     elif args.command == "down":
-        from cli import services
+        from infra import bringup
 
-        services.down(settings)
+        bringup.down(settings)
         print("KIM platform is down")
     elif args.command == "status":
         from cli import status

@@ -17,9 +17,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from cli import services
 from cli.status_view import Service, Snapshot, as_json, text
-from infra import db_roles, kafka_broker, postgres_server
+from infra import bringup, db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
 from infra.settings import Settings
@@ -92,7 +91,7 @@ async def snapshot(settings: Settings) -> Snapshot:
                         ends, await read_checkpoints(conn, name), [settings.topic(t) for t in projection.source_topics]
                     ),
                     group=groups.get(consumer_group(name, settings.topic_prefix)),
-                    local_pid=services.worker_pid(settings, name),
+                    local_pid=bringup.worker_pid(settings, name),
                     dead_letters=None if letters is None else letters.get(name, 0),
                     redriven=redriven.get(name, {}),
                     rebuilds=tuple(await read_rebuilds(conn, name)),

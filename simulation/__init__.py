@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from simulation.engine import SimEvent
+from simulation.model import DortmundModel
 from simulation.parameters import SimulationConfig
 
 __all__ = ["SimEvent", "SimulationConfig", "simulate", "simulate_list"]
@@ -22,8 +23,6 @@ __all__ = ["SimEvent", "SimulationConfig", "simulate", "simulate_list"]
 
 def simulate(config: SimulationConfig) -> Iterator[SimEvent]:
     """The events of ``config``'s simulated years in ``occurred_at`` order; the same config, the same events."""
-    from simulation.model import DortmundModel
-
     yield from DortmundModel(config).run()
 
 

@@ -34,8 +34,8 @@ from datetime import date, timedelta
 from math import cos, pi
 from typing import Any
 
+import simulation.parameters as P
 from schemas import load_catalog
-from simulation import parameters as P
 from simulation.calendar import DAY, HOUR, Calendar
 from simulation.engine import Engine, Process, SimEvent
 from simulation.parameters import SimulationConfig

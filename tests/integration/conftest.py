@@ -21,8 +21,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from cli import services
-from infra import db_roles, kafka_broker, postgres_server
+from infra import bringup, db_roles, kafka_broker, postgres_server
 from infra.platform_identity import child_env, kafka_connection, platform_key, signing_secret
 from infra.processes import run_sync
 from infra.settings import DATABASE_ROLES, Settings, load_settings
@@ -40,7 +39,7 @@ def base_settings() -> Iterator[Settings]:
     settings = load_settings()
     started_kafka = settings.local_kafka and not kafka_broker.broker_running(settings)
     started_postgres = settings.local_postgres and not postgres_server.postgres_running(settings)
-    services.start_services(settings)
+    bringup.start_services(settings)
     if settings.local_postgres:
         run_sync(db_roles.ensure_logins(settings))  # the roles' logins, shared by every lane's database
     yield settings
@@ -177,7 +176,7 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
     yield lane
     for worker in lane.workers:
         worker.stop()
-    services.stop_workers(load_settings(lane.env()), log=lambda _: None)  # any `kim up` of a failed test
+    bringup.stop_workers(load_settings(lane.env()), log=lambda _: None)  # any `kim up` of a failed test
     run_sync(_delete_topics(kafka, [prefix + spec.name for spec in TOPICS]))
     postgres_server.drop_database(base_settings.database_url, name)
     shutil.rmtree(home, ignore_errors=True)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from cli.services import worker_pid
+from infra.bringup import worker_pid
 from infra.processes import find_pids
 from infra.settings import load_settings
 from tests.integration.conftest import REPO, Lane

@@ -1,4 +1,5 @@
-"""`kim up` / `kim down`: services, topics, migrations and projection workers, in that order."""
+"""Bringing the platform up and down (`kim up` / `kim down`): services, topics, migrations and projection workers,
+in that order."""
 
 from __future__ import annotations
 
