@@ -100,7 +100,7 @@ Grant the read-only group role **`kim_analyst`** to a login role to use them
 (`CREATE ROLE alice LOGIN PASSWORD '…' IN ROLE kim_analyst;`): it may read this schema and nothing
 else, in particular not the raw projection tables.
 
-**Small cells (DOMAIN.md rule 5).** Every count from 1 to `analytics.small_cell_max()` (4; a session
+**Small cells ([rule 5](domain.md#rule-5)).** Every count from 1 to `analytics.small_cell_max()` (4; a session
 may raise it with `SET kim.small_cell_max = 9`, never lower it) is hidden: `NULL`, with its
 `<column>_suppressed` flag `true` (*primary* suppression); a median, maximum or rate over so few cases
 is `NULL` too. Total rows are marked `'ALL'`.

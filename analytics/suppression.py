@@ -1,4 +1,4 @@
-"""Small-cell suppression (DOMAIN.md rule 5: aggregates shown to analysts never show counts from 1 to 4).
+"""Small-cell suppression (docs/domain.md rule 5: aggregates shown to analysts never show counts from 1 to 4).
 
 Pure functions, no I/O.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from schemas.errors import KimError
 
-DEFAULT_SMALL_CELL_MAX = 4  # DOMAIN.md rule 5
+DEFAULT_SMALL_CELL_MAX = 4  # docs/domain.md rule 5
 ENV = "KIM_SMALL_CELL_MAX"
 TOTAL = "ALL"  # the key of a total row or column
 

@@ -1,14 +1,11 @@
-"""Plain-text tables for the terminal, with small-cell suppression for aggregates."""
+"""Plain-text tables for the terminal: the first column left-aligned, the others right-aligned.
+
+Suppression is decided before a value gets here (``analytics/suppression.py``, or the ``analytics`` SQL views).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-SMALL_CELL_MAX = 4  # DOMAIN.md rule 5: counts from 1 to 4 are never shown
-
-
-def suppress(count: int) -> str:
-    return "<5" if 1 <= count <= SMALL_CELL_MAX else str(count)
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

@@ -90,7 +90,7 @@ def withdraw_consent(consents: str, case_id: str, consent_id: str, at: datetime)
 
 
 def consent_problem(consents: str, consent_id: str, agency: str, at: datetime) -> str | None:
-    """Why ``consent_id`` does not let data pass to ``agency`` at ``at`` (DOMAIN.md rule 2), or None."""
+    """Why ``consent_id`` does not let data pass to ``agency`` at ``at`` (docs/domain.md rule 2), or None."""
     consent = _parsed(consents).get(consent_id)
     if consent is None:
         return f"consent {consent_id} was never granted for this case"

@@ -2,13 +2,18 @@
 
 Each file runs in its own transaction under an advisory lock, so two `kim up` at once are
 safe. After them the database roles get their grants (``projections/grants.py``), every time.
-A migration that was applied and later edited is refused: published SQL is history.
+A migration that was applied and later edited is refused: published SQL is history. Only its documentation
+may be reworded — comments, and the text of ``COMMENT ON`` statements (a later migration sets a reworded
+``COMMENT ON`` again): ``REWORDED`` names each such migration with the checksums it had before, and a database
+that applied an earlier wording gets the current checksum recorded. A unit test holds every reworded migration's
+statements to what they were (``statements_digest``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +24,26 @@ from schemas.errors import KimError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x4B494D  # "KIM"
+
+
+# version -> checksums of its earlier wordings (file paths after the layout change; the domain document's place)
+REWORDED: dict[str, frozenset[str]] = {
+    "0060_analytics": frozenset({"c61c0354ba1818b45fb42e3c59b139b0c3273732b5ad68f03489ba8db1560414"}),
+    "0090_analytics_secondary_suppression": frozenset(
+        {"eae2913aedb2752fa87484e75e5fe290343d35dee8a4478673074a7b96730d9a"}
+    ),
+    "0091_gateway_idempotency": frozenset({"1aade4906ff94326139ca2295e4840b10b6dea64668822bb5f98fc59381bc5d1"}),
+    "0092_partner_views": frozenset({"e04273bd902f7bcbabf45311faf0530d430b0ab47f98e36d493349cfdb6da045"}),
+    "0096_dlq_tally": frozenset({"fedc6543073ac77117ca2f343b845396ed59070f13b4827b940d6446f028c9f8"}),
+}
+_COMMENT = re.compile(r"--[^\n]*")
+_COMMENT_ON = re.compile(r"COMMENT ON (.*?) IS\s*'(?:[^']|'')*'", re.DOTALL)
+
+
+def statements_digest(sql: str) -> str:
+    """The digest of a migration's statements without its documentation (comments, COMMENT ON texts)."""
+    bare = _COMMENT_ON.sub(lambda m: f"COMMENT ON {m.group(1)} IS ''", _COMMENT.sub("", sql))
+    return hashlib.sha256(" ".join(bare.split()).encode()).hexdigest()
 
 
 class MigrationError(KimError):
@@ -54,7 +79,14 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         done = []
         for migration in migrations:
             if migration.version in applied:
-                if applied[migration.version] != migration.checksum:
+                was = applied[migration.version]
+                if was != migration.checksum and was in REWORDED.get(migration.version, ()):
+                    await conn.execute(
+                        "UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+                        migration.version,
+                        migration.checksum,
+                    )
+                elif was != migration.checksum:
                     raise MigrationError(
                         f"migration {migration.version} was changed after it was applied; "
                         "add a new migration file instead of editing a published one"

@@ -9,7 +9,7 @@ rule made stricter later also refuses old events on a replay — tighten one onl
 test runs every stored sample of every published version through the stream-side checks).
 
 Decisions:
-- An agency speaks only for itself (DOMAIN.md rule 3): a referral's or hand-over's ``from_agency``
+- An agency speaks only for itself (docs/domain.md rule 3): a referral's or hand-over's ``from_agency``
   must be the publishing ``source_agency``. The field stays in the payload so that a referral reads
   completely on its own (from→to matrix) — the rule keeps the two from ever disagreeing.
 - Only the immigration and naturalisation offices publish on ``kim.immigration``.

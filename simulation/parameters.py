@@ -1,7 +1,7 @@
 """Every rate, share and duration of the Dortmund simulation, with where it comes from.
 
-Sources: the published figures in DOMAIN.md ("Published figures to seed the simulation with"),
-cited as [DOMAIN]. Everything else is marked *assumed*: a plausible value for a city of
+Sources: the published figures listed in docs/domain.md ("Published figures behind the simulation"),
+cited as [published]. Everything else is marked *assumed*: a plausible value for a city of
 Dortmund's size, chosen so the projections have something realistic to show (waiting lists,
 a seasonal backlog), not a measurement. Scalar knobs are fields of ``SimulationConfig``
 (override any of them); the categorical mixes are the module constants below.
@@ -20,26 +20,26 @@ from datetime import date, timedelta
 
 DORTMUND_POPULATION = 612_065  # main residence [DOMAIN: Dortmunder Statistik, "Bevölkerungsstand"]
 
-# Population by Stadtbezirk. Published [DOMAIN]: Innenstadt-Nord (the largest), Innenstadt-Ost,
+# Population by Stadtbezirk. Published [published]: Innenstadt-Nord (the largest), Innenstadt-Ost,
 # Hombruch, Huckarde (the smallest); Eving and Mengede "under 40,000". The other values are assumed,
 # chosen so the twelve add up to the published total.
 DISTRICT_POPULATION: dict[str, int] = {
     "INNENSTADT_WEST": 54_500,  # assumed
-    "INNENSTADT_NORD": 61_065,  # [DOMAIN]
-    "INNENSTADT_OST": 58_520,  # [DOMAIN]
+    "INNENSTADT_NORD": 61_065,  # [published]
+    "INNENSTADT_OST": 58_520,  # [published]
     "EVING": 39_500,  # assumed (published: under 40,000)
     "SCHARNHORST": 45_500,  # assumed
     "BRACKEL": 56_500,  # assumed
     "APLERBECK": 56_800,  # assumed
     "HOERDE": 57_000,  # assumed
-    "HOMBRUCH": 57_380,  # [DOMAIN]
+    "HOMBRUCH": 57_380,  # [published]
     "LUETGENDORTMUND": 49_200,  # assumed
-    "HUCKARDE": 36_565,  # [DOMAIN]
+    "HUCKARDE": 36_565,  # [published]
     "MENGEDE": 39_535,  # assumed (published: under 40,000)
 }
 assert sum(DISTRICT_POPULATION.values()) == DORTMUND_POPULATION
 
-# Share of residents with a foreign passport. [DOMAIN]: about 15 % city-wide (older count); around
+# Share of residents with a foreign passport. [published]: about 15 % city-wide (older count); around
 # the Nordmarkt in Innenstadt-Nord more than half. Per district: assumed, weighted mean ≈ 17 %.
 FOREIGN_SHARE: dict[str, float] = {
     "INNENSTADT_WEST": 0.20,
@@ -59,12 +59,12 @@ NEWCOMER_ARRIVAL_FACTOR: dict[str, float] = {"INNENSTADT_NORD": 2.0}  # the arri
 
 # --- Case management (building block 2) -------------------------------------------------------
 
-# [DOMAIN] Kreis Coesfeld (2023): 12 case-management posts, 2 posts in the immigration and
+# [published] Kreis Coesfeld (2023): 12 case-management posts, 2 posts in the immigration and
 # naturalisation offices. Scaled to Dortmund by population; Coesfeld's population (~225,000) is
-# assumed (it is not in DOMAIN.md). 12 × 612,065 / 225,000 ≈ 32.6 posts.
+# assumed (it is not among the published figures). 12 × 612,065 / 225,000 ≈ 32.6 posts.
 COESFELD_POPULATION = 225_000  # assumed
-COESFELD_CASE_MANAGEMENT_POSTS = 12.0  # [DOMAIN]
-COESFELD_OFFICE_POSTS = 2.0  # [DOMAIN] building block 3
+COESFELD_CASE_MANAGEMENT_POSTS = 12.0  # [published]
+COESFELD_OFFICE_POSTS = 2.0  # [published] building block 3
 CASE_MANAGEMENT_POSTS = COESFELD_CASE_MANAGEMENT_POSTS * DORTMUND_POPULATION / COESFELD_POPULATION
 KIM_OFFICE_POSTS = COESFELD_OFFICE_POSTS * DORTMUND_POPULATION / COESFELD_POPULATION  # ≈ 5.4
 
@@ -469,7 +469,7 @@ class SimulationConfig:
     # Case management
     case_inflow_per_year: float = 2_600.0  # new KIM cases at full scale (assumed; ~1 in 30 foreign residents)
     case_seasonal_amplitude: float = 0.15  # ± share of the mean inflow over the year (assumed)
-    case_management_posts: float = CASE_MANAGEMENT_POSTS  # [DOMAIN] Coesfeld's 12 posts scaled to Dortmund
+    case_management_posts: float = CASE_MANAGEMENT_POSTS  # [published] Coesfeld's 12 posts scaled to Dortmund
     caseload_per_post: float = 35.0  # active cases one full-time case manager carries (assumed)
     waiting_patience_days: float = 150.0  # mean time a client stays on the waiting list before giving up (assumed)
     intake_consent_gap_share: float = 0.15  # intake consent leaves out one agency later needed (assumed)
@@ -489,7 +489,7 @@ class SimulationConfig:
     immigration_seasonal_amplitude: float = 0.4  # ± share of the mean inflow over the year (assumed)
     immigration_peak_day: int = 230  # day of the year of the highest inflow: mid-August, as summer ends (assumed)
     office_capacity_ratio: float = 1.2  # office throughput / mean workload on a normal working day (assumed)
-    kim_office_posts: float = KIM_OFFICE_POSTS  # [DOMAIN] Coesfeld's 2 posts scaled to Dortmund
+    kim_office_posts: float = KIM_OFFICE_POSTS  # [published] Coesfeld's 2 posts scaled to Dortmund
     files_per_clerk_day: float = 6.0  # work steps (review, decision) one clerk does a day (assumed)
     summer_capacity: float = 0.75  # share of staff at work in the summer break (assumed)
     christmas_capacity: float = 0.5  # share of staff at work between Christmas and New Year (assumed)

@@ -1,6 +1,6 @@
 -- analytics: the analysts' stable, documented surface over the three projections (caseload, referrals,
 -- backlog). Thin views and as_of functions over the projection views/functions, with small-cell
--- suppression applied (DOMAIN.md rule 5): every count from 1 to analytics.small_cell_max() is NULL and
+-- suppression applied (docs/domain.md rule 5): every count from 1 to analytics.small_cell_max() is NULL and
 -- its `<column>_suppressed` flag is true; medians, rates and maxima over so few cases are NULL too.
 -- The raw tables stay with the platform. Readers get the group role kim_analyst (NOLOGIN: grant it to a
 -- login role). Secondary suppression (hiding a partner cell so a hidden count cannot be recovered from a
@@ -15,7 +15,7 @@ CREATE FUNCTION analytics.small_cell_max() RETURNS integer
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN greatest(4, coalesce(nullif(current_setting('kim.small_cell_max', true), '')::integer, 4));
 COMMENT ON FUNCTION analytics.small_cell_max() IS
-    'Counts from 1 to this value are suppressed: 4 (DOMAIN.md rule 5), or higher when the session sets kim.small_cell_max.';
+    'Counts from 1 to this value are suppressed: 4 (docs/domain.md rule 5), or higher when the session sets kim.small_cell_max.';
 
 CREATE FUNCTION analytics.is_small(n bigint) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE

@@ -26,7 +26,7 @@ RETURNS smallint[]
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
 DECLARE
-    t constant integer := greatest(4, coalesce(threshold, 4));  -- never below DOMAIN.md rule 5
+    t constant integer := greatest(4, coalesce(threshold, 4));  -- never below docs/domain.md rule 5
     cells constant integer := coalesce(cardinality(n), 0);
     members constant integer := coalesce(cardinality(member), 0);
     state smallint[] := array_fill(0::smallint, ARRAY[cells]);

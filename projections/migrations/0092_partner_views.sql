@@ -1,4 +1,4 @@
--- What a receiving agency may see of a case (issue 8, DOMAIN.md rule 2): the referrals sent to it, only while
+-- What a receiving agency may see of a case (docs/domain.md rule 2): the referrals sent to it, only while
 -- the consent each was issued under still lets the data pass to it, and the cases handed over to it while a
 -- consent of the case does. Read by the gateway's GET /v1/referrals/received (web/gateway/partner_views.py) with
 -- the agency of the caller's token; analysts keep the aggregates of the analytics schema and get nothing here.

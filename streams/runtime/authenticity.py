@@ -1,4 +1,4 @@
-"""The stream side's check that a record's ``source_agency`` is who signed it (DOMAIN.md rule 3).
+"""The stream side's check that a record's ``source_agency`` is who signed it (docs/domain.md rule 3).
 
 ``screen`` runs inside the sink transaction on the decoded events of a batch: it reads the
 signing keys (``signing_keys``, written by `kim agency add`) and the legacy cutoffs

@@ -1,4 +1,4 @@
-"""Consent-gated sharing before publishing (DOMAIN.md rule 2): a referral or hand-over to an agency needs a
+"""Consent-gated sharing before publishing (docs/domain.md rule 2): a referral or hand-over to an agency needs a
 consent, recorded earlier on the same case, that covers that agency and is neither withdrawn nor expired at
 the event's time.
 

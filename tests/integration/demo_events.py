@@ -1,7 +1,7 @@
 """A small, realistic batch of case events from several agencies, for `kim demo`. Pure: same seed, same events.
 
 District weights: population by Stadtbezirk (Dortmunder Statistik, "Bevölkerungsstand", see
-DOMAIN.md) for Innenstadt-Nord, Innenstadt-Ost, Hombruch and Huckarde; the other districts are
+docs/domain.md) for Innenstadt-Nord, Innenstadt-Ost, Hombruch and Huckarde; the other districts are
 approximate (assumed). Innenstadt-Nord, the arrival district, gets three times its share
 (assumed). Agency shares and closure rates are assumed.
 """

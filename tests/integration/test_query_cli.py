@@ -38,7 +38,7 @@ def test_which_district_waits_longest(filled: Lane):
     done = kim(filled, "caseloads", "--as-of", AS_OF.isoformat(), "--format", "json")
     assert done.returncode == 0, done.stderr
     rows = json.loads(done.stdout)["rows"]
-    assert rows[0]["group_key"] == "INNENSTADT_NORD"  # the arrival district (DOMAIN.md)
+    assert rows[0]["group_key"] == "INNENSTADT_NORD"  # the arrival district (docs/domain.md)
     assert rows[-1]["group_key"] == "ALL"
     for row in rows:
         assert row["waiting_suppressed"] == (row["waiting"] is None)

@@ -2,7 +2,7 @@
 
 Each function runs a few analyst queries (README "Analysts: querying") at ``as_of`` and renders
 tables with ``analytics.table``. Counts from 1 to 4 are shown as ``<5`` and a median or rate over fewer
-than 5 cases is not shown at all (DOMAIN.md rule 5: no small cells).
+than 5 cases is not shown at all (docs/domain.md rule 5: no small cells).
 """
 
 from __future__ import annotations
@@ -12,13 +12,19 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from analytics.table import SMALL_CELL_MAX, suppress, table
+from analytics.suppression import DEFAULT_SMALL_CELL_MAX as SMALL_CELL_MAX
+from analytics.table import table
 from schemas.labels import label
 
 AGE_BUCKETS = ("0-30", "31-90", "91-180", "181-365", ">365")
 BACKLOG_BUCKETS = ("0-30", "31-90", "91-180", ">180")
 PENDING = ("received", "waiting_for_documents", "complete", "appointment_scheduled")
 WEEKS = 8
+
+
+def suppress(count: int) -> str:
+    """A count as this report shows it: 1 to 4 as ``<5``."""
+    return "<5" if 1 <= count <= SMALL_CELL_MAX else str(count)
 
 
 def _name(symbol: str | None) -> str:

@@ -18,7 +18,7 @@ CATALOG = load_catalog()
 CURRENT = sorted(CATALOG.event_types())
 PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "published.json"
 TOPIC_KEYS = {"kim.cases": "case_id", "kim.immigration": "application_id"}
-# Field names that would carry clear personal data or free text (DOMAIN.md data-protection rule 1).
+# Field names that would carry clear personal data or free text (docs/domain.md, data-protection rule 1).
 FORBIDDEN = ("name", "birth", "address", "comment", "note", "text", "email", "phone")
 
 

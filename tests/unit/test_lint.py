@@ -11,7 +11,7 @@ def test_ruff_finds_nothing() -> None:
 
 
 def test_projections_never_import_a_kafka_client() -> None:
-    """Folds and sinks stay testable without a broker (ARCHITECTURE.md)."""
+    """Folds and sinks stay testable without a broker (docs/architecture.md)."""
     offenders = [
         str(path.relative_to(REPO))
         for path in (REPO / "projections").rglob("*.py")

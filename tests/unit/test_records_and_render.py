@@ -1,6 +1,7 @@
-from analytics.table import suppress, table
+from analytics.table import table
 from cli.catchup import behind
 from projections.records import LogRecord, next_offsets
+from tests.oracles.report import suppress
 
 
 def _record(partition: int, offset: int) -> LogRecord:

@@ -122,7 +122,7 @@ def test_an_unknown_event_type_names_the_known_ones() -> None:
 
 
 def test_domain_rules_run_when_the_event_is_prepared() -> None:
-    """A name where a pseudonym belongs passes the schema (a string) but not the rules (DOMAIN.md rule 1)."""
+    """A name where a pseudonym belongs passes the schema (a string) but not the rules (docs/domain.md rule 1)."""
     draft = EventDraft.from_dict({**OPENED, "payload": {**OPENED["payload"], "client_ref": "Max Mustermann"}})
     with pytest.raises(EncodeError) as raised:
         Preparer("JOBCENTER").prepare(draft)

@@ -116,7 +116,7 @@ def document(endpoints) -> dict[str, Any]:
             "title": "KIM analytics (read-only)",
             "version": "1",
             "description": "Caseloads, referrals and the immigration-office backlog, with small-cell suppression "
-            "(DOMAIN.md rule 5). Answers are suppressed before paging.",
+            "(rule 5 of the platform's data protection, docs/domain.md). Answers are suppressed before paging.",
         },
         "paths": paths,
         "components": {"schemas": {"Result": RESULT, "Error": ERROR}},

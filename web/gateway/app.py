@@ -184,7 +184,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def _check_consent(request: web.Request, drafts: list[EventDraft], *, batch: bool = False) -> None:
-    """422 naming each referral or hand-over that no consent of its case lets pass (DOMAIN.md rule 2)."""
+    """422 naming each referral or hand-over that no consent of its case lets pass (docs/domain.md rule 2)."""
     gated = [d for d in drafts if d.event_type in GATED]
     if not gated:
         return

@@ -3,7 +3,7 @@
 ``Authorization: Bearer <token>`` is looked up by its SHA-256 in ``agencies``; the answer is the
 agency and its current signing key, which the gateway signs the agency's records with. A missing or
 unknown token is a 401; a request whose ``X-KIM-Agency`` header or body names another agency is a
-403 (DOMAIN.md rule 3: the source agency is the authenticated publisher).
+403 (docs/domain.md rule 3: the source agency is the authenticated publisher).
 """
 
 from __future__ import annotations
