@@ -20,7 +20,7 @@ from projections.records import LogRecord, Rejection
 from schemas import Codec
 from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.kafka.connection import KafkaConnection
-from streams.runtime import authenticity
+from streams.runtime import authenticity_io
 from streams.runtime.dlq import DeadLetter, dlq_headers
 from streams.runtime.judge import judge
 
@@ -112,7 +112,7 @@ async def _apply(
         return []
     if isinstance(verdict, Rejection):
         return [verdict]
-    accepted, forged = await authenticity.screen(
+    accepted, forged = await authenticity_io.screen(
         conn, [verdict], platform_secret
     )  # re-driving never launders a forgery
     return forged or await projection.apply(conn, accepted)

@@ -1,15 +1,12 @@
 """The stream side's check that a record's ``source_agency`` is who signed it (docs/domain.md rule 3).
 
-``screen`` runs inside the sink transaction on the decoded events of a batch: it reads the
-signing keys (``signing_keys``, written by `kim agency add`) and the legacy cutoffs
-(``signing_cutoffs``: records below these offsets were written before signing existed and are
-accepted unsigned) and splits the batch into accepted events and dead letters with the reason.
-Reading the two small tables per batch keeps an agency added a second ago verifiable at once.
+``screened`` splits the decoded events of a batch into accepted events and dead letters with the reason,
+given the signing keys and the legacy cutoffs (records below these offsets were written before signing
+existed and are accepted unsigned). Its edge ``authenticity_io.screen`` reads both from PostgreSQL inside
+the sink transaction, per batch, so an agency added a second ago is verifiable at once.
 """
 
 from __future__ import annotations
-
-import asyncpg
 
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from schemas.rules import PLATFORM_EVENTS
@@ -79,31 +76,10 @@ def platform_only(record: LogRecord, event_type: str) -> str | None:
     return f"not the platform's: {event_type} is published by `kim erase` only (signed by the platform)"
 
 
-async def load(conn: asyncpg.Connection, platform_secret: bytes | None) -> tuple[Keys, dict[TopicPartition, int]]:
-    """The agencies' signing keys and the platform's (``platform_secret``; None on a cluster without one)."""
-    keys: Keys = {
-        r["key_id"]: (r["agency"], bytes(r["secret"]))
-        for r in await conn.fetch("SELECT key_id, agency, secret FROM signing_keys")
-    }
-    if platform_secret is not None:
-        keys[PLATFORM_SIGNER] = (None, platform_secret)
-    cutoffs = {
-        (r["topic"], r["partition"]): r["from_offset"]
-        for r in await conn.fetch("SELECT topic, partition, from_offset FROM signing_cutoffs")
-    }
-    return keys, cutoffs
-
-
-async def screen(
-    conn: asyncpg.Connection, decoded: list[Applied], platform_secret: bytes | None, verified: Verified | None = None
+def screened(
+    decoded: list[Applied], keys: Keys, cutoffs: dict[TopicPartition, int], verified: Verified | None = None
 ) -> tuple[list[Applied], list[Rejection]]:
-    """The events whose signer may speak for their source agency, and dead letters for the others.
-
-    The keys are read in the caller's transaction; ``verified`` (see ``Verified``) saves checking a signature twice.
-    """
-    if not decoded:
-        return decoded, []
-    keys, cutoffs = await load(conn, platform_secret)
+    """The events whose signer may speak for their source agency, and dead letters for the others. Pure."""
     accepted: list[Applied] = []
     rejected: list[Rejection] = []
     for item in decoded:

@@ -1,12 +1,10 @@
-"""One sink transaction: drop what the checkpoint has seen, decode, fold, write rows and checkpoints together.
+"""What a batch of log records is to a projection, decided before any transaction: pure, no I/O.
 
-The stream side hands in raw log records; everything that decides what a record does to a
-projection happens here, so a worker, a replay and a test all share the same path.
-
-``apply_batch`` runs in two steps that callers may also run apart, to overlap them:
-``prepare`` decodes the batch (pure CPU, no database) and ``apply_prepared`` is the transaction.
-A caller can decode the next batch while the database commits the previous one; batches are
-still applied one after the other, each exactly once.
+The stream side hands in raw log records; everything that decides what a record does to a projection
+happens here and in its edge ``batch_io.py`` (the transaction), so a worker, a replay and a test all
+share the same path. ``prepare`` decodes the batch (pure CPU, no database) and ``batch_io.apply_prepared``
+is the transaction: the record loop decodes the next batch while the database commits the previous one;
+batches are still applied one after the other, each exactly once.
 
 ``prepare`` judges every record this projection is on duty for — decode, topic, domain rules — and
 skips the rest by their writer fingerprint without decoding them; which projection dead-letters which
@@ -20,11 +18,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-import asyncpg
-
-from projections import checkpoints
 from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
 from projections.registry import PROJECTIONS
@@ -171,67 +165,7 @@ def prepare_many(projections: Sequence[Projection], records: Sequence[LogRecord]
     return {p.name: Prepared(mine[p.name], verdicts[p.name], verified) for p in projections}
 
 
-async def apply_batch(
-    conn: asyncpg.Connection,
-    projection: Projection,
-    records: Sequence[LogRecord],
-    codec: Codec,
-    on_rejected: OnRejected,
-    *,
-    platform_secret: bytes | None,
-) -> int:
-    """Apply one batch exactly once; return how many records were new.
-
-    ``on_rejected`` runs inside the transaction (it dead-letters); if it fails, nothing commits
-    and the batch is retried. ``platform_secret``: the platform's record-signing key (None: it has none).
-    """
-    prepared = prepare(projection, records, codec)
-    return await apply_prepared(conn, projection, prepared, on_rejected, platform_secret=platform_secret)
-
-
-async def apply_prepared(
-    conn: asyncpg.Connection,
-    projection: Projection,
-    prepared: Prepared,
-    on_rejected: OnRejected,
-    *,
-    platform_secret: bytes | None,
-) -> int:
-    """The transaction of ``apply_batch`` for a batch ``prepare`` has decoded."""
-    records = prepared.records
-    async with conn.transaction():
-        await checkpoints.lock_partitions(conn, projection.name, {(r.topic, r.partition) for r in records})
-        fresh, positions = _fresh(records, await checkpoints.load(conn, projection.name))
-        if not fresh:
-            return 0
-        decoded: list[Applied] = []
-        rejected: list[Rejection] = []
-        latest: dict[TopicPartition, datetime] = {}
-        for i in fresh:
-            item = prepared.events[i]
-            if item is None:
-                continue
-            if isinstance(item, Rejection):
-                rejected.append(item)
-                continue
-            decoded.append(item)
-            tp = item.record.tp
-            at = item.event.occurred_at
-            if tp not in latest or at > latest[tp]:
-                latest[tp] = at
-        # who signed it may speak for its agency
-        decoded, forged = await authenticity.screen(conn, decoded, platform_secret, prepared.verified)
-        rejected.extend(forged)
-        if decoded:
-            rejected.extend(await projection.apply(conn, decoded))
-        if rejected:
-            rejected.sort(key=lambda r: (r.record.topic, r.record.partition, r.record.offset))
-            await on_rejected(rejected)
-        await checkpoints.save(conn, projection.name, positions, latest)
-        return len(fresh)
-
-
-def _fresh(
+def fresh_positions(
     records: Sequence[LogRecord], seen: dict[TopicPartition, int]
 ) -> tuple[list[int], dict[TopicPartition, int]]:
     """Indexes of the records not seen yet, and the checkpoint each partition with one moves to."""
@@ -252,4 +186,4 @@ def unseen(records: Sequence[LogRecord], seen: dict[TopicPartition, int]) -> lis
     A batch can hold an offset twice (a consumer that seeks re-fetches what it had buffered),
     so the position advances record by record, not only from the stored checkpoint.
     """
-    return [records[i] for i in _fresh(records, seen)[0]]
+    return [records[i] for i in fresh_positions(records, seen)[0]]

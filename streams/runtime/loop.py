@@ -7,7 +7,7 @@ with aiokafka ``getmany`` (catch-up, rebuilds) — and calls ``submit`` with eac
    several sharing one read (``batch.prepare_many``);
 2. commits it after every batch submitted before it, each projection's share in one transaction of its
    own: repeats dropped by the checkpoint, signatures screened, rows folded, dead letters sent and the
-   checkpoint moved, all or nothing (``batch.apply_prepared``);
+   checkpoint moved, all or nothing (``batch_io.apply_prepared``);
 3. while one batch commits, the next is decoded: at most one commit runs and one waits (``wait_for_room``
    holds the driver back until then);
 4. retries a batch whose transaction failed for a passing reason (the database restarting, a dropped
@@ -33,7 +33,8 @@ import asyncpg
 from projections.projection import Projection
 from projections.records import LogRecord, Rejection
 from schemas import Codec
-from streams.runtime.batch import OnRejected, Prepared, apply_prepared, prepare, prepare_many
+from streams.runtime.batch import OnRejected, Prepared, prepare, prepare_many
+from streams.runtime.batch_io import apply_prepared
 from streams.runtime.collector import ClockedCollection
 
 log = logging.getLogger("kim.loop")

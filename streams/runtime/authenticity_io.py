@@ -1,0 +1,42 @@
+"""The edge of ``authenticity.py``: read the signing keys and the legacy cutoffs in the sink transaction.
+
+``signing_keys`` is written by `kim agency add`; ``signing_cutoffs`` by `kim up` (records below these offsets
+were written before signing existed). The platform's own key is not in the database: it is derived from the
+platform's Kafka login and passed in (``infra.platform_identity.signing_secret``).
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from projections.records import Applied, Rejection, TopicPartition
+from schemas.signing import PLATFORM_SIGNER
+from streams.runtime.authenticity import Keys, Verified, screened
+
+
+async def load(conn: asyncpg.Connection, platform_secret: bytes | None) -> tuple[Keys, dict[TopicPartition, int]]:
+    """The agencies' signing keys and the platform's (``platform_secret``; None on a cluster without one)."""
+    keys: Keys = {
+        r["key_id"]: (r["agency"], bytes(r["secret"]))
+        for r in await conn.fetch("SELECT key_id, agency, secret FROM signing_keys")
+    }
+    if platform_secret is not None:
+        keys[PLATFORM_SIGNER] = (None, platform_secret)
+    cutoffs = {
+        (r["topic"], r["partition"]): r["from_offset"]
+        for r in await conn.fetch("SELECT topic, partition, from_offset FROM signing_cutoffs")
+    }
+    return keys, cutoffs
+
+
+async def screen(
+    conn: asyncpg.Connection, decoded: list[Applied], platform_secret: bytes | None, verified: Verified | None = None
+) -> tuple[list[Applied], list[Rejection]]:
+    """The events whose signer may speak for their source agency, and dead letters for the others.
+
+    The keys are read in the caller's transaction; ``verified`` (see ``Verified``) saves checking a signature twice.
+    """
+    if not decoded:
+        return decoded, []
+    keys, cutoffs = await load(conn, platform_secret)
+    return screened(decoded, keys, cutoffs, verified)
