@@ -7,7 +7,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from infra import db_roles
 from infra.errors import SetupError
 
 MIB = 1024 * 1024
@@ -134,43 +133,20 @@ def run(argv: Sequence[str]) -> int:
     return 0
 
 
-def _kafka_refusal(error: Exception) -> str | None:
-    from aiokafka.errors import (
-        ClusterAuthorizationFailedError,
-        GroupAuthorizationFailedError,
-        SaslAuthenticationFailed,
-        TopicAuthorizationFailedError,
-    )
-
-    from streams.kafka.connection import KafkaLoginError
-
-    if isinstance(error, KafkaLoginError | SaslAuthenticationFailed):
-        return f"{error}; fix KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD, or run kim as the user that ran `kim up`"
-    if isinstance(
-        error, TopicAuthorizationFailedError | GroupAuthorizationFailedError | ClusterAuthorizationFailedError
-    ):
-        return (
-            f"Kafka refused the action ({type(error).__name__}: {error}); the configured Kafka user lacks that "
-            "permission — platform commands need the platform principal (KIM_KAFKA_USERNAME)"
-        )
-    return None
-
-
 def main() -> None:
     try:
         sys.exit(run(sys.argv[1:]))
-    except SetupError as why:
-        print(f"error: {why}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as why:  # Kafka refusing the login or an action: one line naming the fix
-        message = _kafka_refusal(why) or db_roles.refusal(why)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as why:
+        from cli.error_line import error_line  # loads Kafka's and PostgreSQL's clients: only once something failed
+
+        message = error_line(why)
         if message is None:
             raise
         print(f"error: {message}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
 
 
 if __name__ == "__main__":
