@@ -21,9 +21,8 @@ from streams.operations.redrive import redrive
 from streams.runtime.dlq import DeadLetter, LetterFilter, read_dead_letters
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    dlq = sub.add_parser("dlq", help="list, show and re-drive dead letters")
-    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (("list", "list dead letters (filters below)"), ("redrive", "re-apply dead letters, once each")):
         action = actions.add_parser(name, help=text)
         action.add_argument("--projection", choices=sorted(PROJECTIONS), help="only letters of this projection")

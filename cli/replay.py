@@ -20,29 +20,27 @@ from streams.operations.replay import Outcome, ReplayRefused, Request, connect, 
 from streams.runtime.bulk import BATCH_RECORDS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "replay",
-        help="rebuild a projection from the log and swap it in, or fold an as-of copy (--until)",
-        description="Rebuild PROJECTION into a shadow copy while the live one keeps running, verify it against "
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Rebuild PROJECTION into a shadow copy while the live one keeps running, verify it against "
         "the live tables at the same offsets and swap it in atomically; with --until, fold only the events up "
-        "to that time into a named as-of copy for analysts (never swapped in).",
+        "to that time into a named as-of copy for analysts (never swapped in)."
     )
-    p.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
-    p.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
-    p.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
-    p.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
-    p.add_argument(
+    parser.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
+    parser.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
+    parser.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
+    parser.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
+    parser.add_argument(
         "--accept-differences", action="store_true", help="swap in even when the copy differs from the live tables"
     )
-    p.add_argument(
+    parser.add_argument(
         "--batch",
         type=int,
         default=BATCH_RECORDS,
         help=f"records per database transaction (default {BATCH_RECORDS:,}; fewer use less memory)",
     )
-    p.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
-    p.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
+    parser.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
+    parser.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

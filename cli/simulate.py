@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -21,6 +22,20 @@ from simulation.jsonl import write_jsonl
 from streams.runtime.progress import Progress
 
 TopicPartition = tuple[str, int]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--years", default="1", help="simulated years (default 1)")
+    parser.add_argument("--seed", default="7", help="random seed; the same seed gives the same events (default 7)")
+    parser.add_argument("--scale", default="1", help="share of Dortmund (default 1: the whole city)")
+    parser.add_argument("--start", default="2025-01-01", help="first simulated day (default 2025-01-01)")
+    parser.add_argument("--publish", action="store_true", help="publish through the SDK, each case in order")
+    parser.add_argument("--out", type=Path, default=None, help="write JSON lines to FILE (default: stdout)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    config = make_config(args.years, args.seed, args.scale, args.start)
+    return run_simulation(settings, config, publish=args.publish, out=args.out)
 
 
 def _number(name: str, value: str | float, kind: type[int] | type[float]) -> Any:
@@ -90,7 +105,7 @@ def describe(events: list[SimEvent], config: SimulationConfig) -> str:
     )
 
 
-def run(
+def run_simulation(
     settings: Settings,
     config: SimulationConfig,
     publish: bool = False,
