@@ -12,7 +12,7 @@ import asyncpg
 
 from analytics import queries
 from analytics.render import to_table
-from analytics.suppression import SuppressionConfigError, small_cell_max
+from analytics.suppression import small_cell_max
 from analytics.table import table
 from cli.catchup import wait_caught_up
 from cli.simulate import describe, make_config, publish_events, require_past
@@ -95,10 +95,7 @@ def demo(
     timeout: float = 120.0,
 ) -> None:
     seed = random.randrange(2**32) if seed is None else seed
-    try:
-        threshold = small_cell_max()  # a broken KIM_SMALL_CELL_MAX is refused before anything is published
-    except SuppressionConfigError as why:
-        raise SetupError(str(why)) from None
+    threshold = small_cell_max()  # a broken KIM_SMALL_CELL_MAX is refused before anything is published
     config = make_config(years, seed, scale, DEMO_START, cases)
     require_past(config)
     bringup.up(settings)

@@ -11,7 +11,7 @@ import asyncpg
 
 from analytics import queries
 from analytics.render import render
-from analytics.suppression import SuppressionConfigError, small_cell_max
+from analytics.suppression import small_cell_max
 from cli.args import iso_time
 from infra import db_roles
 from infra.errors import SetupError
@@ -95,10 +95,7 @@ async def _query(settings: Settings, what: str, f: queries.Filters, threshold: i
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        threshold = small_cell_max()
-    except SuppressionConfigError as why:
-        raise SetupError(str(why)) from None
+    threshold = small_cell_max()
     result = run_sync(_query(settings, args.what, filters(args), threshold))
     try:
         print(render(result, args.format), flush=True)

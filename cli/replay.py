@@ -137,7 +137,7 @@ def _report(request: Request, outcome: Outcome) -> int:
 
 
 async def _list(settings: Settings) -> str:
-    conn = await _connect(settings)
+    conn = await connect(_url(settings))
     try:
         rows = await rebuilds.listing(conn)
     finally:
@@ -186,7 +186,7 @@ def _audit(settings: Settings, request: Request, outcome: str, error: str) -> No
 
 
 async def _drop(settings: Settings, name: str) -> str:
-    conn = await _connect(settings)
+    conn = await connect(_url(settings))
     try:
         row = await rebuilds.find(conn, name)
         if row is None or row["state"] == "dropped":
@@ -209,10 +209,3 @@ async def _drop(settings: Settings, name: str) -> str:
 
 def _url(settings: Settings) -> str:
     return db_roles.database_url(settings, db_roles.OPERATIONS)
-
-
-async def _connect(settings: Settings) -> asyncpg.Connection:
-    try:
-        return await connect(_url(settings))
-    except ReplayRefused as why:
-        raise SetupError(str(why)) from None

@@ -7,7 +7,7 @@ import logging
 
 import asyncpg
 
-from analytics.suppression import SuppressionConfigError, small_cell_max
+from analytics.suppression import small_cell_max
 from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import port_in_use, run_sync
@@ -26,10 +26,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
     if port_in_use(HOST, port):
         raise SetupError(f"port {port} on {HOST} is already in use; choose another with --port")
-    try:
-        threshold = small_cell_max()
-    except SuppressionConfigError as why:
-        raise SetupError(str(why)) from None
+    threshold = small_cell_max()
     database_url = db_roles.database_url(settings, db_roles.ANALYST)
     run_sync(_check_database(database_url))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
