@@ -11,6 +11,7 @@ import asyncpg
 from analytics.table import table
 from infra import audit, db_roles
 from infra.errors import SetupError
+from infra.kafka_broker import wait_for_kafka
 from infra.platform_identity import kafka_connection, signing_secret
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -58,8 +59,6 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print(run_sync(_drop(settings, args.drop)))
         return 0
     request = make_request(args, settings.topic_prefix, settings.actor or "kim")
-    from infra.kafka_broker import wait_for_kafka
-
     kafka = kafka_connection(settings)
     wait_for_kafka(kafka, timeout=10)
     try:

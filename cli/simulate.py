@@ -12,6 +12,9 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, TextIO
 
+from cli.preflight import require_kafka
+from infra import db_roles
+from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
 from infra.processes import run_sync
@@ -20,6 +23,7 @@ from simulation import SimEvent, SimulationConfig, simulate
 from simulation.calendar import LOCAL
 from simulation.jsonl import write_jsonl
 from streams.runtime.progress import Progress
+from streams.usecases.publish_in_order import publish_in_order
 
 TopicPartition = tuple[str, int]
 
@@ -78,10 +82,6 @@ async def publish_events(
     settings: Settings, events: list[SimEvent], label: str = "publish"
 ) -> dict[TopicPartition, int]:
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
-    from infra import db_roles
-    from infra.client_keys import ClientKeyStore
-    from streams.usecases.publish_in_order import publish_in_order
-
     progress = Progress(len(events), label)
     async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
         kafka = kafka_connection(settings)
@@ -116,8 +116,6 @@ def run_simulation(
         raise SetupError("choose --publish or --out FILE, not both")
     if publish:
         require_past(config)
-        from cli.preflight import require_kafka
-
         require_kafka(settings)
         events = list(simulate(config))
         started = time.monotonic()
