@@ -13,8 +13,7 @@ from infra.settings import Settings
 from streams.sdk.draft import agencies as known_agencies
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("agency", help="agency identities: Kafka login and ACLs, signing key, gateway token")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     add = verbs.add_parser("add", help="create an agency's identity and print its credentials once")
     add.add_argument("name", help="the agency, e.g. JOBCENTER (kim agency add --help lists them)")

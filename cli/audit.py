@@ -14,8 +14,7 @@ from infra.processes import run_sync
 from infra.settings import Settings
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("audit", help="who replayed, re-drove, erased or added what, and when")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--action", help="only this action or its sub-actions (e.g. replay, dlq.redrive)")
     parser.add_argument("--actor", help="only entries of this actor (as recorded, e.g. alice@host)")
     parser.add_argument("--since", type=iso_time, help="at or after this ISO time (e.g. 2026-11-01)")

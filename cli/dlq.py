@@ -17,13 +17,13 @@ from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas import Codec, DecodeError
 from schemas.topics import DLQ
+from streams.kafka.connection import KafkaConnection
 from streams.operations.redrive import redrive
 from streams.runtime.dlq import DeadLetter, LetterFilter, read_dead_letters
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    dlq = sub.add_parser("dlq", help="list, show and re-drive dead letters")
-    actions = dlq.add_subparsers(dest="action", required=True, metavar="ACTION")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, text in (("list", "list dead letters (filters below)"), ("redrive", "re-apply dead letters, once each")):
         action = actions.add_parser(name, help=text)
         action.add_argument("--projection", choices=sorted(PROJECTIONS), help="only letters of this projection")
@@ -48,8 +48,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(_table(chosen) if chosen else "no dead letters match")
         print(f"{len(chosen)} of {len(letters)} dead letters")
         return 0
+    totals = _redrive(settings, kafka, chosen, _filter_text(args))
+    print(", ".join(f"{n} {what}" for what, n in totals.items()) + f" (of {len(chosen)} chosen)")
+    return 0
+
+
+def _redrive(settings: Settings, kafka: KafkaConnection, chosen: list[DeadLetter], filter_text: str) -> dict[str, int]:
+    """Re-apply the chosen letters, projection by projection; one audit entry for the run, also when it fails."""
     totals = {"applied": 0, "failed again": 0, "already re-driven": 0}
-    details: dict[str, object] = {"filter": _filter_text(args), "chosen": len(chosen)}
+    details: dict[str, object] = {"filter": filter_text, "chosen": len(chosen)}
     try:
         for name in sorted({letter.projection for letter in chosen}):
             if name not in PROJECTIONS:
@@ -71,8 +78,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         _audit(settings, "failed", {**details, **totals, "error": str(why) or type(why).__name__})
         raise
     _audit(settings, "ok", {**details, **totals})
-    print(", ".join(f"{n} {what}" for what, n in totals.items()) + f" (of {len(chosen)} chosen)")
-    return 0
+    return totals
 
 
 def _url(settings: Settings) -> str:

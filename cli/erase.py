@@ -11,8 +11,7 @@ from infra.settings import Settings
 from streams.usecases.erasure import erase, render
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("erase", help="erase one client: destroy its key, make its cases anonymous everywhere")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("client_ref", metavar="CLIENT_REF", help="the client's pseudonym, as its agencies sent it")
     parser.add_argument(
         "--wait", type=float, default=60.0, help="seconds to wait for the projections to apply it (default 60)"

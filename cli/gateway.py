@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -11,13 +12,21 @@ from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
 from infra.processes import port_in_use
 from infra.settings import Settings
-from web.gateway.config import GatewayConfig
-from web.gateway.serve import serve
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+MIB = 1024 * 1024
 
 
-def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch: int) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8088, help="port to listen on (default 8088)")
+    parser.add_argument("--max-body-bytes", type=int, default=MIB, help=f"request size limit (default {MIB})")
+    parser.add_argument("--max-batch", type=int, default=500, help="events per batch request (default 500)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C / SIGTERM."""
+    host, port, max_body_bytes, max_batch = args.host, args.port, args.max_body_bytes, args.max_batch
     if not 1 <= port <= 65535:
         raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
     if max_body_bytes < 1024 or max_batch < 1:
@@ -38,6 +47,10 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database_url = db_roles.database_url(settings, db_roles.GATEWAY)  # tokens, keys, consents, idempotency keys
     postgres_server.wait_for_database(database_url, timeout=5.0)
+    # The HTTP stack takes longer to import than all the rest: loaded to serve, not for `kim gateway --help`.
+    from web.gateway.config import GatewayConfig
+    from web.gateway.serve import serve
+
     config = GatewayConfig(
         kafka_connection(settings),
         settings.topic_prefix,
@@ -46,3 +59,4 @@ def run(settings: Settings, host: str, port: int, max_body_bytes: int, max_batch
         database_url=database_url,
     )
     serve(config, host, port)
+    return 0

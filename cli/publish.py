@@ -8,6 +8,7 @@ key from two agencies are never in flight at the same time.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import sys
@@ -16,7 +17,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO
 
 from aiokafka.errors import KafkaError
 
@@ -55,13 +56,21 @@ class Outcome:
     failure: str | None = None
 
 
-def run(settings: Settings, path: Path, chunk: int = 2000, max_errors: int = 50, out: TextIO = sys.stdout) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, help='.jsonl file; each line {"agency", "event_type", "occurred_at", …}')
+    parser.add_argument("--chunk", type=int, default=2000, help="events sent per round trip (default 2000)")
+    parser.add_argument("--max-errors", type=int, default=50, help="rejected lines to list (default 50, 0: all)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
     """Publish, print the summary; 0 when every line was accepted, 1 otherwise."""
-    total = _count_lines(path)
+    if args.chunk < 1:
+        raise SetupError("--chunk must be at least 1")
+    total = _count_lines(args.file)
     require_kafka(settings)
     started = time.monotonic()
-    outcome = run_sync(publish_file(settings, path, total, chunk))
-    out.write(summary(outcome, time.monotonic() - started, max_errors))
+    outcome = run_sync(publish_file(settings, args.file, total, args.chunk))
+    sys.stdout.write(summary(outcome, time.monotonic() - started, args.max_errors))
     if outcome.failure:
         raise SetupError(outcome.failure)
     return 1 if outcome.rejected else 0

@@ -11,7 +11,7 @@ import asyncpg
 
 from analytics import queries
 from analytics.render import render
-from analytics.suppression import SuppressionConfigError, small_cell_max
+from analytics.suppression import small_cell_max
 from cli.args import iso_time
 from infra import db_roles
 from infra.errors import SetupError
@@ -20,26 +20,26 @@ from infra.settings import Settings
 from schemas.labels import AGENCY, PROCEDURES, STADTBEZIRK
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    query = sub.add_parser(
-        "query",
-        help="analysts' queries with small-cell suppression: caseloads, referrals, backlog",
-        description="Counts from 1 to 4 (KIM_SMALL_CELL_MAX) are suppressed, and so is a partner cell wherever a "
-        "total would give a hidden count away.",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Counts from 1 to 4 (KIM_SMALL_CELL_MAX) are suppressed, and so is a partner cell wherever a "
+        "total would give a hidden count away."
     )
-    query.add_argument("what", choices=("caseloads", "referrals", "backlog"), help="what to query")
-    query.add_argument("--district", type=_symbol(STADTBEZIRK, "district"), help="only this Stadtbezirk (caseloads)")
-    query.add_argument(
+    parser.add_argument("what", choices=("caseloads", "referrals", "backlog"), help="what to query")
+    parser.add_argument("--district", type=_symbol(STADTBEZIRK, "district"), help="only this Stadtbezirk (caseloads)")
+    parser.add_argument(
         "--agency", type=_symbol(AGENCY, "agency"), help="only this agency (caseloads: responsible; referrals: from)"
     )
-    query.add_argument("--to-agency", type=_symbol(AGENCY, "agency"), help="referrals: only to this agency")
-    query.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
-    query.add_argument("--from", dest="from_day", type=_day, help="referrals: issued on or after this day (YYYY-MM-DD)")
-    query.add_argument("--to", dest="to_day", type=_day, help="referrals: issued on or before this day")
-    query.add_argument("--as-of", type=iso_time, help="the moment for ages and backlogs (ISO time; default: now)")
-    query.add_argument("--by", choices=("district", "agency"), default="district", help="caseloads: group by")
-    query.add_argument("--weeks", type=int, default=8, help="backlog: weeks of throughput to extrapolate (default 8)")
-    query.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
+    parser.add_argument("--to-agency", type=_symbol(AGENCY, "agency"), help="referrals: only to this agency")
+    parser.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
+    parser.add_argument(
+        "--from", dest="from_day", type=_day, help="referrals: issued on or after this day (YYYY-MM-DD)"
+    )
+    parser.add_argument("--to", dest="to_day", type=_day, help="referrals: issued on or before this day")
+    parser.add_argument("--as-of", type=iso_time, help="the moment for ages and backlogs (ISO time; default: now)")
+    parser.add_argument("--by", choices=("district", "agency"), default="district", help="caseloads: group by")
+    parser.add_argument("--weeks", type=int, default=8, help="backlog: weeks of throughput to extrapolate (default 8)")
+    parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
 
 
 def _symbol(allowed, what: str):
@@ -95,10 +95,7 @@ async def _query(settings: Settings, what: str, f: queries.Filters, threshold: i
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        threshold = small_cell_max()
-    except SuppressionConfigError as why:
-        raise SetupError(str(why)) from None
+    threshold = small_cell_max()
     result = run_sync(_query(settings, args.what, filters(args), threshold))
     try:
         print(render(result, args.format), flush=True)

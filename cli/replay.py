@@ -11,6 +11,7 @@ import asyncpg
 from analytics.table import table
 from infra import audit, db_roles
 from infra.errors import SetupError
+from infra.kafka_broker import wait_for_kafka
 from infra.platform_identity import kafka_connection, signing_secret
 from infra.processes import run_sync
 from infra.settings import Settings
@@ -20,29 +21,27 @@ from streams.operations.replay import Outcome, ReplayRefused, Request, connect, 
 from streams.runtime.bulk import BATCH_RECORDS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "replay",
-        help="rebuild a projection from the log and swap it in, or fold an as-of copy (--until)",
-        description="Rebuild PROJECTION into a shadow copy while the live one keeps running, verify it against "
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Rebuild PROJECTION into a shadow copy while the live one keeps running, verify it against "
         "the live tables at the same offsets and swap it in atomically; with --until, fold only the events up "
-        "to that time into a named as-of copy for analysts (never swapped in).",
+        "to that time into a named as-of copy for analysts (never swapped in)."
     )
-    p.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
-    p.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
-    p.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
-    p.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
-    p.add_argument(
+    parser.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
+    parser.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
+    parser.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
+    parser.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
+    parser.add_argument(
         "--accept-differences", action="store_true", help="swap in even when the copy differs from the live tables"
     )
-    p.add_argument(
+    parser.add_argument(
         "--batch",
         type=int,
         default=BATCH_RECORDS,
         help=f"records per database transaction (default {BATCH_RECORDS:,}; fewer use less memory)",
     )
-    p.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
-    p.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
+    parser.add_argument("--list", action="store_true", help="list the rebuilds and as-of copies")
+    parser.add_argument("--drop", metavar="NAME", help="drop an as-of copy (or an unfinished rebuild's copy)")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -60,8 +59,6 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         print(run_sync(_drop(settings, args.drop)))
         return 0
     request = make_request(args, settings.topic_prefix, settings.actor or "kim")
-    from infra.kafka_broker import wait_for_kafka
-
     kafka = kafka_connection(settings)
     wait_for_kafka(kafka, timeout=10)
     try:
@@ -139,7 +136,7 @@ def _report(request: Request, outcome: Outcome) -> int:
 
 
 async def _list(settings: Settings) -> str:
-    conn = await _connect(settings)
+    conn = await connect(_url(settings))
     try:
         rows = await rebuilds.listing(conn)
     finally:
@@ -188,7 +185,7 @@ def _audit(settings: Settings, request: Request, outcome: str, error: str) -> No
 
 
 async def _drop(settings: Settings, name: str) -> str:
-    conn = await _connect(settings)
+    conn = await connect(_url(settings))
     try:
         row = await rebuilds.find(conn, name)
         if row is None or row["state"] == "dropped":
@@ -211,10 +208,3 @@ async def _drop(settings: Settings, name: str) -> str:
 
 def _url(settings: Settings) -> str:
     return db_roles.database_url(settings, db_roles.OPERATIONS)
-
-
-async def _connect(settings: Settings) -> asyncpg.Connection:
-    try:
-        return await connect(_url(settings))
-    except ReplayRefused as why:
-        raise SetupError(str(why)) from None

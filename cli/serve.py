@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 
 import asyncpg
 
-from analytics.suppression import SuppressionConfigError, small_cell_max
+from analytics.suppression import small_cell_max
 from infra import db_roles
 from infra.errors import SetupError
 from infra.processes import port_in_use, run_sync
 from infra.settings import Settings
-from web.analysts.app import WebConfig, serve
 
 HOST = "127.0.0.1"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8089, help="port to listen on (default 8089)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    port = args.port
+    if not 1 <= port <= 65535:
+        raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
+    if port_in_use(HOST, port):
+        raise SetupError(f"port {port} on {HOST} is already in use; choose another with --port")
+    threshold = small_cell_max()
+    database_url = db_roles.database_url(settings, db_roles.ANALYST)
+    run_sync(_check_database(database_url))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The HTTP stack takes longer to import than all the rest: loaded to serve, not for `kim serve --help`.
+    from web.analysts.app import WebConfig, serve
+
+    serve(WebConfig(database_url, settings.topic_prefix, threshold), HOST, port)
+    return 0
 
 
 async def _check_database(url: str) -> None:
@@ -26,18 +47,3 @@ async def _check_database(url: str) -> None:
             raise SetupError("the analytics schema is missing; apply the migrations with `kim up`")
     finally:
         await conn.close()
-
-
-def run(settings: Settings, port: int) -> None:
-    if not 1 <= port <= 65535:
-        raise SetupError(f"--port {port} is not a TCP port; choose one from 1024 to 65535")
-    if port_in_use(HOST, port):
-        raise SetupError(f"port {port} on {HOST} is already in use; choose another with --port")
-    try:
-        threshold = small_cell_max()
-    except SuppressionConfigError as why:
-        raise SetupError(str(why)) from None
-    database_url = db_roles.database_url(settings, db_roles.ANALYST)
-    run_sync(_check_database(database_url))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve(WebConfig(database_url, settings.topic_prefix, threshold), HOST, port)

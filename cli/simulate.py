@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -11,6 +12,9 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, TextIO
 
+from cli.preflight import require_kafka
+from infra import db_roles
+from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
 from infra.processes import run_sync
@@ -19,8 +23,23 @@ from simulation import SimEvent, SimulationConfig, simulate
 from simulation.calendar import LOCAL
 from simulation.jsonl import write_jsonl
 from streams.runtime.progress import Progress
+from streams.usecases.publish_in_order import publish_in_order
 
 TopicPartition = tuple[str, int]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--years", default="1", help="simulated years (default 1)")
+    parser.add_argument("--seed", default="7", help="random seed; the same seed gives the same events (default 7)")
+    parser.add_argument("--scale", default="1", help="share of Dortmund (default 1: the whole city)")
+    parser.add_argument("--start", default="2025-01-01", help="first simulated day (default 2025-01-01)")
+    parser.add_argument("--publish", action="store_true", help="publish through the SDK, each case in order")
+    parser.add_argument("--out", type=Path, default=None, help="write JSON lines to FILE (default: stdout)")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    config = make_config(args.years, args.seed, args.scale, args.start)
+    return run_simulation(settings, config, publish=args.publish, out=args.out)
 
 
 def _number(name: str, value: str | float, kind: type[int] | type[float]) -> Any:
@@ -63,10 +82,6 @@ async def publish_events(
     settings: Settings, events: list[SimEvent], label: str = "publish"
 ) -> dict[TopicPartition, int]:
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
-    from infra import db_roles
-    from infra.client_keys import ClientKeyStore
-    from streams.usecases.publish_in_order import publish_in_order
-
     progress = Progress(len(events), label)
     async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
         kafka = kafka_connection(settings)
@@ -90,7 +105,7 @@ def describe(events: list[SimEvent], config: SimulationConfig) -> str:
     )
 
 
-def run(
+def run_simulation(
     settings: Settings,
     config: SimulationConfig,
     publish: bool = False,
@@ -101,8 +116,6 @@ def run(
         raise SetupError("choose --publish or --out FILE, not both")
     if publish:
         require_past(config)
-        from cli.preflight import require_kafka
-
         require_kafka(settings)
         events = list(simulate(config))
         started = time.monotonic()

@@ -9,6 +9,7 @@ Dead letters are counted per projection by the ``kim.projection`` header of the 
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections import Counter
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from cli.status_view import Service, Snapshot, as_json, text
 from infra import bringup, db_roles, kafka_broker, postgres_server
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
+from infra.processes import run_sync
 from infra.settings import Settings
 from projections.registry import PROJECTIONS
 from schemas.topics import DLQ, TOPICS
@@ -32,6 +34,17 @@ from streams.operations.health import Group, ProjectionHealth, partition_states
 from streams.operations.health_io import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
 
 DLQ_READ_SECONDS = 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="the same as JSON, for machines")
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Exit 1 when the broker or the database is down, so scripts can wait for `kim status`."""
+    out, healthy = run_sync(report(settings, machine=args.json))
+    print(out)
+    return 0 if healthy else 1
 
 
 def _endpoint(url: str) -> str:
