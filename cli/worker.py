@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from infra import db_roles
-from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, signing_secret
 from infra.settings import load_settings
 from projections.registry import PROJECTIONS
+from schemas.errors import KimError
 
 
 def main(argv: list[str]) -> int:
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings()
         kafka = kafka_connection(settings)
-    except SetupError as why:
+    except KimError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
     from faust import Worker

@@ -15,10 +15,10 @@ from infra import db_roles, kafka_broker, postgres_server, processes
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
 from infra.settings import Settings
-from projections.migrate import MigrationError, migrate
+from projections.migrate import migrate
 from projections.registry import PROJECTIONS
 from schemas.topics import EVENT_TOPICS
-from streams.kafka.topics import TopicMismatch, end_offsets, provision
+from streams.kafka.topics import end_offsets, provision
 
 Log = Callable[[str], None]
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,11 +40,8 @@ def start_services(settings: Settings, log: Log = print) -> None:
 
 def prepare(settings: Settings, log: Log = print) -> None:
     """Topics and migrations, both idempotent."""
-    try:
-        for action in processes.run_sync(provision(kafka_connection(settings), settings.topic_prefix)):
-            log(action)
-    except TopicMismatch as why:
-        raise SetupError(str(why)) from None
+    for action in processes.run_sync(provision(kafka_connection(settings), settings.topic_prefix)):
+        log(action)  # a topic that differs from its declaration raises TopicMismatch (a KimError: one line)
     if settings.local_postgres:
         for login in processes.run_sync(db_roles.ensure_logins(settings)):
             log(f"database login {login} ready (password in {settings.home}/db-*.password)")
@@ -59,9 +56,7 @@ def prepare(settings: Settings, log: Log = print) -> None:
 async def _migrate(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
-        return await migrate(conn)
-    except MigrationError as why:
-        raise SetupError(str(why)) from None
+        return await migrate(conn)  # MigrationError is a KimError: the front door prints it as one line
     finally:
         await conn.close()
 
