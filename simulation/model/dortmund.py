@@ -27,17 +27,18 @@ from it; times come from the simulated calendar. So the same config gives the sa
 from __future__ import annotations
 
 import heapq
-import random
 from collections import deque
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from math import cos, pi
 from typing import Any
 
 import simulation.parameters as P
 from schemas import load_catalog
-from simulation.calendar import DAY, HOUR, Calendar
-from simulation.engine import Engine, Process, SimEvent
+from simulation.calendar import DAY, HOUR
+from simulation.engine import Process, SimEvent
+from simulation.model.context import Context, Weighted, ordered
+from simulation.model.records import ACTIVE, ASSIGNED, CLOSED, WAITING, Application, Case, Consent, Manager, Pool
 from simulation.parameters import SimulationConfig
 
 AGENCY_ORDER = (
@@ -75,140 +76,12 @@ PRIORITY_RANK = {"URGENT": 0, "HIGH": 1, "NORMAL": 2}
 OFFICES = (P.IMMIGRATION_OFFICE, P.NATURALISATION_OFFICE)
 OFFICE_PREFIX = {P.IMMIGRATION_OFFICE: "ABH", P.NATURALISATION_OFFICE: "EBH"}
 
-WAITING, ASSIGNED, ACTIVE, CLOSED = "waiting", "assigned", "active", "closed"
-
 
 def _payload_fields(event_type: str) -> set[str]:
     """The payload fields of the current schema version of ``event_type``."""
     message = load_catalog().current(event_type).schema
     payload = next(f["type"] for f in message["fields"] if f["name"] == "payload")
     return {f["name"] for f in payload["fields"]}
-
-
-def _ordered(items: Any, order: tuple[str, ...]) -> list[str]:
-    present = set(items)
-    return [x for x in order if x in present]
-
-
-class Weighted:
-    """A fixed categorical distribution, sampled with one ``random()`` and a bisect."""
-
-    def __init__(self, weights: dict[Any, float]) -> None:
-        self.keys = list(weights)
-        total = 0.0
-        self.cum: list[float] = []
-        for w in weights.values():
-            total += w
-            self.cum.append(total)
-        self.total = total
-
-    def __call__(self, rng: random.Random) -> Any:
-        return rng.choices(self.keys, cum_weights=self.cum)[0]
-
-
-class Manager:
-    __slots__ = ("capacity", "load", "ref")
-
-    def __init__(self, ref: str, capacity: int) -> None:
-        self.ref = ref
-        self.capacity = capacity
-        self.load = 0
-
-
-class Pool:
-    """The case managers of one agency and its waiting list (urgent cases first, then first come)."""
-
-    def __init__(self, agency: str, managers: list[Manager]) -> None:
-        self.agency = agency
-        self.managers = managers
-        self.queue: list[tuple[int, int, Case]] = []
-        self.slots = sum(m.capacity for m in managers)
-
-    def free_manager(self, other_than: Manager | None = None) -> Manager | None:
-        best, room = None, 0
-        for m in self.managers:
-            free = m.capacity - m.load
-            if free > room and m is not other_than:
-                best, room = m, free
-        return best
-
-
-class Consent:
-    __slots__ = ("consent_id", "recipients", "valid_until", "withdrawn")
-
-    def __init__(self, consent_id: str, recipients: list[str], valid_until: date | None) -> None:
-        self.consent_id = consent_id
-        self.recipients = recipients
-        self.valid_until = valid_until
-        self.withdrawn = False
-
-
-class Case:
-    __slots__ = (
-        "achieved",
-        "applications",
-        "case_id",
-        "client_ref",
-        "consent_gap",
-        "consent_waiters",
-        "consents",
-        "home",
-        "main",
-        "manager",
-        "narrowed",
-        "needs",
-        "open_goals",
-        "paused",
-        "pool",
-        "rechtskreise",
-        "resume_waiters",
-        "seq",
-        "state",
-        "target_group",
-        "urgent",
-    )
-
-    def __init__(self, case_id: str, client_ref: str, target_group: str) -> None:
-        self.case_id = case_id
-        self.client_ref = client_ref
-        self.target_group = target_group
-        self.rechtskreise: list[str] = []
-        self.needs: list[tuple[str, str]] = []
-        self.urgent = False
-        self.home = ""
-        self.pool: Pool | None = None
-        self.manager: Manager | None = None
-        self.state = WAITING
-        self.main: Process | None = None
-        self.consents: list[Consent] = []
-        self.consent_gap = False
-        self.consent_waiters: list[Process] = []
-        self.narrowed = False
-        self.paused = False
-        self.resume_waiters: list[Process] = []
-        self.open_goals = 0
-        self.achieved = 0
-        self.applications: list[Application] = []
-        self.seq = {"C": 0, "G": 0, "R": 0}
-
-    def next_id(self, kind: str) -> str:
-        self.seq[kind] += 1
-        return f"{self.case_id}-{kind}{self.seq[kind]}"
-
-
-class Application:
-    __slots__ = ("application_id", "case", "client_ref", "done", "moved", "office", "priority", "procedure", "waiter")
-
-    def __init__(self, application_id: str, office: str, procedure: str, client_ref: str, case: Case | None) -> None:
-        self.application_id = application_id
-        self.office = office
-        self.procedure = procedure
-        self.client_ref = client_ref
-        self.case = case
-        self.priority = case is not None or procedure in P.KIM_PRIORITY_PROCEDURES
-        self.done = False
-        self.moved = False
-        self.waiter: Process | None = None
 
 
 class Office:
@@ -226,12 +99,11 @@ class Office:
 
 class DortmundModel:
     def __init__(self, config: SimulationConfig) -> None:
+        self.ctx = ctx = Context(config)
         self.config = c = config
-        self.rng = rng = random.Random(c.seed)
-        self.cal = Calendar(c.start, c.days)
-        self.engine = Engine(self.cal)
-        self.tag = f"{rng.getrandbits(24):06X}"
-        self.counters: dict[tuple[str, int], int] = {}
+        self.rng = ctx.rng
+        self.cal = ctx.cal
+        self.engine = ctx.engine
         self.cases_opened = 0
         self.queue_seq = 0  # first come, first served: the order files and clients join a queue
         doy = self.cal.day_of_year
@@ -319,32 +191,6 @@ class DortmundModel:
             offices[office] = Office(office, regular, kim)
         return offices
 
-    def _next_number(self, prefix: str) -> str:
-        year = self.cal.date_of(self.engine.now).year
-        n = self.counters.get((prefix, year), 0) + 1
-        self.counters[(prefix, year)] = n
-        return f"{prefix}-{year}-{self.tag}-{n:06d}"
-
-    def _pseudonym(self) -> str:
-        return f"P-{self.rng.getrandbits(48):012x}"
-
-    def _days(self, lo: float, hi: float) -> int:
-        return int(self.rng.uniform(lo, hi) * DAY)
-
-    def _office_in(self, lo: float, hi: float) -> int:
-        """An office-hours moment ``lo`` to ``hi`` days from now."""
-        return self.cal.office(self.engine.now + self._days(lo, hi), self.rng)
-
-    def _office_after(self, step: str) -> int:
-        """An office-hours moment after the duration of ``step`` (``parameters.DAYS``)."""
-        return self._office_in(*P.DAYS[step])
-
-    def _chance(self, share: str) -> bool:
-        return self.rng.random() < P.SHARES[share]
-
-    def _today(self) -> date:
-        return self.cal.date_of(self.engine.now)
-
     # --- the run ---
 
     def run(self) -> Iterator[SimEvent]:
@@ -391,13 +237,13 @@ class DortmundModel:
     def _case(self) -> Process:
         e, rng, cal = self.engine, self.rng, self.cal
         group = "NEWCOMER" if rng.random() < P.NEWCOMER_SHARE else "LONG_RESIDENT"
-        case = Case(self._next_number("DO"), self._pseudonym(), group)
+        case = Case(self.ctx.next_number("DO"), self.ctx.pseudonym(), group)
         opener = self._openers(rng)
         case.needs = self._sample_needs(group)
         case.urgent = any(p == "URGENT" for _, p in case.needs)
         case.rechtskreise = self._rechtskreise(case, opener)
         own = opener in self.pools and self.pools[opener].slots
-        home = opener if own and self._chance("opener_keeps_case") else None
+        home = opener if own and self.ctx.chance("opener_keeps_case") else None
         case.home = home or self._pool_choice(rng)
         case.pool = self.pools[case.home]
         route = self._access_routes.get(opener, self._access_routes["partner"])(rng)
@@ -413,7 +259,7 @@ class DortmundModel:
                 "rechtskreise": case.rechtskreise,
             },
         )
-        yield self._office_after("intake")
+        yield self.ctx.office_after("intake")
         self._grant_consent(case, self._intake_recipients(case, opener))
         yield cal.office(e.now + rng.randrange(10 * 60, 2 * HOUR), rng)  # onto the waiting list
         case.main = e.current
@@ -421,16 +267,16 @@ class DortmundModel:
             return
         c = self.config
         if rng.random() < sum(P.EARLY_ENDINGS.values()):
-            e.spawn(self._early_end(case, self._early(rng)), at=self._office_after("early_ending"))
+            e.spawn(self._early_end(case, self._early(rng)), at=self.ctx.office_after("early_ending"))
         if rng.random() < c.pause_share:
-            e.spawn(self._pause(case), at=self._office_after("pause"))
+            e.spawn(self._pause(case), at=self.ctx.office_after("pause"))
         if rng.random() < c.consent_withdrawal_share:
-            e.spawn(self._withdraw_consent(case), at=self._office_after("consent_withdrawal"))
+            e.spawn(self._withdraw_consent(case), at=self.ctx.office_after("consent_withdrawal"))
         if rng.random() < c.manager_change_share:
-            e.spawn(self._change_manager(case), at=self._office_after("manager_change"))
+            e.spawn(self._change_manager(case), at=self.ctx.office_after("manager_change"))
         phase = 1
         while True:
-            if not (yield from self._act(case, self._office_after("assessment"))):
+            if not (yield from self._act(case, self.ctx.office_after("assessment"))):
                 return
             if phase > 1:
                 case.needs = self._reassess(case)
@@ -442,10 +288,10 @@ class DortmundModel:
             goals = self._choose_goals(case.needs)
             case.open_goals = len(goals)
             for i, (lebenslage, _) in enumerate(goals):
-                stagger = 60 * (i + 1) + (self._days(*P.DAYS["goal_stagger"]) if i else 0)
+                stagger = 60 * (i + 1) + (self.ctx.days(*P.DAYS["goal_stagger"]) if i else 0)
                 e.spawn(self._goal(case, lebenslage), at=self.cal.office(e.now + stagger, rng))
             yield None  # woken when the last goal is achieved or abandoned
-            if not (yield from self._act(case, self._office_after("wrap_up"))):
+            if not (yield from self._act(case, self.ctx.office_after("wrap_up"))):
                 return
             if phase == 1 and rng.random() < c.transfer_share and (yield from self._transfer(case)):
                 phase += 1
@@ -472,7 +318,7 @@ class DortmundModel:
                 wait = int(rng.expovariate(1 / self.config.waiting_patience_days) * DAY) + DAY
                 e.spawn(self._renege(case), at=e.now + wait)
             yield None  # woken by _serve once a case manager is free
-            yield self._office_after("manager_pickup")
+            yield self.ctx.office_after("manager_pickup")
             if case.state == CLOSED:
                 return False
         case.state = ACTIVE
@@ -539,14 +385,14 @@ class DortmundModel:
         return needs
 
     def _reassess(self, case: Case) -> list[tuple[str, str]]:
-        kept = [(s, p) for s, p in case.needs if self._chance("need_kept_at_reassessment")]
+        kept = [(s, p) for s, p in case.needs if self.ctx.chance("need_kept_at_reassessment")]
         fresh = self._sample_needs(case.target_group)
         seen = {s for s, _ in kept}
         return kept + [(s, p) for s, p in fresh if s not in seen][:2] or fresh
 
     def _choose_goals(self, needs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         ranked = sorted(needs, key=lambda n: PRIORITY_RANK[n[1]])
-        chosen = [n for n in ranked if n[1] != "NORMAL" or self._chance("normal_need_gets_goal")][: P.MAX_GOALS]
+        chosen = [n for n in ranked if n[1] != "NORMAL" or self.ctx.chance("normal_need_gets_goal")][: P.MAX_GOALS]
         return chosen or ranked[:1]
 
     def _rechtskreise(self, case: Case, opener: str) -> list[str]:
@@ -574,7 +420,7 @@ class DortmundModel:
             kinds.add("SGB_XII")
         if not newcomer and rng.random() < chance["STAG if long-resident"]:
             kinds.add("STAG")
-        return _ordered(kinds, RECHTSKREIS_ORDER) or ["AUFENTHG"]
+        return ordered(kinds, RECHTSKREIS_ORDER) or ["AUFENTHG"]
 
     # --- consent ---
 
@@ -596,7 +442,7 @@ class DortmundModel:
         regelsystem = self._regelsystem(case)
         if regelsystem:
             wanted.append(regelsystem)
-        recipients = [a for a in _ordered(wanted, AGENCY_ORDER) if a != case.home]
+        recipients = [a for a in ordered(wanted, AGENCY_ORDER) if a != case.home]
         if len(recipients) > 1 and self.rng.random() < self.config.intake_consent_gap_share:
             recipients.pop(self.rng.randrange(len(recipients)))
         return recipients or ["KOMMUNALES_INTEGRATIONSZENTRUM"]
@@ -606,8 +452,8 @@ class DortmundModel:
         for lebenslage, _ in case.needs:
             categories.extend(P.DATA_CATEGORIES[lebenslage])
         days = self._validity(self.rng)
-        valid_until = None if days is None else self._today() + timedelta(days=days)
-        consent = Consent(case.next_id("C"), _ordered(recipients, AGENCY_ORDER), valid_until)
+        valid_until = None if days is None else self.ctx.today() + timedelta(days=days)
+        consent = Consent(case.next_id("C"), ordered(recipients, AGENCY_ORDER), valid_until)
         case.consents.append(consent)
         self.engine.emit(
             case.home,
@@ -616,14 +462,14 @@ class DortmundModel:
                 "case_id": case.case_id,
                 "consent_id": consent.consent_id,
                 "recipients": list(consent.recipients),
-                "data_categories": _ordered(categories, CATEGORY_ORDER),
+                "data_categories": ordered(categories, CATEGORY_ORDER),
                 "valid_until": valid_until,
             },
         )
         return consent
 
     def _valid_consent(self, case: Case, agency: str) -> Consent | None:
-        today = self._today()
+        today = self.ctx.today()
         for consent in reversed(case.consents):
             if (
                 not consent.withdrawn
@@ -645,7 +491,7 @@ class DortmundModel:
             return consent
         if case.narrowed or self.rng.random() < self.config.supplementary_consent_refusal:
             return None
-        today = self._today()
+        today = self.ctx.today()
         current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
         if current:  # a supplementary consent for the one agency
             return self._grant_consent(case, [agency])
@@ -655,7 +501,7 @@ class DortmundModel:
     def _withdraw_consent(self, case: Case) -> Process:
         e, rng = self.engine, self.rng
         yield e.now
-        today = self._today()
+        today = self.ctx.today()
         current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
         if case.state != ACTIVE or not current:
             return
@@ -664,15 +510,15 @@ class DortmundModel:
             e.emit(case.home, "ConsentWithdrawn", {"case_id": case.case_id, "consent_id": consent.consent_id})
         case.consent_gap = True
         if rng.random() < self.config.withdrawal_closes_share:
-            yield self._office_after("withdrawal_to_closure")
+            yield self.ctx.office_after("withdrawal_to_closure")
             if case.state != CLOSED:
                 self._close(case, "CLIENT_WITHDREW")
             return
-        yield self._office_after("withdrawal_to_new_consent")
+        yield self.ctx.office_after("withdrawal_to_new_consent")
         if case.state == CLOSED:
             return
         previous = current[-1].recipients
-        kept = [a for a in previous if self._chance("recipient_kept_when_narrowed")] or [rng.choice(previous)]
+        kept = [a for a in previous if self.ctx.chance("recipient_kept_when_narrowed")] or [rng.choice(previous)]
         self._grant_consent(case, kept)
         case.narrowed = True
         case.consent_gap = False
@@ -695,11 +541,11 @@ class DortmundModel:
                 "case_id": case.case_id,
                 "goal_id": goal_id,
                 "lebenslage": lebenslage,
-                "target_date": self._today() + timedelta(days=rng.randint(lo, hi)),
+                "target_date": self.ctx.today() + timedelta(days=rng.randint(lo, hi)),
             },
         )
         achieved, reason = yield from self._pursue(case, lebenslage)
-        if case.state == CLOSED or not (yield from self._act(case, self._office_after("goal_resolution"))):
+        if case.state == CLOSED or not (yield from self._act(case, self.ctx.office_after("goal_resolution"))):
             return
         if achieved:
             e.emit(case.home, "GoalAchieved", {"case_id": case.case_id, "goal_id": goal_id})
@@ -722,16 +568,16 @@ class DortmundModel:
         procedure = None
         if lebenslage == "RESIDENCE_LAW":
             procedure = self._case_procedures[case.target_group](rng)
-            if procedure == "AUFENTHG_104C" and self._today() > P.CHANCEN_LAST_DAY:
+            if procedure == "AUFENTHG_104C" and self.ctx.today() > P.CHANCEN_LAST_DAY:
                 procedure = "AUFENTHG_25B"
             primary = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
         targets = [a for a in (primary, alternative) if a and a != case.home]
         if not targets or rng.random() < P.DIRECT_WORK_SHARE:
             lo, hi = P.REFERRAL_WORK_DAYS[lebenslage]
-            yield self._office_in(lo, hi)
-            return self._chance("direct_work_achieved"), None
+            yield self.ctx.office_in(lo, hi)
+            return self.ctx.chance("direct_work_achieved"), None
         for target in targets:
-            if not (yield from self._act(case, self._office_after("before_referral"))):
+            if not (yield from self._act(case, self.ctx.office_after("before_referral"))):
                 return False, None
             consent = yield from self._consent_for(case, target)
             if case.state == CLOSED:
@@ -744,7 +590,7 @@ class DortmundModel:
             if outcome == "NEED_MET":
                 return True, None
             if outcome == "NEED_PARTLY_MET":
-                return (True, None) if self._chance("partly_met_achieved") else (False, "NOT_ACHIEVABLE")
+                return (True, None) if self.ctx.chance("partly_met_achieved") else (False, "NOT_ACHIEVABLE")
             if outcome == "CLIENT_DROPPED_OUT":
                 return False, "CLIENT_DECLINED"
             procedure = None  # the alternative is counselling, not another application
@@ -758,7 +604,7 @@ class DortmundModel:
         referral_id = case.next_id("R")
         urgent = any(p == "URGENT" for s, p in case.needs if s == lebenslage)
         due_days = P.REFERRAL_DUE_DAYS["URGENT" if urgent else "default"]
-        due_by = self._today() + timedelta(days=due_days)
+        due_by = self.ctx.today() + timedelta(days=due_days)
         e.emit(
             source,
             "ReferralIssued",
@@ -775,13 +621,13 @@ class DortmundModel:
         due = (e.now // DAY + due_days) * DAY
         u = rng.random()
         if u < c.referral_stale_share:  # never answered: the referring agency gives up some time after due_by
-            yield self.cal.office(due + self._days(*P.DAYS["unanswered_given_up"]), rng)
+            yield self.cal.office(due + self.ctx.days(*P.DAYS["unanswered_given_up"]), rng)
             return None if case.state == CLOSED else "STALE"
         if rng.random() < c.referral_overdue_share:
-            yield self.cal.office(due + self._days(*P.DAYS["overdue_by"]), rng)
+            yield self.cal.office(due + self.ctx.days(*P.DAYS["overdue_by"]), rng)
         else:
             lo, hi = P.DAYS["answer"]
-            yield self._office_in(lo, min(hi, due_days - 1))
+            yield self.ctx.office_in(lo, min(hi, due_days - 1))
         if case.state == CLOSED:
             return None
         ids = {"case_id": case.case_id, "referral_id": referral_id}
@@ -791,19 +637,19 @@ class DortmundModel:
         e.emit(target, "ReferralAccepted", dict(ids))
         follow = P.FOLLOW_UP_REFERRALS.get(target)
         if follow and rng.random() < follow[2]:
-            e.spawn(self._follow_up(case, target, follow[0], follow[1]), at=self._office_after("follow_up"))
+            e.spawn(self._follow_up(case, target, follow[0], follow[1]), at=self.ctx.office_after("follow_up"))
         if procedure is not None and target in OFFICES:
             application = self._file(procedure, case.client_ref, case, target)
             application.waiter = e.current
             yield None  # woken when the application is decided, withdrawn or refused
-            yield self._office_after("office_to_referral")
+            yield self.ctx.office_after("office_to_referral")
             if case.state == CLOSED:
                 return None
             outcome = application.done
             outcome = {"GRANTED": "NEED_MET", "REFUSED": "NEED_NOT_MET"}.get(outcome, "CLIENT_DROPPED_OUT")
         else:
             lo, hi = P.REFERRAL_WORK_DAYS[lebenslage]
-            yield self._office_in(lo, hi)
+            yield self.ctx.office_in(lo, hi)
             if case.state == CLOSED:
                 return None
             outcome = self._outcomes(rng)
@@ -828,23 +674,23 @@ class DortmundModel:
             return
         reason = self._pause_reasons(rng)
         planned = rng.randint(*(int(d) for d in P.DAYS["pause_length"]))
-        today = self._today()
+        today = self.ctx.today()
         payload: dict[str, Any] = {"case_id": case.case_id, "reason": reason}
         if self._pause_v2:  # resume_by is the review date (Wiedervorlage), expected_resume_on the foreseen end
             review = rng.choice((14, 28, 42))
-            no_review = self._chance("pause_without_review_date")
+            no_review = self.ctx.chance("pause_without_review_date")
             payload["resume_by"] = None if no_review else today + timedelta(days=min(review, planned))
             foreseen = reason in P.FORESEEABLE_PAUSES
             payload["expected_resume_on"] = today + timedelta(days=planned) if foreseen else None
         else:
-            no_review = self._chance("pause_without_review_date")
+            no_review = self.ctx.chance("pause_without_review_date")
             payload["resume_by"] = None if no_review else today + timedelta(days=planned)
         e.emit(case.home, "CasePaused", payload)
         case.paused = True
-        yield self._office_in(planned * 0.6, planned * 1.4)
+        yield self.ctx.office_in(planned * 0.6, planned * 1.4)
         if case.state == CLOSED:
             return
-        if reason == "NO_CONTACT" and self._chance("no_contact_pause_closes"):
+        if reason == "NO_CONTACT" and self.ctx.chance("no_contact_pause_closes"):
             self._close(case, "NO_CONTACT")
             return
         e.emit(case.home, "CaseResumed", {"case_id": case.case_id})
@@ -931,7 +777,7 @@ class DortmundModel:
         channel = self._channels.get(procedure, self._channels["default"])(rng)
         at = t if channel in ("ONLINE", "EMAIL") else self.cal.office(t, rng)
         office = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
-        self.engine.spawn(self._filing(procedure, self._pseudonym(), None, office, channel), at=at)
+        self.engine.spawn(self._filing(procedure, self.ctx.pseudonym(), None, office, channel), at=at)
         return True
 
     def _filing(self, procedure: str, client_ref: str, case: Case | None, office: str, channel: str) -> Process:
@@ -942,11 +788,11 @@ class DortmundModel:
         self, procedure: str, client_ref: str, case: Case | None, office: str, channel: str | None = None
     ) -> Application:
         rng = self.rng
-        application = Application(self._next_number(OFFICE_PREFIX[office]), office, procedure, client_ref, case)
+        application = Application(self.ctx.next_number(OFFICE_PREFIX[office]), office, procedure, client_ref, case)
         if case is not None:
             case.applications.append(application)
         if channel is None:
-            channel = "IN_PERSON" if self._chance("kim_client_files_in_person") else "ONLINE"
+            channel = "IN_PERSON" if self.ctx.chance("kim_client_files_in_person") else "ONLINE"
         self.engine.emit(
             office,
             "ApplicationFiled",
@@ -960,7 +806,9 @@ class DortmundModel:
         )
         self.engine.spawn(self._application(application))
         if rng.random() < self.config.application_withdrawal_share:
-            self.engine.spawn(self._withdraw_application(application), at=self._office_after("application_withdrawal"))
+            self.engine.spawn(
+                self._withdraw_application(application), at=self.ctx.office_after("application_withdrawal")
+            )
         return application
 
     def _ended(self, application: Application, result: str) -> None:
@@ -1003,27 +851,27 @@ class DortmundModel:
         while request:
             due_days = P.DOCUMENTS_DUE_DAYS.get(procedure, P.DOCUMENTS_DUE_DAYS["default"])
             self._emit_app(
-                application, "DocumentsRequested", documents=request, due_by=self._today() + timedelta(days=due_days)
+                application, "DocumentsRequested", documents=request, due_by=self.ctx.today() + timedelta(days=due_days)
             )
             due = (e.now // DAY + due_days) * DAY
             u = rng.random()
             never, late = P.SHARES["documents_never_come"], P.SHARES["documents_late"]
             if u < never:  # nothing comes: refused for lack of cooperation
-                yield self.cal.office(due + self._days(*P.DAYS["documents_refused"]), rng)
+                yield self.cal.office(due + self.ctx.days(*P.DAYS["documents_refused"]), rng)
                 if self._gone(application):
                     return
                 self._emit_app(application, "DecisionIssued", outcome="REFUSED")
                 self._ended(application, "REFUSED")
                 return
             if u < never + late:
-                yield e.now + max(due - e.now, 0) + self._days(*P.DAYS["documents_late"])
+                yield e.now + max(due - e.now, 0) + self.ctx.days(*P.DAYS["documents_late"])
             else:
                 lo, hi = P.DAYS["documents_back"]
-                yield e.now + self._days(lo, min(hi, due_days - 1))
+                yield e.now + self.ctx.days(lo, min(hi, due_days - 1))
             yield self.cal.office(e.now, rng)
             if self._gone(application):
                 return
-            partial = len(request) > 1 and self._chance("documents_partial")
+            partial = len(request) > 1 and self.ctx.chance("documents_partial")
             received = request[: rng.randint(1, len(request) - 1)] if partial else request
             self._emit_app(application, "DocumentsReceived", documents=list(received))
             yield from self._step(application)  # a clerk reviews what came in
@@ -1044,14 +892,14 @@ class DortmundModel:
             self._ended(application, "REFUSED")
             return
         self._emit_app(application, "DecisionIssued", outcome="GRANTED")
-        yield self._office_after("decision_to_appointment")
+        yield self.ctx.office_after("decision_to_appointment")
         while True:
             yield self._appointment(application, *P.APPOINTMENT_DAYS["hand_over"])
-            if not self._chance("missed_appointment"):
+            if not self.ctx.chance("missed_appointment"):
                 break
-            yield self._office_after("missed_appointment")
+            yield self.ctx.office_after("missed_appointment")
         span = P.PERMIT_DAYS[procedure]
-        valid_until = None if span is None else self._today() + timedelta(days=rng.randint(*span))
+        valid_until = None if span is None else self.ctx.today() + timedelta(days=rng.randint(*span))
         self._emit_app(application, "PermitHandedOver", valid_until=valid_until)
         self._ended(application, "GRANTED")
 
@@ -1073,7 +921,7 @@ class DortmundModel:
             procedure = P.SWITCH_TO[application.procedure]
             office = P.OFFICE_OF.get(procedure, P.IMMIGRATION_OFFICE)
             process = self._filing(procedure, application.client_ref, application.case, office, "IN_PERSON")
-            self.engine.spawn(process, at=self._office_after("procedure_switch"))
+            self.engine.spawn(process, at=self.ctx.office_after("procedure_switch"))
 
     def _office_days(self, office: Office) -> Process:
         """Each working day the office works ``capacity`` files from its queues, spread over office hours."""
