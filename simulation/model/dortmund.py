@@ -26,7 +26,6 @@ from it; times come from the simulated calendar. So the same config gives the sa
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 from datetime import timedelta
 from math import cos, pi
@@ -36,9 +35,10 @@ import simulation.parameters as P
 from schemas import load_catalog
 from simulation.calendar import DAY, HOUR
 from simulation.engine import Process, SimEvent
+from simulation.model.caseload import Caseload
 from simulation.model.context import Context, Weighted, ordered
 from simulation.model.offices import OFFICES, Offices
-from simulation.model.records import ACTIVE, ASSIGNED, CLOSED, WAITING, Case, Consent, Manager, Pool
+from simulation.model.records import ACTIVE, CLOSED, Case, Consent
 from simulation.parameters import SimulationConfig
 
 AGENCY_ORDER = (
@@ -90,7 +90,6 @@ class DortmundModel:
         self.cal = ctx.cal
         self.engine = ctx.engine
         self.cases_opened = 0
-        self.queue_seq = 0  # first come, first served: the order files and clients join a queue
         doy = self.cal.day_of_year
         self.case_season = [1 + c.case_seasonal_amplitude * cos(2 * pi * (d - 285) / 365.25) for d in doy]
         self.office_season = [
@@ -110,34 +109,18 @@ class DortmundModel:
         self._abandon_reasons = Weighted(P.GOAL_ABANDON_REASONS)
         self._decline_reasons = Weighted(P.REFERRAL_DECLINE_REASONS)
         self._outcomes = Weighted(P.REFERRAL_OUTCOMES)
-        self._renege_reasons = Weighted(P.RENEGE_REASONS)
         self._early = Weighted(P.EARLY_ENDINGS)
         self._validity = Weighted(P.CONSENT_VALIDITY_DAYS)
         self._access_routes = {opener: Weighted(w) for opener, w in P.ACCESS_ROUTES.items()}
         self._unachieved = Weighted(P.CLOSURE_WITHOUT_ACHIEVEMENT)
         self._case_procedures = {g: Weighted(w) for g, w in P.CASE_PROCEDURES.items()}
-        self.pools = self._make_pools()
+        self.caseload = Caseload(ctx)
+        self.pools = self.caseload.pools
         self._pool_choice = Weighted({agency: pool.slots for agency, pool in self.pools.items() if pool.slots})
         self.offices = Offices(ctx)
         self._pause_v2 = "expected_resume_on" in _payload_fields("CasePaused")
 
     # --- set-up ---
-
-    def _make_pools(self) -> dict[str, Pool]:
-        c = self.config
-        pools = {}
-        for agency, share in P.CASE_MANAGER_EMPLOYERS.items():
-            posts = c.case_management_posts * share * c.scale
-            slots = round(posts * c.caseload_per_post)
-            count = max(1, round(posts)) if slots else 0
-            prefix = P.CASE_MANAGER_REF_PREFIX[agency]
-            managers = [
-                Manager(f"{prefix}-{i + 1:03d}", slots // count + (1 if i < slots % count else 0)) for i in range(count)
-            ]
-            pools[agency] = Pool(agency, managers)
-        if not any(p.slots for p in pools.values()):  # a tiny scale still has one case manager with one case
-            pools["KIM_CASE_MANAGEMENT"] = Pool("KIM_CASE_MANAGEMENT", [Manager("CM-DO-001", 1)])
-        return pools
 
     # --- the run ---
 
@@ -212,7 +195,7 @@ class DortmundModel:
         self._grant_consent(case, self._intake_recipients(case, opener))
         yield cal.office(e.now + rng.randrange(10 * 60, 2 * HOUR), rng)  # onto the waiting list
         case.main = e.current
-        if not (yield from self._get_manager(case, patience=True)):
+        if not (yield from self.caseload.get_manager(case, patience=True)):
             return
         c = self.config
         if rng.random() < sum(P.EARLY_ENDINGS.values()):
@@ -222,10 +205,10 @@ class DortmundModel:
         if rng.random() < c.consent_withdrawal_share:
             e.spawn(self._withdraw_consent(case), at=self.ctx.office_after("consent_withdrawal"))
         if rng.random() < c.manager_change_share:
-            e.spawn(self._change_manager(case), at=self.ctx.office_after("manager_change"))
+            e.spawn(self.caseload.change_manager(case), at=self.ctx.office_after("manager_change"))
         phase = 1
         while True:
-            if not (yield from self._act(case, self.ctx.office_after("assessment"))):
+            if not (yield from self.caseload.act(case, self.ctx.office_after("assessment"))):
                 return
             if phase > 1:
                 case.needs = self._reassess(case)
@@ -240,7 +223,7 @@ class DortmundModel:
                 stagger = 60 * (i + 1) + (self.ctx.days(*P.DAYS["goal_stagger"]) if i else 0)
                 e.spawn(self._goal(case, lebenslage), at=self.cal.office(e.now + stagger, rng))
             yield None  # woken when the last goal is achieved or abandoned
-            if not (yield from self._act(case, self.ctx.office_after("wrap_up"))):
+            if not (yield from self.caseload.act(case, self.ctx.office_after("wrap_up"))):
                 return
             if phase == 1 and rng.random() < c.transfer_share and (yield from self._transfer(case)):
                 phase += 1
@@ -249,78 +232,6 @@ class DortmundModel:
                 return
             yield from self._finish(case)
             return
-
-    def _get_manager(self, case: Case, patience: bool) -> Process:
-        """Assign a free case manager, or join the waiting list until one is free; False if the case was closed
-        meanwhile (a client who gives up waiting is closed by ``_renege`` and this process never resumes)."""
-        e, rng = self.engine, self.rng
-        pool = case.pool
-        manager = pool.free_manager()
-        if manager is not None and not pool.queue:
-            manager.load += 1
-            case.manager = manager
-        else:
-            case.state = WAITING
-            self.queue_seq += 1
-            heapq.heappush(pool.queue, (0 if case.urgent or not patience else 1, self.queue_seq, case))
-            if patience:
-                wait = int(rng.expovariate(1 / self.config.waiting_patience_days) * DAY) + DAY
-                e.spawn(self._renege(case), at=e.now + wait)
-            yield None  # woken by _serve once a case manager is free
-            yield self.ctx.office_after("manager_pickup")
-            if case.state == CLOSED:
-                return False
-        case.state = ACTIVE
-        e.emit(
-            case.home,
-            "CaseManagerAssigned",
-            {"case_id": case.case_id, "case_manager_ref": case.manager.ref, "agency": pool.agency},
-        )
-        return True
-
-    def _serve(self, pool: Pool) -> None:
-        queue = pool.queue
-        while queue:
-            manager = pool.free_manager()
-            if manager is None:
-                return
-            _, _, case = heapq.heappop(queue)
-            if case.state != WAITING:
-                continue
-            manager.load += 1
-            case.manager = manager
-            case.state = ASSIGNED
-            self.engine.wake(case.main)
-
-    def _release(self, case: Case) -> None:
-        if case.manager is not None:
-            case.manager.load -= 1
-            case.manager = None
-            self._serve(case.pool)
-
-    def _renege(self, case: Case) -> Process:
-        yield self.cal.office(self.engine.now, self.rng)
-        if case.state == WAITING:
-            self._close(case, self._renege_reasons(self.rng))
-
-    def _close(self, case: Case, reason: str) -> None:
-        self.engine.emit(case.home, "CaseClosed", {"case_id": case.case_id, "reason": reason})
-        case.state = CLOSED
-        self._release(case)
-        case.main = None  # break the case ↔ process cycles: no process of a closed case runs again
-        case.resume_waiters.clear()
-        case.consent_waiters.clear()
-        if reason == "MOVED_AWAY":
-            for application in case.applications:
-                application.moved = True
-
-    def _act(self, case: Case, at: int) -> Process:
-        """Wait until ``at`` and, if the case rests then, until it is resumed; False once the case is closed."""
-        yield at
-        while case.paused and case.state != CLOSED:
-            case.resume_waiters.append(self.engine.current)
-            yield None
-        return case.state != CLOSED
 
     def _sample_needs(self, group: str) -> list[tuple[str, str]]:
         rng = self.rng
@@ -461,7 +372,7 @@ class DortmundModel:
         if rng.random() < self.config.withdrawal_closes_share:
             yield self.ctx.office_after("withdrawal_to_closure")
             if case.state != CLOSED:
-                self._close(case, "CLIENT_WITHDREW")
+                self.caseload.close(case, "CLIENT_WITHDREW")
             return
         yield self.ctx.office_after("withdrawal_to_new_consent")
         if case.state == CLOSED:
@@ -479,7 +390,7 @@ class DortmundModel:
 
     def _goal(self, case: Case, lebenslage: str) -> Process:
         e, rng, c = self.engine, self.rng, self.config
-        if not (yield from self._act(case, e.now)):
+        if not (yield from self.caseload.act(case, e.now)):
             return
         goal_id = case.next_id("G")
         lo, hi = P.GOAL_DAYS[lebenslage]
@@ -494,7 +405,7 @@ class DortmundModel:
             },
         )
         achieved, reason = yield from self._pursue(case, lebenslage)
-        if case.state == CLOSED or not (yield from self._act(case, self.ctx.office_after("goal_resolution"))):
+        if case.state == CLOSED or not (yield from self.caseload.act(case, self.ctx.office_after("goal_resolution"))):
             return
         if achieved:
             e.emit(case.home, "GoalAchieved", {"case_id": case.case_id, "goal_id": goal_id})
@@ -526,7 +437,7 @@ class DortmundModel:
             yield self.ctx.office_in(lo, hi)
             return self.ctx.chance("direct_work_achieved"), None
         for target in targets:
-            if not (yield from self._act(case, self.ctx.office_after("before_referral"))):
+            if not (yield from self.caseload.act(case, self.ctx.office_after("before_referral"))):
                 return False, None
             consent = yield from self._consent_for(case, target)
             if case.state == CLOSED:
@@ -640,7 +551,7 @@ class DortmundModel:
         if case.state == CLOSED:
             return
         if reason == "NO_CONTACT" and self.ctx.chance("no_contact_pause_closes"):
-            self._close(case, "NO_CONTACT")
+            self.caseload.close(case, "NO_CONTACT")
             return
         e.emit(case.home, "CaseResumed", {"case_id": case.case_id})
         case.paused = False
@@ -648,26 +559,10 @@ class DortmundModel:
         for process in waiters:
             e.wake(process, at=e.now + 60)
 
-    def _change_manager(self, case: Case) -> Process:
-        yield self.engine.now
-        if case.state != ACTIVE or case.manager is None:
-            return
-        new = case.pool.free_manager(other_than=case.manager)
-        if new is None:
-            return
-        case.manager.load -= 1
-        new.load += 1
-        case.manager = new
-        self.engine.emit(
-            case.home,
-            "CaseManagerAssigned",
-            {"case_id": case.case_id, "case_manager_ref": new.ref, "agency": case.pool.agency},
-        )
-
     def _early_end(self, case: Case, reason: str) -> Process:
         yield self.engine.now
         if case.state == ACTIVE:
-            self._close(case, reason)
+            self.caseload.close(case, reason)
 
     def _transfer(self, case: Case) -> Process:
         """Hand the case to another case-management agency for a second phase; False if that is not possible."""
@@ -684,11 +579,11 @@ class DortmundModel:
             "CaseHandedOver",
             {"case_id": case.case_id, "from_agency": case.home, "to_agency": target, "consent_id": consent.consent_id},
         )
-        self._release(case)
+        self.caseload.release(case)
         case.home = target
         case.pool = self.pools[target]
         case.main = e.current
-        yield from self._get_manager(case, patience=False)
+        yield from self.caseload.get_manager(case, patience=False)
         return True
 
     def _finish(self, case: Case) -> Process:
@@ -709,9 +604,9 @@ class DortmundModel:
                         "consent_id": consent.consent_id,
                     },
                 )
-                self._close(case, "HANDED_OVER_TO_REGELSYSTEM")
+                self.caseload.close(case, "HANDED_OVER_TO_REGELSYSTEM")
                 return
         if case.achieved:
-            self._close(case, "GOALS_ACHIEVED")
+            self.caseload.close(case, "GOALS_ACHIEVED")
         else:
-            self._close(case, self._unachieved(rng))
+            self.caseload.close(case, self._unachieved(rng))
