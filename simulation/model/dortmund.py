@@ -36,42 +36,13 @@ from schemas import load_catalog
 from simulation.calendar import DAY, HOUR
 from simulation.engine import Process, SimEvent
 from simulation.model.caseload import Caseload
+from simulation.model.consent import Consents
 from simulation.model.context import Context, Weighted, ordered
 from simulation.model.offices import OFFICES, Offices
 from simulation.model.records import ACTIVE, CLOSED, Case, Consent
 from simulation.parameters import SimulationConfig
 
-AGENCY_ORDER = (
-    "KIM_CASE_MANAGEMENT",
-    "KOMMUNALES_INTEGRATIONSZENTRUM",
-    "AUSLAENDERBEHOERDE",
-    "EINBUERGERUNGSBEHOERDE",
-    "JOBCENTER",
-    "AGENTUR_FUER_ARBEIT",
-    "JUGENDAMT",
-    "SOZIALAMT",
-    "WOHNUNGSAMT",
-    "MIGRATIONSBERATUNG_MBE",
-    "JUGENDMIGRATIONSDIENST",
-    "INTEGRATIONSKURSTRAEGER",
-    "GESUNDHEITSAMT",
-    "SCHULAMT",
-    "FAMILIENKASSE",
-    "OTHER",
-)
 RECHTSKREIS_ORDER = ("SGB_II", "SGB_III", "SGB_VIII", "SGB_XII", "ASYLBLG", "AUFENTHG", "STAG")
-CATEGORY_ORDER = (
-    "IDENTITY_AND_CONTACT",
-    "RESIDENCE_STATUS",
-    "BENEFITS",
-    "LANGUAGE_SKILLS",
-    "EDUCATION_AND_QUALIFICATIONS",
-    "EMPLOYMENT",
-    "HOUSING",
-    "HEALTH",
-    "FAMILY",
-    "CASE_PLAN",
-)
 PRIORITY_RANK = {"URGENT": 0, "HIGH": 1, "NORMAL": 2}
 
 
@@ -110,12 +81,12 @@ class DortmundModel:
         self._decline_reasons = Weighted(P.REFERRAL_DECLINE_REASONS)
         self._outcomes = Weighted(P.REFERRAL_OUTCOMES)
         self._early = Weighted(P.EARLY_ENDINGS)
-        self._validity = Weighted(P.CONSENT_VALIDITY_DAYS)
         self._access_routes = {opener: Weighted(w) for opener, w in P.ACCESS_ROUTES.items()}
         self._unachieved = Weighted(P.CLOSURE_WITHOUT_ACHIEVEMENT)
         self._case_procedures = {g: Weighted(w) for g, w in P.CASE_PROCEDURES.items()}
         self.caseload = Caseload(ctx)
         self.pools = self.caseload.pools
+        self.consents = Consents(ctx, self.caseload)
         self._pool_choice = Weighted({agency: pool.slots for agency, pool in self.pools.items() if pool.slots})
         self.offices = Offices(ctx)
         self._pause_v2 = "expected_resume_on" in _payload_fields("CasePaused")
@@ -192,7 +163,7 @@ class DortmundModel:
             },
         )
         yield self.ctx.office_after("intake")
-        self._grant_consent(case, self._intake_recipients(case, opener))
+        self.consents.grant(case, self.consents.intake_recipients(case, opener))
         yield cal.office(e.now + rng.randrange(10 * 60, 2 * HOUR), rng)  # onto the waiting list
         case.main = e.current
         if not (yield from self.caseload.get_manager(case, patience=True)):
@@ -203,7 +174,7 @@ class DortmundModel:
         if rng.random() < c.pause_share:
             e.spawn(self._pause(case), at=self.ctx.office_after("pause"))
         if rng.random() < c.consent_withdrawal_share:
-            e.spawn(self._withdraw_consent(case), at=self.ctx.office_after("consent_withdrawal"))
+            e.spawn(self.consents.withdraw(case), at=self.ctx.office_after("consent_withdrawal"))
         if rng.random() < c.manager_change_share:
             e.spawn(self.caseload.change_manager(case), at=self.ctx.office_after("manager_change"))
         phase = 1
@@ -282,110 +253,6 @@ class DortmundModel:
             kinds.add("STAG")
         return ordered(kinds, RECHTSKREIS_ORDER) or ["AUFENTHG"]
 
-    # --- consent ---
-
-    def _regelsystem(self, case: Case) -> str | None:
-        for kind in case.rechtskreise:
-            agency = P.REGELSYSTEM.get(kind)
-            if agency and agency != case.home:
-                return agency
-        return None
-
-    def _intake_recipients(self, case: Case, opener: str) -> list[str]:
-        wanted = [opener]
-        for lebenslage, _ in case.needs:
-            wanted.append(P.REFERRAL_ROUTES[lebenslage][0])
-        if "AUFENTHG" in case.rechtskreise:
-            wanted.append(P.IMMIGRATION_OFFICE)
-        if "STAG" in case.rechtskreise:
-            wanted.append(P.NATURALISATION_OFFICE)
-        regelsystem = self._regelsystem(case)
-        if regelsystem:
-            wanted.append(regelsystem)
-        recipients = [a for a in ordered(wanted, AGENCY_ORDER) if a != case.home]
-        if len(recipients) > 1 and self.rng.random() < self.config.intake_consent_gap_share:
-            recipients.pop(self.rng.randrange(len(recipients)))
-        return recipients or ["KOMMUNALES_INTEGRATIONSZENTRUM"]
-
-    def _grant_consent(self, case: Case, recipients: list[str]) -> Consent:
-        categories = ["IDENTITY_AND_CONTACT", "CASE_PLAN"]
-        for lebenslage, _ in case.needs:
-            categories.extend(P.DATA_CATEGORIES[lebenslage])
-        days = self._validity(self.rng)
-        valid_until = None if days is None else self.ctx.today() + timedelta(days=days)
-        consent = Consent(case.next_id("C"), ordered(recipients, AGENCY_ORDER), valid_until)
-        case.consents.append(consent)
-        self.engine.emit(
-            case.home,
-            "ConsentGranted",
-            {
-                "case_id": case.case_id,
-                "consent_id": consent.consent_id,
-                "recipients": list(consent.recipients),
-                "data_categories": ordered(categories, CATEGORY_ORDER),
-                "valid_until": valid_until,
-            },
-        )
-        return consent
-
-    def _valid_consent(self, case: Case, agency: str) -> Consent | None:
-        today = self.ctx.today()
-        for consent in reversed(case.consents):
-            if (
-                not consent.withdrawn
-                and (consent.valid_until is None or consent.valid_until >= today)
-                and agency in consent.recipients
-            ):
-                return consent
-        return None
-
-    def _consent_for(self, case: Case, agency: str) -> Process:
-        """A consent covering ``agency`` now — an existing one, or a further one the client signs; None if not."""
-        while case.consent_gap and case.state != CLOSED:
-            case.consent_waiters.append(self.engine.current)
-            yield None
-        if case.state == CLOSED:
-            return None
-        consent = self._valid_consent(case, agency)
-        if consent is not None:
-            return consent
-        if case.narrowed or self.rng.random() < self.config.supplementary_consent_refusal:
-            return None
-        today = self.ctx.today()
-        current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
-        if current:  # a supplementary consent for the one agency
-            return self._grant_consent(case, [agency])
-        last = case.consents[-1].recipients if case.consents else []  # renewal of an expired consent
-        return self._grant_consent(case, [*last, agency])
-
-    def _withdraw_consent(self, case: Case) -> Process:
-        e, rng = self.engine, self.rng
-        yield e.now
-        today = self.ctx.today()
-        current = [c for c in case.consents if not c.withdrawn and (c.valid_until is None or c.valid_until >= today)]
-        if case.state != ACTIVE or not current:
-            return
-        for consent in current:
-            consent.withdrawn = True
-            e.emit(case.home, "ConsentWithdrawn", {"case_id": case.case_id, "consent_id": consent.consent_id})
-        case.consent_gap = True
-        if rng.random() < self.config.withdrawal_closes_share:
-            yield self.ctx.office_after("withdrawal_to_closure")
-            if case.state != CLOSED:
-                self.caseload.close(case, "CLIENT_WITHDREW")
-            return
-        yield self.ctx.office_after("withdrawal_to_new_consent")
-        if case.state == CLOSED:
-            return
-        previous = current[-1].recipients
-        kept = [a for a in previous if self.ctx.chance("recipient_kept_when_narrowed")] or [rng.choice(previous)]
-        self._grant_consent(case, kept)
-        case.narrowed = True
-        case.consent_gap = False
-        waiters, case.consent_waiters = case.consent_waiters, []
-        for process in waiters:
-            e.wake(process)
-
     # --- goals and referrals ---
 
     def _goal(self, case: Case, lebenslage: str) -> Process:
@@ -439,7 +306,7 @@ class DortmundModel:
         for target in targets:
             if not (yield from self.caseload.act(case, self.ctx.office_after("before_referral"))):
                 return False, None
-            consent = yield from self._consent_for(case, target)
+            consent = yield from self.consents.consent_for(case, target)
             if case.state == CLOSED:
                 return False, None
             if consent is None:
@@ -521,7 +388,7 @@ class DortmundModel:
         yield self.engine.now
         if case.state == CLOSED or case.consent_gap:
             return
-        consent = self._valid_consent(case, target)
+        consent = self.consents.valid(case, target)
         if consent is not None and target != source:
             yield from self._referral(case, source, target, lebenslage, consent)
 
@@ -571,7 +438,7 @@ class DortmundModel:
         if not others:
             return False
         target = Weighted(others)(rng)
-        consent = yield from self._consent_for(case, target)
+        consent = yield from self.consents.consent_for(case, target)
         if consent is None or case.state == CLOSED:
             return False
         e.emit(
@@ -588,9 +455,9 @@ class DortmundModel:
 
     def _finish(self, case: Case) -> Process:
         e, rng = self.engine, self.rng
-        regelsystem = self._regelsystem(case)
+        regelsystem = self.consents.regelsystem(case)
         if regelsystem and rng.random() < self.config.handover_share:
-            consent = yield from self._consent_for(case, regelsystem)
+            consent = yield from self.consents.consent_for(case, regelsystem)
             if case.state == CLOSED:
                 return
             if consent is not None:
