@@ -37,14 +37,12 @@ from simulation.calendar import DAY, HOUR
 from simulation.engine import Process, SimEvent
 from simulation.model.caseload import Caseload
 from simulation.model.consent import Consents
-from simulation.model.context import Context, Weighted, ordered
+from simulation.model.context import Context, Weighted
+from simulation.model.needs import choose_goals, reassess, rechtskreise, sample_needs
 from simulation.model.offices import Offices
 from simulation.model.records import ACTIVE, CLOSED, Case
 from simulation.model.referrals import Referrals
 from simulation.parameters import SimulationConfig
-
-RECHTSKREIS_ORDER = ("SGB_II", "SGB_III", "SGB_VIII", "SGB_XII", "ASYLBLG", "AUFENTHG", "STAG")
-PRIORITY_RANK = {"URGENT": 0, "HIGH": 1, "NORMAL": 2}
 
 
 def _payload_fields(event_type: str) -> set[str]:
@@ -141,9 +139,9 @@ class DortmundModel:
         group = "NEWCOMER" if rng.random() < P.NEWCOMER_SHARE else "LONG_RESIDENT"
         case = Case(self.ctx.next_number("DO"), self.ctx.pseudonym(), group)
         opener = self._openers(rng)
-        case.needs = self._sample_needs(group)
+        case.needs = sample_needs(self.ctx, group)
         case.urgent = any(p == "URGENT" for _, p in case.needs)
-        case.rechtskreise = self._rechtskreise(case, opener)
+        case.rechtskreise = rechtskreise(self.ctx, case, opener)
         own = opener in self.pools and self.pools[opener].slots
         home = opener if own and self.ctx.chance("opener_keeps_case") else None
         case.home = home or self._pool_choice(rng)
@@ -181,13 +179,13 @@ class DortmundModel:
             if not (yield from self.caseload.act(case, self.ctx.office_after("assessment"))):
                 return
             if phase > 1:
-                case.needs = self._reassess(case)
+                case.needs = reassess(self.ctx, case)
             e.emit(
                 case.home,
                 "NeedsAssessed",
                 {"case_id": case.case_id, "needs": [{"lebenslage": s, "priority": p} for s, p in case.needs]},
             )
-            goals = self._choose_goals(case.needs)
+            goals = choose_goals(self.ctx, case.needs)
             case.open_goals = len(goals)
             for i, (lebenslage, _) in enumerate(goals):
                 stagger = 60 * (i + 1) + (self.ctx.days(*P.DAYS["goal_stagger"]) if i else 0)
@@ -202,55 +200,6 @@ class DortmundModel:
                 return
             yield from self._finish(case)
             return
-
-    def _sample_needs(self, group: str) -> list[tuple[str, str]]:
-        rng = self.rng
-        needs = []
-        for lebenslage, (share, urgent, high) in P.NEEDS[group].items():
-            if rng.random() < share:
-                u = rng.random()
-                needs.append((lebenslage, "URGENT" if u < urgent else "HIGH" if u < urgent + high else "NORMAL"))
-        if not needs:
-            needs.append((next(iter(P.NEEDS[group])), "HIGH"))
-        return needs
-
-    def _reassess(self, case: Case) -> list[tuple[str, str]]:
-        kept = [(s, p) for s, p in case.needs if self.ctx.chance("need_kept_at_reassessment")]
-        fresh = self._sample_needs(case.target_group)
-        seen = {s for s, _ in kept}
-        return kept + [(s, p) for s, p in fresh if s not in seen][:2] or fresh
-
-    def _choose_goals(self, needs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        ranked = sorted(needs, key=lambda n: PRIORITY_RANK[n[1]])
-        chosen = [n for n in ranked if n[1] != "NORMAL" or self.ctx.chance("normal_need_gets_goal")][: P.MAX_GOALS]
-        return chosen or ranked[:1]
-
-    def _rechtskreise(self, case: Case, opener: str) -> list[str]:
-        rng = self.rng
-        kinds = set()
-        if opener in P.AGENCY_RECHTSKREIS:
-            kinds.add(P.AGENCY_RECHTSKREIS[opener])
-        needs = {s for s, _ in case.needs}
-        newcomer = case.target_group == "NEWCOMER"
-        chance = P.RECHTSKREIS_CHANCES
-        aufenthg = chance["AUFENTHG if newcomer"] if newcomer else chance["AUFENTHG otherwise"]
-        if "RESIDENCE_LAW" in needs or rng.random() < aufenthg:
-            kinds.add("AUFENTHG")
-        if ("LIVELIHOOD" in needs or "WORK" in needs) and rng.random() < chance["SGB_II if work or livelihood need"]:
-            kinds.add("SGB_II")
-        if newcomer and rng.random() < chance["ASYLBLG if newcomer"]:
-            kinds.add("ASYLBLG")
-        if ("FAMILY" in needs or "EDUCATION" in needs) and rng.random() < chance[
-            "SGB_VIII if family or education need"
-        ]:
-            kinds.add("SGB_VIII")
-        if "WORK" in needs and rng.random() < chance["SGB_III if work need"]:
-            kinds.add("SGB_III")
-        if rng.random() < chance["SGB_XII"]:
-            kinds.add("SGB_XII")
-        if not newcomer and rng.random() < chance["STAG if long-resident"]:
-            kinds.add("STAG")
-        return ordered(kinds, RECHTSKREIS_ORDER) or ["AUFENTHG"]
 
     # --- goals and referrals ---
 
