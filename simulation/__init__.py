@@ -4,7 +4,7 @@
     for event in simulate(SimulationConfig(years=1, scale=0.1, seed=7)):
         event.agency, event.draft   # the publishing agency and an EventDraft with occurred_at set
 
-The model is in ``simulation/model.py``, every parameter and its source in
+The model is in ``simulation/model/`` (its modules listed there), every parameter and its source in
 ``simulation/parameters.py``; ``simulation.jsonl`` writes and reads the events as JSON lines.
 """
 
