@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from infra import db_roles, kafka_broker, postgres_server, processes
+from infra.agencies import record_cutoffs
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
 from infra.settings import Settings
@@ -63,8 +64,6 @@ async def _migrate(url: str) -> list[str]:
 
 async def _record_signing_cutoffs(settings: Settings) -> int:
     """Once per topic: the end offsets now, below which records were written unsigned (an older kim)."""
-    from infra.agencies import record_cutoffs
-
     ends = await end_offsets(kafka_connection(settings), [settings.topic(t) for t in EVENT_TOPICS])
     conn = await asyncpg.connect(settings.database_url)
     try:
