@@ -1,10 +1,14 @@
 """The partner SDK in one import: build events, validate them, publish them (async or blocking).
 
+from streams.kafka.connection import KafkaConnection
 from streams.sdk import EventDraft, SyncPublisher
 
-with SyncPublisher("127.0.0.1:19092", "JOBCENTER") as jobcenter:
+kafka = KafkaConnection("broker:9092", "agency-jobcenter", "…")  # the login `kim agency add` printed
+with SyncPublisher(kafka, "JOBCENTER", signing_key="JOBCENTER.3f9a1c2b:…") as jobcenter:
     jobcenter.publish(EventDraft.from_dict({"event_type": "CaseClosed", "occurred_at": "2025-03-01T10:00:00Z",
                                             "payload": {"case_id": "DO-1", "reason": "GOALS_ACHIEVED"}}))
+
+docs/partners.md shows it in full (that example runs in the test suite).
 """
 
 from schemas import EncodeError
