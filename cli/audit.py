@@ -49,10 +49,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print("no audit entries match")
         return 0
     rows = [
-        [e.id, e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S%z"), e.actor, e.action, e.target, e.outcome, _brief(e)]
+        [
+            e.id,
+            e.at.astimezone().strftime("%Y-%m-%d %H:%M:%S%z"),
+            e.actor,
+            e.db_login or "-",
+            e.action,
+            e.target,
+            e.outcome,
+            _brief(e),
+        ]
         for e in found
     ]
-    print(table(["id", "at", "actor", "action", "target", "outcome", "details"], rows))
+    print(table(["id", "at", "actor", "login", "action", "target", "outcome", "details"], rows))
     return 0
 
 
@@ -61,6 +70,7 @@ def _as_dict(entry: audit.AuditEntry) -> dict[str, object]:
         "id": entry.id,
         "at": entry.at.isoformat(),
         "actor": entry.actor,
+        "db_login": entry.db_login,
         "action": entry.action,
         "target": entry.target,
         "outcome": entry.outcome,

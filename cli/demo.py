@@ -15,7 +15,7 @@ from analytics.render import to_table
 from analytics.suppression import small_cell_max
 from analytics.table import table
 from cli.catchup import wait_caught_up
-from cli.simulate import describe, make_config, publish_events, require_past
+from cli.simulate import describe, make_config, publish_events, require_past, simulation_target
 from infra import bringup, db_roles, processes
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
@@ -101,7 +101,9 @@ def demo(
     bringup.up(settings)
     events: list[SimEvent] = list(simulate(config))
     started = time.monotonic()
-    targets = processes.run_sync(publish_events(settings, events))
+    targets = processes.run_sync(
+        publish_events(settings, events, action="events.demo", target=simulation_target(config))
+    )
     print(f"published {describe(events, config)} in {time.monotonic() - started:.1f} s")
     for name in PROJECTIONS:
         try:

@@ -7,13 +7,14 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from pathlib import Path
 from typing import Any, TextIO
 
 from cli.preflight import require_kafka
-from infra import db_roles
+from infra import audit, db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
@@ -23,7 +24,7 @@ from simulation import SimEvent, SimulationConfig, simulate
 from simulation.calendar import LOCAL
 from simulation.jsonl import write_jsonl
 from streams.runtime.progress import Progress
-from streams.usecases.publish_in_order import publish_in_order
+from streams.usecases.publish_in_order import AgencyEvent, publish_in_order
 
 TopicPartition = tuple[str, int]
 
@@ -79,20 +80,47 @@ def require_past(config: SimulationConfig, now: datetime | None = None) -> None:
 
 
 async def publish_events(
-    settings: Settings, events: list[SimEvent], label: str = "publish"
+    settings: Settings, events: list[SimEvent], *, action: str, target: str, label: str = "publish"
 ) -> dict[TopicPartition, int]:
-    """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
+    """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition.
+
+    The platform speaks for the agencies here (it signs with its own key), so the run is audited as ``action``
+    on ``target`` — also when it stops part-way (outcome ``failed``).
+    """
     progress = Progress(len(events), label)
-    async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
-        kafka = kafka_connection(settings)
-        return await publish_in_order(
-            kafka,
-            events,
-            topic_prefix=settings.topic_prefix,
-            progress=progress,
-            client_keys=keys,
-            platform_key=platform_key(kafka),
-        )
+    outcome = "failed"
+    try:
+        async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
+            kafka = kafka_connection(settings)
+            targets = await publish_in_order(
+                kafka,
+                events,
+                topic_prefix=settings.topic_prefix,
+                progress=progress,
+                client_keys=keys,
+                platform_key=platform_key(kafka),
+            )
+        outcome = "ok"
+        return targets
+    finally:
+        await audit_publishing(settings, action, target, outcome, events)
+
+
+def simulation_target(config: SimulationConfig) -> str:
+    return f"seed {config.seed}, scale {config.scale:g}, {config.start.isoformat()} to {config.end.isoformat()}"
+
+
+async def audit_publishing(
+    settings: Settings, action: str, target: str, outcome: str, events: Sequence[AgencyEvent]
+) -> None:
+    """One audit entry for events the platform published for their agencies (as operations)."""
+    details = {
+        "events": len(events),
+        "agencies": dict(Counter(e.agency for e in events)),
+        "event_types": dict(Counter(e.draft.event_type for e in events)),
+    }
+    url = db_roles.database_url(settings, db_roles.OPERATIONS)
+    await audit.record_alone(url, settings.actor, action, target, outcome, details)
 
 
 def describe(events: list[SimEvent], config: SimulationConfig) -> str:
@@ -119,7 +147,7 @@ def run_simulation(
         require_kafka(settings)
         events = list(simulate(config))
         started = time.monotonic()
-        targets = run_sync(publish_events(settings, events))
+        targets = run_sync(publish_events(settings, events, action="events.simulate", target=simulation_target(config)))
         took = time.monotonic() - started
         partitions = len(targets)
         stdout.write(f"published {describe(events, config)} in {took:.1f} s to {partitions} partitions\n")

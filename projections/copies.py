@@ -1,9 +1,10 @@
 """Copies of a projection in a schema of their own: names, creation, verification and the swap.
 
 A copy (``kim replay``) is a schema holding ``LIKE public.<table> INCLUDING ALL`` for each of the
-projection's tables plus its own ``projection_checkpoints``. The sinks name their tables without
-a schema, so a connection with ``search_path = <copy>, public`` folds into the copy through the
-very same code as the live worker. A rebuild's copy is compared with the live tables at equal
+projection's tables plus its own ``projection_checkpoints``, made and dropped by the owner's functions
+``kim_copy_create``/``kim_copy_drop`` (migration 0131: no role but the owner creates objects). The sinks
+name their tables without a schema, so a connection with ``search_path = <copy>, public`` folds into the
+copy through the very same code as the live worker. A rebuild's copy is compared with the live tables at equal
 checkpoints and its rows are swapped in by ``DELETE`` + ``INSERT … SELECT`` in one transaction:
 the analysts' views stay bound to the live tables, and a reader sees the old rows or the new
 ones, never a mix. No Kafka here; ``streams/operations/replay.py`` drives it.
@@ -107,20 +108,6 @@ class Window:
 # --- SQL text (pure) --------------------------------------------------------------------------------
 
 
-def create_sql(schema: str, tables: Sequence[str], as_of: bool) -> list[str]:
-    """Statements creating a copy schema (idempotent: a resumed replay runs them again)."""
-    out = [f"CREATE SCHEMA IF NOT EXISTS {schema}", f"REVOKE ALL ON SCHEMA {schema} FROM PUBLIC"]
-    for table in (*tables, "projection_checkpoints"):
-        out.append(f"CREATE TABLE IF NOT EXISTS {schema}.{table} (LIKE public.{table} INCLUDING ALL)")
-    if as_of:
-        out.append(
-            f"CREATE TABLE IF NOT EXISTS {schema}.rejections (topic text NOT NULL, partition integer NOT NULL,"
-            ' "offset" bigint NOT NULL, event_type text, reason text NOT NULL,'
-            ' PRIMARY KEY (topic, partition, "offset"))'
-        )
-    return out
-
-
 def verify_sql(schema: str, table: str, keys: Sequence[str]) -> str:
     """Row counts and per-key row checksums of the live table against the copy's.
 
@@ -191,13 +178,13 @@ async def schema_exists(conn: asyncpg.Connection, schema: str) -> bool:
 
 
 async def create(conn: asyncpg.Connection, schema: str, tables: Sequence[str], as_of: bool) -> None:
-    async with conn.transaction():
-        for statement in create_sql(schema, tables, as_of):
-            await conn.execute(statement)
+    """Made by the owner (``kim_copy_create``, migration 0131): no role but the owner creates objects."""
+    await conn.execute("SELECT kim_copy_create($1, $2::text[], $3)", schema, list(tables), as_of)
 
 
 async def drop(conn: asyncpg.Connection, schema: str) -> None:
-    await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    """Dropped by the owner (``kim_copy_drop``), which refuses a schema that is not a copy."""
+    await conn.execute("SELECT kim_copy_drop($1)", schema)
 
 
 async def key_columns(conn: asyncpg.Connection, table: str) -> list[str]:

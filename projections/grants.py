@@ -7,7 +7,11 @@ and a table added by a later migration gets its grants by adding its name here. 
 entry (and not in ``ADMIN_ONLY``) gets nothing, and ``apply_grants`` returns its name so `kim up` warns.
 
 Ownership stays with the migrating (admin) role, so no role here may CREATE, DROP, ALTER or TRUNCATE a
-platform table; ``audit_log`` is append-only through its triggers besides.
+platform table, nor create a schema or a persistent table anywhere (temporary tables, which vanish with the
+session, stay allowed: the sinks stage their COPY in one). What a role needs done as the owner it asks a
+``SECURITY DEFINER`` function of ``FUNCTIONS`` for: appending to the audit log (which records the caller's
+database login) and making or dropping `kim replay`'s copies. ``audit_log`` is append-only through its
+triggers besides.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant(WRITE, ("dlq_tally", "dlq_tally_letters")),  # kim status: the dead letters counted so far
         Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),  # agency add/remove (keys are retired)
         Grant("SELECT", ("signing_cutoffs",)),
-        Grant("SELECT, INSERT", ("audit_log",)),  # appends only; the triggers refuse UPDATE, DELETE, TRUNCATE
+        Grant("SELECT", ("audit_log",)),  # appends through audit_append() only (FUNCTIONS), which records the login
         # kim erase: destroys the client's key and remembers the erasure (a peppered digest, not the pseudonym)
         Grant("SELECT, INSERT, DELETE", ("client_keys",)),  # kim publish / simulate --publish seal (make keys)
         Grant("SELECT, INSERT", ("erased_clients",)),
@@ -64,7 +68,14 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
 }
 ADMIN_ONLY = ("schema_migrations",)  # no role gets anything on these
 
-DATABASE_GRANTS = {OPERATIONS: "CREATE"}  # the schemas of `kim replay`'s copies (rebuild_*, asof_*)
+# Functions in schema public a role may EXECUTE (each SECURITY DEFINER, owned by the migrating role, not PUBLIC's).
+FUNCTIONS: dict[str, tuple[str, ...]] = {
+    OPERATIONS: (
+        "audit_append(text, text, text, text, jsonb)",  # migration 0130: the entry records session_user
+        "kim_copy_create(text, text[], boolean)",  # migration 0131: kim replay's copies, made as the owner
+        "kim_copy_drop(text)",
+    ),
+}
 ANALYTICS_SCHEMA = "analytics"  # kim_analyst: USAGE, SELECT on every view, EXECUTE on every function
 # kim_gateway: USAGE, EXECUTE on every function (migration 0092: a receiving agency's view, the agency from its
 # token); the functions are SECURITY DEFINER and not executable by PUBLIC, so no other role may call them
@@ -95,13 +106,16 @@ def statements(
     database: str,
     projection: Iterable[str],
     analytics: bool,
+    functions: Iterable[str] = (),
 ) -> list[str]:
     """The SQL that makes the roles hold exactly GRANTS (pure).
 
-    ``roles`` and ``tables`` are those that exist (others are skipped), ``sequences`` maps a table to the
-    sequences its serial columns use (granted with INSERT), ``projection`` the projections' tables.
+    ``roles``, ``tables`` and ``functions`` (signatures as ``FUNCTIONS`` spells them) are those that exist
+    (others are skipped), ``sequences`` maps a table to the sequences its serial columns use (granted with
+    INSERT), ``projection`` the projections' tables.
     """
     roles, tables, projection = [r for r in ROLES if r in set(roles)], set(tables), tuple(projection)
+    functions = set(functions)
     out: list[str] = []
     schemas = ("public", ANALYTICS_SCHEMA) if analytics else ("public",)
     for role in roles:
@@ -118,8 +132,8 @@ def statements(
                     out.extend(
                         f"GRANT USAGE ON SEQUENCE public.{_ident(s)} TO {role}" for s in sequences.get(table, ())
                     )
-        if role in DATABASE_GRANTS:
-            out.append(f"GRANT {DATABASE_GRANTS[role]} ON DATABASE {_ident(database)} TO {role}")
+        out.append(f"REVOKE ALL ON ALL FUNCTIONS IN SCHEMA public FROM {role}")
+        out.extend(f"GRANT EXECUTE ON FUNCTION public.{f} TO {role}" for f in FUNCTIONS.get(role, ()) if f in functions)
     if analytics and ANALYST in roles:
         out.append(f"GRANT USAGE ON SCHEMA {ANALYTICS_SCHEMA} TO {ANALYST}")
         out.append(f"GRANT SELECT ON ALL TABLES IN SCHEMA {ANALYTICS_SCHEMA} TO {ANALYST}")
@@ -127,6 +141,10 @@ def statements(
     return out
 
 
+_FUNCTIONS = """
+    SELECT p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'
+"""
 _SEQUENCES = """
     SELECT t.relname AS table_name, s.relname AS sequence_name
     FROM pg_class s
@@ -148,8 +166,9 @@ async def apply_grants(conn: asyncpg.Connection) -> list[str]:
     database = await conn.fetchval("SELECT current_database()")
     projection = projection_tables()
     partner = bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", PARTNER_SCHEMA))
+    functions = [r[0] for r in await conn.fetch(_FUNCTIONS)]
     async with conn.transaction():
-        for sql in statements(roles, tables, sequences, database, projection, analytics):
+        for sql in statements(roles, tables, sequences, database, projection, analytics, functions):
             await conn.execute(sql)
         if partner and GATEWAY in roles:
             await conn.execute(f"GRANT USAGE ON SCHEMA {PARTNER_SCHEMA} TO {GATEWAY}")

@@ -58,6 +58,10 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("DROP TABLE caseload_cases", "must be owner of table caseload_cases"),
         ("TRUNCATE caseload_cases", "permission denied for table caseload_cases"),
         ("CREATE TABLE public.sneaky (a int)", "permission denied for schema public"),
+        ("CREATE SCHEMA sneaky", "permission denied for database"),
+        ("INSERT INTO audit_log (actor, action, target, outcome) VALUES ('eve', 'replay', 'x', 'ok')", "audit_log"),
+        ("SELECT kim_copy_drop('analytics')", "not a name for a copy"),
+        ("SELECT kim_copy_drop('partner')", "not a name for a copy"),
         ("UPDATE client_keys SET key_id = 'k-x'", "permission denied for table client_keys"),
     ],
     "gateway": [
@@ -86,9 +90,12 @@ ALLOWED: dict[str, list[str]] = {
         "DELETE FROM client_keys WHERE false",
         "SELECT count(*) FROM projection_rebuilds",
         "SELECT count(*) FROM dlq_redriven",
-        "CREATE SCHEMA roles_copy",  # kim replay's copies
-        "CREATE TABLE roles_copy.caseload_cases (LIKE public.caseload_cases INCLUDING ALL)",
-        "DROP SCHEMA roles_copy CASCADE",
+        "SELECT kim_copy_create('roles_copy', ARRAY['caseload_cases'], false)",  # kim replay's copies, by the owner
+        "INSERT INTO roles_copy.projection_checkpoints (projection, topic, partition, next_offset)"
+        " VALUES ('roles', 't', 0, 1)",
+        "SELECT count(*) FROM roles_copy.caseload_cases",
+        "SELECT kim_copy_drop('roles_copy')",
+        "SELECT audit_append('ops@desk', 'replay', 'caseload', 'ok', '{}'::jsonb)",
     ],
     "gateway": [
         "SELECT count(*) FROM agencies",
@@ -168,6 +175,9 @@ def test_operations_append_to_the_audit_log_but_never_rewrite_it(lane: Lane) -> 
         try:
             await record(conn, "ops@desk", "replay", "caseload", "ok", {"why": "roles test"})
             assert await conn.fetchval("SELECT count(*) FROM audit_log WHERE actor = 'ops@desk'") == 1
+            # the actor is what the caller claims; the login is what the database knows (session_user)
+            login = await conn.fetchval("SELECT db_login FROM audit_log WHERE actor = 'ops@desk'")
+            assert login == await conn.fetchval("SELECT session_user") and login.startswith("kim_operations")
         finally:
             await conn.close()
         owner = await asyncpg.connect(lane.database_url)  # even the owner is stopped by the 0080 triggers

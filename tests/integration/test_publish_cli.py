@@ -94,6 +94,14 @@ def test_good_lines_are_published_and_bad_ones_named_by_line_number(lane: Lane) 
         ("CaseOpened", "DO-P-4", "JUGENDAMT"),
     ]
 
+    # The platform spoke for three agencies: one audit entry says for whom, how much, and which login did it.
+    (entry,) = asyncio.run(lane.fetch("SELECT * FROM audit_log WHERE action = 'events.publish'"))
+    assert entry["target"] == "events.jsonl" and entry["outcome"] == "ok"
+    details = json.loads(entry["details"])
+    assert details["agencies"] == {"JOBCENTER": 1, "KIM_CASE_MANAGEMENT": 1, "JUGENDAMT": 1}
+    assert (details["lines"], details["accepted"], details["rejected"]) == (8, 3, 5)
+    assert entry["db_login"].startswith("kim_operations")  # the operations login, whatever KIM_ACTOR claims
+
 
 def test_a_clean_file_exits_0_and_keeps_each_cases_order_across_agencies(lane: Lane) -> None:
     lines = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -108,6 +109,10 @@ def test_simulate_publish_puts_every_event_on_its_topic_in_per_key_order(lane: L
     assert mixed  # keys whose events come from several agencies' producers
     for key, events_of_key in expected.items():
         assert published[key] == events_of_key, key
+    (entry,) = asyncio.run(lane.fetch("SELECT * FROM audit_log WHERE action = 'events.simulate'"))
+    assert entry["outcome"] == "ok" and entry["target"].startswith("seed 3, scale 0.02, ")
+    assert json.loads(entry["details"])["events"] == len(events)  # the platform spoke for them: audited
+    assert entry["db_login"].startswith("kim_operations")
 
 
 def test_publish_in_order_keeps_every_key_in_order_and_returns_the_next_offsets(lane: Lane) -> None:

@@ -82,15 +82,6 @@ def test_a_window_hands_only_its_events_to_the_projection() -> None:
     assert inner.seen == [datetime(2025, 1, 1, tzinfo=UTC)]
 
 
-def test_copy_sql_creates_like_tables_and_gives_public_nothing() -> None:
-    sql = copies.create_sql("asof_x", ("caseload_cases",), as_of=True)
-    assert "REVOKE ALL ON SCHEMA asof_x FROM PUBLIC" in sql
-    assert any("asof_x.caseload_cases (LIKE public.caseload_cases INCLUDING ALL)" in s for s in sql)
-    assert any("asof_x.projection_checkpoints (LIKE public.projection_checkpoints" in s for s in sql)
-    assert any("asof_x.rejections" in s for s in sql)
-    assert not any("rejections" in s for s in copies.create_sql("rebuild_x", ("t",), as_of=False))
-
-
 def test_verify_compares_per_key_checksums_and_swap_deletes_then_inserts() -> None:
     sql = copies.verify_sql("rebuild_b", "backlog_intervals", ["application_id", "seq"])
     assert "FULL JOIN c ON l.application_id = c.application_id AND l.seq = c.seq" in sql
