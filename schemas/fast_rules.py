@@ -53,7 +53,7 @@ def compile_passes(event_type: str) -> Passes:
         "CLOCK_SKEW": rules.CLOCK_SKEW,
         "OFFICES": rules.IMMIGRATION_OFFICES,
         "pseudonym": rules.PSEUDONYM.fullmatch,
-        "whitespace": rules.WHITESPACE.search,
+        "valid_id": rules.valid_id,
         "event_date": rules.event_date,
         "UTC": UTC,
         "ONE_DAY": ONE_DAY,
@@ -88,12 +88,12 @@ def passes_source(event_type: str) -> str | None:
     checked = set(arrays)  # fields whose test below is False or raises for a list (the rules count every list)
     for name in sorted(fields):
         # The rules skip a value that is not a string. None (or absent) is skipped here too; any other
-        # value makes the test true or raise, and the rules decide. Every whitespace character but ' ' is
-        # unprintable, so a printable id without ' ' needs no regex.
+        # value makes the test true or raise, and the rules decide. A valid id is never empty and has no
+        # whitespace, so ``valid_id`` alone says what the three id rules say together.
         if name.endswith("_ref"):
             bad = "v is not None and not pseudonym(v)"
         elif name.endswith("_id"):
-            bad = "v is not None and (not v or not (' ' not in v and v.isprintable()) and whitespace(v))"
+            bad = "v is not None and not valid_id(v)"
         else:
             continue
         checked.add(name)

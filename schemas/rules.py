@@ -44,6 +44,36 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")
 PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{6,64}")
 PSEUDONYM_RULE = "must be a pseudonym: 6 to 64 of A-Z a-z 0-9 _ - (no names, e-mail addresses or spaces)"
 WHITESPACE = re.compile(r"\s")  # the characters str.isspace() names, found in C rather than per character
+# An id (`*_id`) is made by a system, never typed from a person's details: a prefix of 2 to 4 capital letters
+# (DO, ABH, EBH, ER), then 1 to 6 parts of letters and digits joined by '-', 64 characters at most. A part of
+# three or more letters needs a digit (a word — a name — does not pass), and no part or run of parts may form a
+# calendar date (YYYY-MM-DD, DD-MM-YYYY, or eight digits YYYYMMDD / DDMMYYYY from 1900 to 2099). Like the
+# pseudonym check, this refuses the common slips (`Mustermann_Max_1990-05-01`), not every encoding.
+ID_FORMAT = re.compile(r"[A-Z]{2,4}(?:-[A-Za-z0-9]{1,32}){1,6}")
+_WORD = re.compile(r"[A-Za-z]{3,}")
+_DATE_RUN = re.compile(
+    r"(?:^|-)(?:(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"|(?:0[1-9]|[12]\d|3[01])-(?:0[1-9]|1[0-2])-(?:19|20)\d\d)(?:-|$)"
+)
+_EIGHT_DIGITS = re.compile(
+    r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])(?:19|20)\d\d"
+)
+ID_RULE = (
+    "must be an id like DO-2025-004711: 2 to 4 capital letters, then parts of letters and digits joined by '-'"
+    " (a part of three or more letters needs a digit); no names, dates or spaces"
+)
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a system-made id (``ID_FORMAT``, no word, no date)."""
+    if len(value) > 64 or not ID_FORMAT.fullmatch(value):
+        return False
+    parts = value.split("-")[1:]
+    if any(_WORD.fullmatch(part) for part in parts):
+        return False
+    if any(len(part) == 8 and _EIGHT_DIGITS.fullmatch(part) for part in parts):
+        return False
+    return not _DATE_RUN.search(value[value.index("-") :])
 DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
@@ -80,7 +110,9 @@ def _recorded_after_it_happened(_: str, envelope: dict[str, Any], __: dict[str, 
 
 
 def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
-    """Ids (`*_id`) are non-empty, without whitespace; refs (`*_ref`: client, case manager) look like pseudonyms."""
+    """Ids (`*_id`) look made by a system, like `DO-2025-004711`: 2 to 4 capital letters, then parts of letters and
+    digits joined by `-` (a part of three or more letters needs a digit), no date; refs (`*_ref`: client, case
+    manager) look like pseudonyms."""
     errors = []
     for name, value in payload.items():
         if not isinstance(value, str):
@@ -91,6 +123,8 @@ def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[st
             errors.append(f"payload.{name}: must not be empty")
         elif name.endswith("_id") and WHITESPACE.search(value):
             errors.append(f"payload.{name}: must not contain whitespace")
+        elif name.endswith("_id") and not valid_id(value):
+            errors.append(f"payload.{name}: {ID_RULE}")
     return errors
 
 

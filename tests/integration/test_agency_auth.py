@@ -88,12 +88,12 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
         async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, **sdk) as partner:
             with pytest.raises(EncodeError, match="cannot seal the client's pseudonym"):
-                await partner.publish(opened("DO-OWN-0"))  # no key table on the partner's side: never in clear
+                await partner.publish(opened("DO-W9-0"))  # no key table on the partner's side: never in clear
         async with (
             ClientKeyStore(lane.database_url) as keys,  # the agency's login, publishing from the platform machine
             Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, client_keys=keys, **sdk) as jobcenter,
         ):
-            own = await jobcenter.publish(opened("DO-OWN-1"))
+            own = await jobcenter.publish(opened("DO-W9-1"))
         reached(own.topic, own.partition, own.offset)
         with pytest.raises(ValueError, match="the signing key is JOBCENTER's, not JUGENDAMT's"):
             Publisher(lane.bootstrap, "JUGENDAMT", topic_prefix=lane.prefix, **sdk)
@@ -102,8 +102,8 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         ring = KeyRing()  # sealing keys in memory: what is tested here is the signature
         ring.add("P-7f3a9c", *new_key())
         other = Preparer("AUSLAENDERBEHOERDE", topic_prefix=lane.prefix, keys=ring)
-        forged, unsigned = (other.prepare(opened(f"DO-FORGED-{i}")) for i in range(2))
-        wrong_key = Preparer("JOBCENTER", topic_prefix=lane.prefix, keys=ring).prepare(opened("DO-FORGED-2"))
+        forged, unsigned = (other.prepare(opened(f"DO-F9-{i}")) for i in range(2))
+        wrong_key = Preparer("JOBCENTER", topic_prefix=lane.prefix, keys=ring).prepare(opened("DO-F9-2"))
         impostor = SigningKey(key.key_id, b"\x00" * 32)
         producer = AIOKafkaProducer(**login.options(), enable_idempotence=True)
         await producer.start()
@@ -123,7 +123,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
         await caught_up(lane, worker, targets)
         cases = await lane.fetch("SELECT case_id, opened_by FROM caseload_cases")
-        assert [(r["case_id"], r["opened_by"]) for r in cases] == [("DO-OWN-1", "JOBCENTER")]
+        assert [(r["case_id"], r["opened_by"]) for r in cases] == [("DO-W9-1", "JOBCENTER")]
         reasons = sorted(dict(r.headers)["kim.reason"].decode() for r in await read_all(lane, "kim.dlq"))
         assert len(reasons) == 3, reasons
         assert reasons[0].startswith(f"bad signature: kim.sig does not verify under {key.key_id}'s key")

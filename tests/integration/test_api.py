@@ -162,7 +162,7 @@ def test_read_your_writes_with_min_offsets(filled: Lane, server: Server):
             draft = EventDraft(
                 "CaseOpened",
                 {
-                    "case_id": "DO-2026-API-1",
+                    "case_id": "DO-2026-A9-1",
                     "client_ref": "P-api001",
                     "district": "MENGEDE",
                     "access_route": "SELF",

@@ -29,7 +29,7 @@ def kim(lane: Lane, *args: str, actor: str = "alice@ops-desk") -> subprocess.Com
 
 def test_a_redrive_is_recorded_with_actor_filter_and_outcome(lane: Lane) -> None:
     worker = lane.worker()
-    partition, offset = asyncio.run(send_raw(lane, "kim.cases", b"DO-junk", b"\x00 not an event"))
+    partition, offset = asyncio.run(send_raw(lane, "kim.cases", b"DO-J9", b"\x00 not an event"))
     asyncio.run(caught_up(lane, worker, {(lane.topic("kim.cases"), partition): offset + 1}))
 
     assert kim(lane, "audit").stdout.strip() == "no audit entries match"

@@ -37,11 +37,11 @@ def test_redrive_after_the_fix_applies_each_letter_once_and_a_repeat_failure_kee
 
     async def closed_at() -> list:
         return [
-            r["closed_at"] for r in await lane.fetch("SELECT closed_at FROM caseload_cases WHERE case_id = 'DO-late'")
+            r["closed_at"] for r in await lane.fetch("SELECT closed_at FROM caseload_cases WHERE case_id = 'DO-L9'")
         ]
 
-    asyncio.run(publish(b"DO-late", _bytes(closed("DO-late", day=5))))  # its CaseOpened is not there yet
-    asyncio.run(publish(b"DO-junk", b"\x00 not an event"))
+    asyncio.run(publish(b"DO-L9", _bytes(closed("DO-L9", day=5))))  # its CaseOpened is not there yet
+    asyncio.run(publish(b"DO-J9", b"\x00 not an event"))
 
     listed = kim(lane, "dlq", "list")
     assert listed.returncode == 0, listed.stderr
@@ -49,10 +49,10 @@ def test_redrive_after_the_fix_applies_each_letter_once_and_a_repeat_failure_kee
     assert "CaseClosed" in listed.stdout and "undecodable" in listed.stdout
     position = next(line.split()[0] for line in listed.stdout.splitlines() if "CaseClosed" in line)
     shown = kim(lane, "dlq", "show", position)
-    assert shown.returncode == 0 and "kim.source.topic: " + topic in shown.stdout and "DO-late" in shown.stdout
+    assert shown.returncode == 0 and "kim.source.topic: " + topic in shown.stdout and "DO-L9" in shown.stdout
     assert kim(lane, "dlq", "show", "9:999").stderr.startswith("error: no dead letter at '9:999'")
 
-    asyncio.run(publish(b"DO-late", _bytes(opened("DO-late", day=1))))  # the fix: the missing event arrives
+    asyncio.run(publish(b"DO-L9", _bytes(opened("DO-L9", day=1))))  # the fix: the missing event arrives
     assert asyncio.run(closed_at()) == [None]
 
     first = kim(lane, "dlq", "redrive", "--projection", "caseload")

@@ -195,7 +195,7 @@ def test_an_erased_client_leaves_no_readable_trace_and_every_total_stays(lane: L
 
 
 def late_case(opening: HistoryEvent) -> dict[str, Any]:
-    return {**opening.draft.payload, "case_id": "DO-LATE-1", "client_ref": "P-late00client"}
+    return {**opening.draft.payload, "case_id": "DO-L9-1", "client_ref": "P-late00client"}
 
 
 def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(lane: Lane) -> None:

@@ -28,7 +28,7 @@ def test_published_events_reach_the_caseload_and_bad_ones_the_dlq(lane: Lane) ->
     async def scenario() -> None:
         targets = await publish_history(lane, openings, closings)
         garbage_partition, garbage_offset = await send_raw(lane, "kim.cases", b"DO-x", b"not avro at all")
-        unknown_close = await send_raw(lane, "kim.cases", b"DO-ghost", _close_of_unknown_case())
+        unknown_close = await send_raw(lane, "kim.cases", b"DO-G9", _close_of_unknown_case())
         for partition, offset in ((garbage_partition, garbage_offset), unknown_close):
             tp = (lane.topic("kim.cases"), partition)
             targets[tp] = max(targets.get(tp, 0), offset + 1)
@@ -42,7 +42,7 @@ def test_published_events_reach_the_caseload_and_bad_ones_the_dlq(lane: Lane) ->
         dead = await read_all(lane, "kim.dlq")
         reasons = sorted(dict(r.headers)["kim.reason"].decode() for r in dead)
         assert len(dead) == 2, reasons
-        assert reasons[0] == "case DO-ghost was never opened"
+        assert reasons[0] == "case DO-G9 was never opened"
         assert reasons[1].startswith("undecodable: not Avro single-object encoding")
         garbage = next(r for r in dead if r.value == b"not avro at all")
         headers = {k: v.decode() for k, v in garbage.headers}
@@ -82,5 +82,5 @@ def _close_of_unknown_case() -> bytes:
     from schemas import Codec
     from tests.unit.events import closed
 
-    event = closed("DO-ghost")
+    event = closed("DO-G9")
     return Codec().encode(event.event_type, event.envelope, event.payload)

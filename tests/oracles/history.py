@@ -339,18 +339,18 @@ def _strays(b: _Builder, count: int) -> None:
     """Events about keys nobody opened or filed."""
     for i in range(count):
         t = b.start + timedelta(seconds=b.rng.uniform(0, (b.end - b.start).total_seconds()))
-        b.emit(t, CM, "CaseClosed", {"case_id": f"DO-GHOST-{i}", "reason": "NO_CONTACT"})
+        b.emit(t, CM, "CaseClosed", {"case_id": f"DO-G9-{i}", "reason": "NO_CONTACT"})
         b.emit(
             b.later(t, 0, 1),
             "JOBCENTER",
             "ReferralDeclined",
-            {"case_id": f"DO-GHOST-{i}", "referral_id": f"DO-GHOST-{i}-R1", "reason": "OTHER"},
+            {"case_id": f"DO-G9-{i}", "referral_id": f"DO-G9-{i}-R1", "reason": "OTHER"},
         )
         b.emit(
             b.later(t, 0, 1),
             "AUSLAENDERBEHOERDE",
             "DecisionIssued",
-            {"application_id": f"ABH-GHOST-{i}", "outcome": "GRANTED"},
+            {"application_id": f"ABH-G9-{i}", "outcome": "GRANTED"},
         )
 
 

@@ -147,6 +147,14 @@ def bad_records(codec: Codec) -> list[Bad]:
             "immigration offices only",
         ),
         Bad(
+            "domain rule: a case id that is a name and a birth date",
+            "kim.cases",
+            b"Mustermann_Max_1990-05-01",
+            valid("CaseClosed", case_id="Mustermann_Max_1990-05-01"),
+            both,  # both read CaseClosed
+            "must be an id like DO-2025-004711",
+        ),
+        Bad(
             "a pseudonym in clear where v2 seals it (CaseOpened)",
             "kim.cases",
             b"DO-c1",

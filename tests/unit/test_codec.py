@@ -11,7 +11,7 @@ PUBLISHED = Path(__file__).resolve().parents[2] / "schemas" / "published.json"
 
 def test_round_trip_keeps_every_field() -> None:
     codec = Codec()
-    event = opened("c-1", agency="AUSLAENDERBEHOERDE", district="INNENSTADT_NORD")
+    event = opened("DO-C1", agency="AUSLAENDERBEHOERDE", district="INNENSTADT_NORD")
     data = codec.encode(event.event_type, event.envelope, event.payload)
     decoded = codec.decode(data)
     assert decoded.event_type == "CaseOpened"
@@ -23,7 +23,7 @@ def test_round_trip_keeps_every_field() -> None:
 
 def test_message_names_its_writer_schema_by_single_object_fingerprint() -> None:
     codec = Codec()
-    event = closed("c-2")
+    event = closed("DO-C2")
     data = codec.encode(event.event_type, event.envelope, event.payload)
     assert data[:2] == b"\xc3\x01"
     assert data[2:10] == codec.schema_for("CaseClosed").fingerprint
@@ -31,7 +31,7 @@ def test_message_names_its_writer_schema_by_single_object_fingerprint() -> None:
 
 def test_every_invalid_field_is_named_with_its_reason() -> None:
     codec = Codec()
-    event = opened("c-3", sealed=False)
+    event = opened("DO-C3", sealed=False)
     payload = dict(event.payload, district="Dortmund-Nord", rechtskreise=["SGB_II", "SGB_99"], nickname="x")
     del payload["client_ref"]
     with pytest.raises(EncodeError) as raised:  # as v1, where client_ref is required (v2: sealed instead)
@@ -66,7 +66,7 @@ def test_undecodable_bytes_say_why(data: bytes, reason: str) -> None:
 
 def test_truncated_body_is_a_decode_error() -> None:
     codec = Codec()
-    event = opened("c-4")
+    event = opened("DO-C4")
     data = codec.encode(event.event_type, event.envelope, event.payload)
     with pytest.raises(DecodeError, match="corrupt CaseOpened v2 body"):
         codec.decode(data[:-20])

@@ -4,9 +4,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from schemas import Codec, EncodeError
 from schemas.domain import domain_errors
+from schemas.rules import _DATE_RUN, _EIGHT_DIGITS, _WORD, ID_RULE, valid_id
 from schemas.samples import EVENT_TYPES, SAMPLE_AT, sample_envelope, sample_payload
 
 CODEC = Codec()
@@ -183,3 +186,49 @@ def test_domain_errors_is_callable_on_its_own() -> None:
     assert domain_errors("DocumentsRequested", envelope, {**sample_payload("DocumentsRequested"), "documents": []}) == [
         "payload.documents: must name at least one"
     ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Mustermann_Max_1990-05-01",  # a name and a birth date, typed into the id
+        "DO-MUSTERMANN-1",  # a word: a part of three or more letters without a digit
+        "DO-Max",
+        "DO-2025-1990-05-01",  # a date as three parts
+        "DO-01-05-1990",
+        "DO-19900501",  # a date as eight digits
+        "DO-01051990",
+        "do-2025-004711",  # the prefix is capital letters
+        "DO",  # no part
+        "D-1",
+        "DO-" + "1" * 62,  # longer than 64
+        "DO 2025",
+    ],
+)
+def test_an_id_that_could_hold_a_name_or_a_date_is_refused(value: str) -> None:
+    assert errors("CaseClosed", case_id=value) == [f"payload.case_id: {ID_RULE}"] or value == "DO 2025"
+    assert errors("CaseClosed", case_id=value)  # "DO 2025": refused for its space, before the format
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["DO-2025-004711", "DO-2025-004711-C1", "ABH-2025-06E1B9-123456", "DO-1", "DO-P-1", "ER-3fa9c0d2e1b4a5c6"],
+)
+def test_system_made_ids_pass(value: str) -> None:
+    assert errors("CaseClosed", case_id=value) == []
+
+
+@given(
+    prefix=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=4),
+    parts=st.lists(st.integers(0, 2**40), min_size=1, max_size=4),
+)
+def test_a_prefix_and_hexadecimal_counters_pass_unless_a_part_reads_as_a_date(prefix: str, parts: list[int]) -> None:
+    """What an agency's system makes (a prefix, counters, hex digests) passes; the one exception is a part that
+    happens to read as a calendar date, which is refused whoever made it."""
+    text = [f"{n:X}" if n % 2 else str(n) for n in parts]
+    value = "-".join([prefix, *text])
+    dated = any(len(t) == 8 and t.isdigit() and _EIGHT_DIGITS.fullmatch(t) for t in text)
+    word = any(_WORD.fullmatch(t) for t in text)
+    assert valid_id(value) == (
+        len(value) <= 64 and not dated and not word and not _DATE_RUN.search(value[len(prefix) :])
+    )
