@@ -42,11 +42,13 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("SELECT, INSERT, UPDATE", ("projection_checkpoints",)),
         # verify record signatures; metrics read rebuild progress and re-drives
         Grant("SELECT", ("signing_keys", "signing_cutoffs", "projection_rebuilds", "dlq_redriven")),
+        Grant("SELECT, INSERT", ("dead_letters_sent",)),  # a letter once per record (migration 0132)
     ),
     OPERATIONS: (
         # replay (its swap), dlq redrive, erase: the projections and their bookkeeping
         Grant(WRITE, (PROJECTION_TABLES, "projection_checkpoints", "projection_rebuilds", "dlq_redriven")),
         Grant(WRITE, ("dlq_tally", "dlq_tally_letters")),  # kim status: the dead letters counted so far
+        Grant("SELECT, INSERT", ("dead_letters_sent",)),  # a rebuild sends no second letter for a record
         Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),  # agency add/remove (keys are retired)
         Grant("SELECT", ("signing_cutoffs",)),
         Grant("SELECT", ("audit_log",)),  # appends through audit_append() only (FUNCTIONS), which records the login

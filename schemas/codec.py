@@ -68,6 +68,10 @@ class Codec:
         """The event type of every writer schema this codec reads (published versions and today's), by fingerprint."""
         return {fingerprint: schema.event_type for fingerprint, schema in self._writers.items()}
 
+    def writer_schema(self, fingerprint: bytes) -> EventSchema | None:
+        """The writer schema of a message by its fingerprint (a published version or today's), or None."""
+        return self._writers.get(bytes(fingerprint))
+
     def schema_for(self, event_type: str, version: int | None = None) -> EventSchema:
         """The current schema of ``event_type`` (or the given published ``version`` of it)."""
         if not isinstance(event_type, str):

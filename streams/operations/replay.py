@@ -35,7 +35,7 @@ from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.runtime.batch import OnRejected
 from streams.runtime.bulk import BATCH_RECORDS, catch_up
-from streams.runtime.dlq import send_rejections
+from streams.runtime.dlq import send_once
 from streams.runtime.progress import Progress
 
 Handler = Callable[[asyncpg.Connection], OnRejected]  # what a batch's transaction does with its rejections
@@ -279,11 +279,15 @@ class _Runner:
         topic = self.request.topic_prefix + DLQ
         extra = [("kim.rebuild", self.schema.encode())]
 
-        async def send(rejections: list[Rejection]) -> None:
-            await send_rejections(producer, topic, self.name, rejections, extra)  # an oversized one without its bytes
-            self.rejected += len(rejections)
+        def send(conn: asyncpg.Connection) -> OnRejected:
+            async def to_dlq(rejections: list[Rejection]) -> None:
+                # Only what no letter was sent for yet (by the live projection, or an earlier rebuild): a
+                # rebuild never multiplies a bad record in kim.dlq. An oversized one goes without its bytes.
+                self.rejected += len(await send_once(conn, producer, topic, self.name, rejections, extra))
 
-        return lambda conn: send
+            return to_dlq
+
+        return send
 
     async def _swap(self, control: asyncpg.Connection, live: asyncpg.Connection, dead_letter: Handler) -> Outcome:
         r = self.request

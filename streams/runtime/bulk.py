@@ -28,7 +28,7 @@ from schemas.topics import DLQ
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.runtime.batch import OnRejected
-from streams.runtime.dlq import send_rejections
+from streams.runtime.dlq import send_once
 from streams.runtime.loop import BULK, RecordLoop
 from streams.runtime.progress import Progress
 
@@ -143,7 +143,7 @@ async def _catch_up(
     def dead_letters(projection: Projection, conn: asyncpg.Connection) -> OnRejected:
         if on_rejected is not None:
             return on_rejected(conn)
-        return functools.partial(send_rejections, producer, topic_prefix + DLQ, projection.name)
+        return functools.partial(send_once, conn, producer, topic_prefix + DLQ, projection.name)
 
     loop = RecordLoop(
         projections,

@@ -15,15 +15,22 @@ only when two projections each need it) is decided in ``streams/runtime/judge.py
 from __future__ import annotations
 
 import asyncio
+import functools
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
+from fastavro import schemaless_reader
 
 from projections.records import Rejection
+from schemas import Codec
+from schemas.codec import HEADER_SIZE, MAGIC
+from schemas.sealing import SEALED
 from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
@@ -58,6 +65,31 @@ def dlq_headers(
 
 OMITTED_HEADER = "kim.value_omitted"
 MAX_LETTER_KEY = 1024  # a key longer than this is cut in a letter without bytes (it only picks the partition)
+PSEUDONYM_OMITTED = (
+    "the record carries a client's pseudonym in clear: its bytes stay only at the source position, never copied"
+)
+
+
+@functools.cache
+def _codec() -> Codec:
+    return Codec()
+
+
+def shows_a_pseudonym(value: bytes | None) -> bool:
+    """Whether a record's bytes carry a client's pseudonym in clear: a CaseOpened or ApplicationFiled written
+    without sealing (version 1, or a raw producer's version 2). Its letter must not copy them — a copy in
+    ``kim.dlq`` would be one more place an erasure cannot reach. Unreadable bytes of those types count as
+    carrying one (the letter cannot tell)."""
+    if not value or value[:2] != MAGIC or len(value) < HEADER_SIZE:
+        return False
+    writer = _codec().writer_schema(value[2:HEADER_SIZE])
+    if writer is None or writer.event_type not in SEALED:
+        return False
+    try:
+        payload = schemaless_reader(io.BytesIO(value[HEADER_SIZE:]), writer.parsed, None)["payload"]
+    except Exception:  # corrupt bytes of a type that names a client: keep them out of the letter
+        return True
+    return payload.get("client_ref") is not None
 
 
 async def send_rejections(
@@ -78,6 +110,9 @@ async def _send_letter(
     """The letter with the record's bytes or, when that is over the producer's limit, without them: a letter
     too large must never stop the partition (the record itself stays in the log at its source offset)."""
     headers = [*dlq_headers(projection, r), *extra]
+    if shows_a_pseudonym(r.record.value):
+        omitted = (OMITTED_HEADER, PSEUDONYM_OMITTED.encode())
+        return await producer.send(dlq_topic, b"", key=r.record.key, headers=[*headers, omitted])
     try:
         return await producer.send(dlq_topic, r.record.value, key=r.record.key, headers=headers)
     except MessageSizeTooLargeError:
@@ -85,6 +120,50 @@ async def _send_letter(
         omitted = (OMITTED_HEADER, f"{size} bytes of key and value, over Kafka's limit for a letter".encode())
         key = r.record.key[:MAX_LETTER_KEY] if r.record.key is not None else None
         return await producer.send(dlq_topic, b"", key=key, headers=[*headers, omitted])
+
+
+async def send_once(
+    conn: asyncpg.Connection,
+    producer: AIOKafkaProducer,
+    dlq_topic: str,
+    projection: str,
+    rejections: list[Rejection],
+    extra: Sequence[tuple[str, bytes]] = (),
+) -> list[Rejection]:
+    """``send_rejections`` for the records no letter of ``projection`` was sent for yet; returns those sent.
+
+    The positions are kept in ``dead_letters_sent`` (migration 0132) in the caller's transaction, so a rebuild
+    does not dead-letter again what the live projection (or an earlier rebuild) already did, and a letter is
+    written once per record and projection — twice only when a transaction fails after its letters were sent.
+    """
+    if not rejections:
+        return []
+    topics = [r.record.topic for r in rejections]
+    partitions = [r.record.partition for r in rejections]
+    offsets = [r.record.offset for r in rejections]
+    known = {
+        (row["topic"], row["partition"], row["offset"])
+        for row in await conn.fetch(
+            'SELECT topic, partition, "offset" FROM dead_letters_sent WHERE projection = $1'
+            ' AND (topic, partition, "offset") IN (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[]))',
+            projection,
+            topics,
+            partitions,
+            offsets,
+        )
+    }
+    fresh = [r for r in rejections if (r.record.topic, r.record.partition, r.record.offset) not in known]
+    if fresh:
+        await send_rejections(producer, dlq_topic, projection, fresh, extra)
+        await conn.execute(
+            'INSERT INTO dead_letters_sent (projection, topic, partition, "offset")'
+            " SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[]) ON CONFLICT DO NOTHING",
+            projection,
+            [r.record.topic for r in fresh],
+            [r.record.partition for r in fresh],
+            [r.record.offset for r in fresh],
+        )
+    return fresh
 
 
 @dataclass(frozen=True)

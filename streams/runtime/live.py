@@ -31,7 +31,7 @@ from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import consumer_group
 from streams.runtime.batch import OnRejected
 from streams.runtime.collector import EVERY_SECONDS
-from streams.runtime.dlq import send_rejections
+from streams.runtime.dlq import send_once
 from streams.runtime.loop import LIVE, LoopObserver, RecordLoop
 
 log = logging.getLogger("kim.worker")
@@ -107,11 +107,11 @@ def build_app(
     dlq_topic = topic_prefix + DLQ
     resources = _Resources(kafka, database_url, f"kim-worker-{projection.name}")
 
-    async def dead_letter(rejections: list, *, name: str) -> None:
-        await send_rejections(await resources.producer(), dlq_topic, name, rejections)
+    async def dead_letter(rejections: list, *, conn: asyncpg.Connection, name: str) -> None:
+        await send_once(conn, await resources.producer(), dlq_topic, name, rejections)
 
     def dead_letters(p: Projection, conn: asyncpg.Connection) -> OnRejected:
-        return functools.partial(dead_letter, name=p.name)
+        return functools.partial(dead_letter, conn=conn, name=p.name)
 
     loop = RecordLoop(
         [projection],

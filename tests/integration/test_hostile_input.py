@@ -146,13 +146,11 @@ def test_a_record_at_the_brokers_limit_is_dead_lettered_without_its_bytes_and_th
     asyncio.run(scenario())
     assert worker.alive()
 
-    # A rebuild meets the same record: its letter goes without the bytes too, and the rebuild completes.
+    # A rebuild meets the same record: it was dead-lettered already, so no second letter; the rebuild completes.
     replay = run_kim(lane, "replay", "caseload", timeout=300)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     letters = asyncio.run(read_all(lane, "kim.dlq"))
-    assert len(letters) == 2, letters
-    rebuilt = {k: v.decode() for k, v in letters[1].headers}
-    assert letters[1].value == b"" and "kim.rebuild" in rebuilt and rebuilt["kim.value_omitted"].startswith("1048306")
+    assert len(letters) == 1, letters
     assert asyncio.run(lane.fetch("SELECT case_id FROM caseload_cases")) == [("DO-B9G",)]
 
 

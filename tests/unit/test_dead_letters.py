@@ -17,7 +17,7 @@ from schemas import Codec
 from schemas.domain import domain_errors
 from schemas.history import stored_samples
 from schemas.rules import RULES
-from schemas.samples import EVENT_TYPES, sample_event
+from schemas.samples import EVENT_TYPES, sample_envelope, sample_event, sample_payload
 from streams.runtime.batch import prepare
 from streams.runtime.judge import duties, judge
 from tests.unit.bad_records import bad_records
@@ -131,3 +131,17 @@ def test_the_rules_left_out_for_a_type_would_find_nothing_in_it(event_type: str)
         for payload in _broken(event.payload):
             every = [e for rule in RULES for e in rule(event_type, envelope, payload)]
             assert domain_errors(event_type, envelope, payload) == every
+
+
+def test_a_letter_never_copies_bytes_that_show_a_pseudonym_in_clear() -> None:
+    """shows_a_pseudonym decides which letters go without the record's bytes (streams/runtime/dlq.py)."""
+    from streams.runtime.dlq import shows_a_pseudonym
+
+    by_kind = {b.kind: b.value for b in bad_records(CODEC)}
+    assert shows_a_pseudonym(by_kind["a pseudonym in clear where v2 seals it (CaseOpened)"])
+    assert shows_a_pseudonym(by_kind["a pseudonym in clear where v2 seals it (ApplicationFiled)"])
+    assert shows_a_pseudonym(by_kind["truncated CaseOpened"])  # cannot be read: kept out to be safe
+    assert not shows_a_pseudonym(by_kind["truncated ReferralIssued"])  # no client in that type
+    assert not shows_a_pseudonym(by_kind["garbage bytes"]) and not shows_a_pseudonym(None)
+    sealed = CODEC.encode("CaseClosed", sample_envelope("CaseClosed"), sample_payload("CaseClosed"))
+    assert not shows_a_pseudonym(sealed)
