@@ -62,7 +62,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("SELECT (projection, topic, partition, next_offset)", ("projection_checkpoints",)),
     ),
 }
-ADMIN_ONLY = ("schema_migrations",)  # no role gets anything on these
+# No role gets anything on these. platform_settings holds switches the analytics schema obeys (migration 0100:
+# KIM_CASE_MANAGER_FIGURES); only `kim up`, as the owner, writes it, and analytics reads it as its owner.
+ADMIN_ONLY = ("schema_migrations", "platform_settings")
 
 DATABASE_GRANTS = {OPERATIONS: "CREATE"}  # the schemas of `kim replay`'s copies (rebuild_*, asof_*)
 ANALYTICS_SCHEMA = "analytics"  # kim_analyst: USAGE, SELECT on every view, EXECUTE on every function
