@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from analytics.suppression import DEFAULT_SMALL_CELL_MAX, TOTAL, Cell
+from schemas.errors import KimError
 from schemas.labels import STADTBEZIRK
 
 DISTRICTS = tuple(STADTBEZIRK)  # the Stadtbezirke in the catalog's order
@@ -59,6 +60,7 @@ class Result:
     threshold: int = DEFAULT_SMALL_CELL_MAX
     notes: list[str] = field(default_factory=list)
     protected: bool = False  # has totals, so secondary suppression applies (and hidden cells look alike)
+    meta: dict[str, Any] = field(default_factory=dict)  # facts about the answer, as JSON properties beside the rows
 
     def count_columns(self) -> list[str]:
         return [c.name for c in self.columns if c.kind == "count"]
@@ -159,15 +161,36 @@ async def caseload_weekly(conn: asyncpg.Connection, f: Filters, threshold: int =
     return Result("caseload_weekly", "Cases opened and closed per week", columns, rows, threshold)
 
 
+# Case managers: the analytics schema decides whether figures per case manager are shown (migration 0100, the
+# switch KIM_CASE_MANAGER_FIGURES that `kim up` writes); these queries only read what it answers.
+
+CASE_MANAGER_FIGURES_OFF = "KIM01"  # the SQLSTATE of analytics.require_case_manager_figures()
+CASE_MANAGER_FIGURES = "KIM_CASE_MANAGER_FIGURES"
+
+
+class CaseManagerFiguresOff(KimError):
+    """The analytics schema refused figures per case manager: KIM_CASE_MANAGER_FIGURES is off."""
+
+
 async def caseload_by_case_manager(
     conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX
 ) -> Result:
+    """Open cases per case-manager pseudonym, only where the analytics schema allows it (else CaseManagerFiguresOff)."""
     await set_threshold(conn, threshold)
-    records = await conn.fetch(
-        "SELECT * FROM analytics.caseload_by_case_manager WHERE ($1::text IS NULL OR agency = $1)"
-        " ORDER BY open_cases DESC NULLS LAST, agency, case_manager_ref",
-        f.agency,
-    )
+    try:
+        records = await conn.fetch(
+            "SELECT * FROM analytics.caseload_by_case_manager WHERE ($1::text IS NULL OR agency = $1)"
+            " ORDER BY open_cases DESC NULLS LAST, agency, case_manager_ref",
+            f.agency,
+        )
+    except asyncpg.PostgresError as why:
+        if why.sqlstate != CASE_MANAGER_FIGURES_OFF:
+            raise
+        raise CaseManagerFiguresOff(
+            f"figures per case manager are off ({CASE_MANAGER_FIGURES}): they are performance data about staff, "
+            "shown only with the staff council's agreement; case_manager_load has the caseload per case manager in "
+            "bands, per agency"
+        ) from None
     rows = [
         {"agency": r["agency"], "case_manager_ref": r["case_manager_ref"], "open_cases": _cell(r, "open_cases")}
         for r in records
@@ -179,6 +202,43 @@ async def caseload_by_case_manager(
     ]
     return Result(
         "caseload_by_case_manager", "Open cases per case manager (as far as the log is read)", columns, rows, threshold
+    )
+
+
+LOAD_BANDS = ("load_1_10", "load_11_20", "load_21_30", "load_31_40", "load_over_40")
+CASE_MANAGER_LOAD_COLUMNS = [
+    Column("agency", "text", "agency"),
+    Column("case_managers", "count", "case managers"),
+    Column("load_1_10", "count", "1-10 open"),
+    Column("load_11_20", "count", "11-20 open"),
+    Column("load_21_30", "count", "21-30 open"),
+    Column("load_31_40", "count", "31-40 open"),
+    Column("load_over_40", "count", ">40 open"),
+]
+
+
+async def case_manager_load(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """Per agency: case managers with open cases and how many carry 1-10, 11-20, 21-30, 31-40, >40 (no pseudonym).
+
+    ``meta["case_manager_figures"]`` says whether the analytics schema also answers per case manager.
+    """
+    await set_threshold(conn, threshold)
+    allowed = await conn.fetchval("SELECT analytics.case_manager_figures()")
+    records = await conn.fetch(
+        "SELECT * FROM analytics.case_manager_load WHERE ($1::text IS NULL OR agency = $1)"
+        " ORDER BY agency = 'ALL', agency",
+        f.agency,
+    )
+    rows = [{"agency": r["agency"], **{c: _cell(r, c) for c in ("case_managers", *LOAD_BANDS)}} for r in records]
+    return Result(
+        "case_manager_load",
+        "Case managers per agency by their open cases (as far as the log is read); totals as ALL",
+        CASE_MANAGER_LOAD_COLUMNS,
+        rows,
+        threshold,
+        notes=[] if allowed else [f"figures per case manager: off ({CASE_MANAGER_FIGURES})"],
+        protected=True,
+        meta={"case_manager_figures": bool(allowed)},
     )
 
 
@@ -352,4 +412,4 @@ async def freshness(conn: asyncpg.Connection) -> Result:
     return Result("freshness", "How far each projection has read the log", columns, [dict(r) for r in records])
 
 
-QUERIES = {"caseloads": caseloads, "referrals": referrals, "backlog": backlog}
+QUERIES = {"caseloads": caseloads, "referrals": referrals, "backlog": backlog, "case-manager-load": case_manager_load}

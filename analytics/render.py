@@ -47,6 +47,7 @@ def to_json(result: Result, **extra: Any) -> dict[str, Any]:
         "title": result.title,
         "small_cell_max": result.threshold,
         "columns": [{"name": c.name, "kind": c.kind, "title": c.title} for c in result.columns],
+        **result.meta,
         **extra,
         "rows": json_rows(result),
     }

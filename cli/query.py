@@ -1,4 +1,6 @@
-"""`kim query caseloads | referrals | backlog`: the analysts' questions, suppressed, as a table, CSV or JSON."""
+"""`kim query caseloads | referrals | backlog | case-manager-load`: the analysts' questions, suppressed, as a table,
+CSV or JSON. There is no answer per case manager here: `case-manager-load` is the caseload per case manager in
+bands, per agency (figures per case-manager pseudonym are staff data, see KIM_CASE_MANAGER_FIGURES)."""
 
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Counts from 1 to 4 (KIM_SMALL_CELL_MAX) are suppressed, and so is a partner cell wherever a "
         "total would give a hidden count away."
     )
-    parser.add_argument("what", choices=("caseloads", "referrals", "backlog"), help="what to query")
+    parser.add_argument("what", choices=tuple(queries.QUERIES), help="what to query")
     parser.add_argument("--district", type=_symbol(STADTBEZIRK, "district"), help="only this Stadtbezirk (caseloads)")
     parser.add_argument(
-        "--agency", type=_symbol(AGENCY, "agency"), help="only this agency (caseloads: responsible; referrals: from)"
+        "--agency",
+        type=_symbol(AGENCY, "agency"),
+        help="only this agency (caseloads: responsible; referrals: from; case-manager-load: the case managers')",
     )
     parser.add_argument("--to-agency", type=_symbol(AGENCY, "agency"), help="referrals: only to this agency")
     parser.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
@@ -88,7 +92,7 @@ async def _query(settings: Settings, what: str, f: queries.Filters, threshold: i
     try:
         await queries.set_threshold(conn, threshold)
         return await queries.QUERIES[what](conn, f, threshold)
-    except asyncpg.UndefinedFunctionError:
+    except (asyncpg.UndefinedFunctionError, asyncpg.UndefinedTableError):
         raise SetupError("the analytics schema is missing; apply the migrations with `kim up`") from None
     finally:
         await conn.close()

@@ -15,6 +15,7 @@ from infra import db_roles, kafka_broker, postgres_server, processes
 from infra.agencies import record_cutoffs
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
+from infra.platform_settings import write_switches
 from infra.settings import Settings
 from projections.migrate import migrate
 from projections.registry import PROJECTIONS
@@ -40,7 +41,7 @@ def start_services(settings: Settings, log: Log = print) -> None:
 
 
 def prepare(settings: Settings, log: Log = print) -> None:
-    """Topics and migrations, both idempotent."""
+    """Topics, migrations and the platform's switches in the database, all idempotent."""
     for action in processes.run_sync(provision(kafka_connection(settings), settings.topic_prefix)):
         log(action)  # a topic that differs from its declaration raises TopicMismatch (a KimError: one line)
     if settings.local_postgres:
@@ -50,6 +51,8 @@ def prepare(settings: Settings, log: Log = print) -> None:
         log(note)
     for version in processes.run_sync(_migrate(settings.database_url)):
         log(f"applied migration {version}")
+    for change in processes.run_sync(_write_switches(settings)):
+        log(change)
     if processes.run_sync(_record_signing_cutoffs(settings)):
         log("records written before record signing existed stay valid unsigned (signing_cutoffs)")
 
@@ -58,6 +61,15 @@ async def _migrate(url: str) -> list[str]:
     conn = await asyncpg.connect(url)
     try:
         return await migrate(conn)  # MigrationError is a KimError: the front door prints it as one line
+    finally:
+        await conn.close()
+
+
+async def _write_switches(settings: Settings) -> list[str]:
+    """KIM_CASE_MANAGER_FIGURES into the database, where the analytics schema reads it (as the owner)."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await write_switches(conn, settings)
     finally:
         await conn.close()
 

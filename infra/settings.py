@@ -102,6 +102,10 @@ class Settings:
     actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
     # KIM_<ROLE>_DATABASE_URL of an external database, as (role, url) pairs; see infra/db_roles.py
     role_database_urls: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # KIM_CASE_MANAGER_FIGURES: analysts may see open cases per case-manager pseudonym — performance data about
+    # staff, so on only with the staff council's agreement. `kim up` writes it into the database
+    # (infra/platform_settings.py), where the analytics schema reads it; nothing else reads this field.
+    case_manager_figures: bool = False
 
     @property
     def local_kafka(self) -> bool:
@@ -178,7 +182,20 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
         actor=_actor(env),
         role_database_urls=_role_database_urls(env, external_db is not None),
+        case_manager_figures=_switch(env, CASE_MANAGER_FIGURES),
     )
+
+
+CASE_MANAGER_FIGURES = "KIM_CASE_MANAGER_FIGURES"
+_ON, _OFF = ("on", "true", "yes", "1"), ("off", "false", "no", "0", "")
+
+
+def _switch(env: dict[str, str], name: str) -> bool:
+    """An on/off setting, off when unset."""
+    raw = env.get(name, "").strip().lower()
+    if raw not in _ON + _OFF:
+        raise SetupError(f"{name}={env[name]!r} is not on or off; set it to on, to off, or unset it (off)")
+    return raw in _ON
 
 
 DATABASE_ROLES = ("worker", "operations", "analyst", "gateway")  # infra/db_roles.py says what each may do

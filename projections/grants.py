@@ -68,7 +68,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("SELECT (projection, topic, partition, next_offset)", ("projection_checkpoints",)),
     ),
 }
-ADMIN_ONLY = ("schema_migrations",)  # no role gets anything on these
+# No role gets anything on these. platform_settings holds switches the analytics schema obeys (migration 0100:
+# KIM_CASE_MANAGER_FIGURES); only `kim up`, as the owner, writes it, and analytics reads it as its owner.
+ADMIN_ONLY = ("schema_migrations", "platform_settings")
 
 # Functions in schema public a role may EXECUTE (each SECURITY DEFINER, owned by the migrating role, not PUBLIC's).
 FUNCTIONS: dict[str, tuple[str, ...]] = {

@@ -19,15 +19,19 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from infra import postgres_server
 from infra.client_keys import ClientKeyStore
 from infra.platform_identity import kafka_connection
+from infra.platform_settings import write_switches
 from infra.processes import run_sync
-from infra.settings import Settings
+from infra.settings import Settings, load_settings
 from projections.registry import PROJECTIONS
 from schemas.topics import TOPICS
 from streams.kafka.topics import provision
@@ -61,7 +65,10 @@ async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
     return targets
 
 
-def analytics_lane(base_settings: Settings, scale: float = 0.25, **knobs: Any) -> Iterator[Lane]:
+def analytics_lane(
+    base_settings: Settings, scale: float = 0.25, figures_per_case_manager: bool = False, **knobs: Any
+) -> Iterator[Lane]:
+    """The filled lane; ``figures_per_case_manager``: as if `kim up` ran with KIM_CASE_MANAGER_FIGURES=on."""
     tag = uuid.uuid4().hex[:10]
     name = f"kim_test_{tag}"
     url = postgres_server.create_database(base_settings, name)
@@ -73,11 +80,27 @@ def analytics_lane(base_settings: Settings, scale: float = 0.25, **knobs: Any) -
     lane = Lane(kafka, url, prefix, home, role_urls=role_urls(base_settings, name))
     try:
         run_sync(fill(lane, simulated(scale, **knobs)))
+        if figures_per_case_manager:
+            case_manager_figures(lane, True)
         yield lane
     finally:
         run_sync(_delete_topics(kafka, [prefix + spec.name for spec in TOPICS]))
         postgres_server.drop_database(base_settings.database_url, name)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def case_manager_figures(lane: Lane, on: bool) -> list[str]:
+    """Turn KIM_CASE_MANAGER_FIGURES on or off in the lane's database as `kim up` does (the owner writes the switch)."""
+    settings = replace(load_settings(lane.env()), case_manager_figures=on)
+
+    async def write() -> list[str]:
+        conn = await asyncpg.connect(lane.database_url)
+        try:
+            return await write_switches(conn, settings)
+        finally:
+            await conn.close()
+
+    return run_sync(write())
 
 
 def synced(test):

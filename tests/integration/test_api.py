@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def filled(base_settings: Settings) -> Iterator[Lane]:
-    yield from analytics_lane(base_settings)
+    # KIM_CASE_MANAGER_FIGURES on, so /v1/caseloads/case-managers answers (off: test_case_manager_figures.py)
+    yield from analytics_lane(base_settings, figures_per_case_manager=True)
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,7 @@ def test_every_count_is_suppressed_or_safe(server: Server):
         f"/v1/caseloads?{AT}&group_by=agency",
         "/v1/caseloads/weekly?from=2025-01-01&to=2025-12-31",
         "/v1/caseloads/case-managers",
+        "/v1/caseloads/case-manager-load",
         "/v1/referrals?limit=1000",
         f"/v1/referrals/open?{AT}",
         f"/v1/backlog?{AT}",
@@ -88,6 +90,10 @@ def test_no_hidden_count_follows_from_a_total(server: Server):
     lines += [[r[f"{c}_suppressed"] for r in backlog["rows"]] for c in ages]
     _, caseloads = server.json(f"/v1/caseloads?{AT}")
     lines += [[r[f"{c}_suppressed"] for r in caseloads["rows"]] for c in ("open_cases", "waiting")]
+    _, load = server.json("/v1/caseloads/case-manager-load")
+    bands = ("load_1_10", "load_11_20", "load_21_30", "load_31_40", "load_over_40", "case_managers")
+    lines += [[r[f"{c}_suppressed"] for c in bands] for r in load["rows"]]
+    lines += [[r[f"{c}_suppressed"] for r in load["rows"]] for c in bands]
     assert any(sum(line) >= 2 for line in lines), "the data should need some suppression"
     assert [line for line in lines if sum(line) == 1] == []
 

@@ -1,5 +1,6 @@
 """The dashboard in headless Chromium (Debian's, driven by Python playwright): it loads without console
 errors, every chart draws data from the API, the filters work, and a screenshot looks like a dashboard.
+Case managers appear in bands per agency; figures per case manager only where KIM_CASE_MANAGER_FIGURES is on.
 
 `./kim test` installs /usr/bin/chromium first when it is missing (as root); without it this test fails.
 """
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from infra.processes import run_sync
 from infra.settings import Settings
-from tests.integration.analytics_lane import Server, analytics_lane
+from tests.integration.analytics_lane import Server, analytics_lane, case_manager_figures
 from tests.integration.conftest import Lane
 
 pytestmark = pytest.mark.integration
@@ -28,7 +30,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CHARTS = ("chart-backlog-age", "chart-flow", "chart-cases", "chart-referrals", "chart-districts", "chart-managers")
+CHARTS = ("chart-backlog-age", "chart-flow", "chart-cases", "chart-referrals", "chart-districts", "chart-manager-load")
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +62,8 @@ class Page:
     def __init__(self, browser, server: Server) -> None:
         self.page = browser.new_page(viewport={"width": 1400, "height": 1500})
         self.problems: list[str] = []
+        self.requested: list[str] = []
+        self.page.on("request", lambda r: self.requested.append(r.url))
         self.page.on(
             "console", lambda m: m.type in ("error", "warning") and self.problems.append(f"{m.type}: {m.text}")
         )
@@ -137,3 +141,33 @@ def test_screenshot(page: Page, tmp_path: Path):
     assert width == 1400 and height > 1200
     assert len(data) > 100_000, f"{len(data)} bytes: too plain for six charts"
     print(f"screenshot: {shot}")
+
+
+def test_case_managers_in_bands_only_while_the_setting_is_off(page: Page, filled: Lane):
+    """Off (the default): the bands per agency, and no figure, label or request tied to a case-manager pseudonym."""
+    refs = {r[0] for r in run_sync(filled.fetch("SELECT DISTINCT case_manager_ref FROM caseload_cases"))} - {None}
+    assert refs and page.problems == []
+    assert not [url for url in page.requested if "/v1/caseloads/case-managers" in url]
+    assert page.page.evaluate("document.getElementById('section-managers').hidden") is True
+    assert page.page.evaluate("document.getElementById('chart-managers').data") is None
+    bands = page.page.evaluate("document.getElementById('chart-manager-load').data.map((t) => t.name)")
+    assert bands == [f"{b} open cases" for b in ("1-10", "11-20", "21-30", "31-40", "more than 40")]
+    assert sum(sum(page.shown("chart-manager-load", t)) for t in range(5)) > 0
+    html = page.page.content()
+    assert not [ref for ref in refs if ref in html]
+
+
+def test_case_managers_by_pseudonym_once_the_operator_turns_it_on(browser, server: Server, filled: Lane):
+    case_manager_figures(filled, True)
+    try:
+        page = Page(browser, server)
+        try:
+            assert page.problems == []
+            assert page.page.evaluate("document.getElementById('section-managers').hidden") is False
+            names = page.page.evaluate("document.getElementById('chart-managers').data[0].x")
+            assert names and all(name.startswith("CM-") for name in names)
+            assert not [v for v in page.shown("chart-managers") if 1 <= v <= 4]
+        finally:
+            page.page.close()
+    finally:
+        case_manager_figures(filled, False)

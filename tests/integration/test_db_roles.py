@@ -47,6 +47,9 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         *((f"SELECT * FROM {t}", f"permission denied for table {t}") for t in (*CASE_LEVEL, "audit_log", *KEYS)),
         ("SELECT * FROM projection_checkpoints", "permission denied for table projection_checkpoints"),
         ("SELECT * FROM caseload_by_agency", "permission denied for view caseload_by_agency"),
+        # the switch of figures per case manager (migration 0100): only `kim up`, as the owner, writes it
+        ("UPDATE platform_settings SET case_manager_figures = true", "permission denied for table platform_settings"),
+        ("SELECT * FROM platform_settings", "permission denied for table platform_settings"),
         ("CREATE VIEW analytics.sneaky AS SELECT 1", "permission denied for schema analytics"),
         ("CREATE TABLE sneaky (a int)", "permission denied for schema public"),
     ],
@@ -158,6 +161,10 @@ def test_the_analyst_reads_every_analytics_view_and_function_and_nothing_else(la
         try:
             assert await conn.fetchval("SELECT current_user") == "kim_analyst_login"
             for view in views:
+                if view == "caseload_by_case_manager":  # staff data: refused while KIM_CASE_MANAGER_FIGURES is off
+                    with pytest.raises(asyncpg.PostgresError, match="KIM_CASE_MANAGER_FIGURES"):
+                        await conn.fetch(f"SELECT * FROM analytics.{view}")
+                    continue
                 await conn.fetch(f"SELECT * FROM analytics.{view}")
             await conn.fetch("SELECT * FROM analytics.caseloads(now())")
             await conn.fetch("SELECT * FROM analytics.backlog(now())")

@@ -24,12 +24,14 @@ OBJECTS = (
     "caseload_by_case_manager",
     "referral_decline_reasons",
     "projection_freshness",
+    "case_manager_load",
 )
 
 
 @pytest.fixture(scope="module")
 def filled(base_settings: Settings) -> Iterator[Lane]:
-    yield from analytics_lane(base_settings)
+    # KIM_CASE_MANAGER_FIGURES on, so caseload_by_case_manager answers (off: test_case_manager_figures.py)
+    yield from analytics_lane(base_settings, figures_per_case_manager=True)
 
 
 async def _conn(lane: Lane) -> asyncpg.Connection:
@@ -187,6 +189,7 @@ async def test_sql_and_kim_query_hide_the_same_cells(filled: Lane):
         (["backlog", "--as-of", at], "SELECT * FROM analytics.backlog($1)", ("procedure",)),
         (["backlog", "--procedure", "§25b", "--as-of", at], "SELECT * FROM analytics.backlog($1, 8, 'AUFENTHG_25B')",
          ("procedure",)),
+        (["case-manager-load"], "SELECT * FROM analytics.case_manager_load", ("agency",)),
     ]  # fmt: skip
     hidden = {}
     conn = await _conn(filled)

@@ -26,8 +26,18 @@ def test_existing_services_are_used_when_configured() -> None:
         ({"KIM_KAFKA_BOOTSTRAP": "localhost"}, "KIM_KAFKA_BOOTSTRAP='localhost' is not a list of host:port"),
         ({"KIM_DATABASE_URL": "mysql://x"}, "KIM_DATABASE_URL='mysql://x' is not a PostgreSQL URL"),
         ({"KIM_TOPIC_PREFIX": "a b"}, "KIM_TOPIC_PREFIX='a b' may hold only"),
+        ({"KIM_CASE_MANAGER_FIGURES": "maybe"}, "KIM_CASE_MANAGER_FIGURES='maybe' is not on or off"),
     ],
 )
 def test_a_broken_setting_names_itself_and_the_fix(env: dict[str, str], message: str) -> None:
     with pytest.raises(SetupError, match=message):
         load_settings(env)
+
+
+def test_per_case_manager_figures_are_off_unless_turned_on() -> None:
+    """KIM_CASE_MANAGER_FIGURES (staff data: only with the staff council's agreement) defaults to off."""
+    assert load_settings({}).case_manager_figures is False
+    for off in ("", "off", "OFF", "false", "0", "no"):
+        assert load_settings({"KIM_CASE_MANAGER_FIGURES": off}).case_manager_figures is False, off
+    for on in ("on", "On", "true", "1", "yes"):
+        assert load_settings({"KIM_CASE_MANAGER_FIGURES": on}).case_manager_figures is True, on

@@ -2,7 +2,10 @@
 
 Every answer is suppressed as a whole table in SQL (the ``analytics`` schema, migration 0090) before it
 is paged, so paging never changes what is hidden. Queries run as the read-only group role
-``kim_analyst`` in read-only transactions.
+``kim_analyst`` in read-only transactions. Whether figures per case manager are shown is the analytics
+schema's decision too (migration 0100, KIM_CASE_MANAGER_FIGURES): when it refuses them,
+``/v1/caseloads/case-managers`` is a 403 naming the setting, and ``/v1/caseloads/case-manager-load`` (always
+there) has the caseload per case manager in bands, per agency.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Endpoint:
     query: Query
     params: tuple[str, ...]
     projection: str | None
+    forbidden: str | None = None  # when the analytics schema may refuse the answer: the 403's description
 
 
 ENDPOINTS = (
@@ -64,11 +68,21 @@ ENDPOINTS = (
         "caseload",
     ),
     Endpoint(
+        "/v1/caseloads/case-manager-load",
+        "Case managers per agency and how many carry 1-10, 11-20, 21-30, 31-40, >40 open cases (no case manager "
+        "named); case_manager_figures says whether /v1/caseloads/case-managers answers",
+        queries.case_manager_load,
+        ("agency",),
+        "caseload",
+    ),
+    Endpoint(
         "/v1/caseloads/case-managers",
-        "Open cases per case manager",
+        "Open cases per case manager (pseudonym) — only where KIM_CASE_MANAGER_FIGURES is on (with the staff "
+        "council's agreement); otherwise 403",
         queries.caseload_by_case_manager,
         ("agency",),
         "caseload",
+        forbidden="KIM_CASE_MANAGER_FIGURES is off: figures per case manager are not shown",
     ),
     Endpoint(
         "/v1/referrals",
@@ -164,6 +178,15 @@ def _handler(endpoint: Endpoint):
                 await wait_for_offsets(request.app, endpoint.projection, parsed.min_offsets, wait)
             async with request.app[POOL].acquire() as conn:
                 result = await endpoint.query(conn, parsed.filters, config.threshold)
+        except queries.CaseManagerFiguresOff:
+            return error_response(
+                403,
+                f"figures per case manager are off ({queries.CASE_MANAGER_FIGURES}): they are performance data about "
+                "staff, shown only where the operator turned them on with the staff council's agreement; "
+                "GET /v1/caseloads/case-manager-load has the caseload per case manager in bands, per agency",
+                setting=queries.CASE_MANAGER_FIGURES,
+                see="/v1/caseloads/case-manager-load",
+            )
         except Problem as problem:
             if problem.status != 503:
                 raise
@@ -190,6 +213,8 @@ def _answer(request: web.Request, result: queries.Result, parsed: params.Request
         result.rows[parsed.offset : parsed.offset + parsed.limit],
         result.threshold,
         result.notes,
+        result.protected,
+        result.meta,
     )
     wants_csv = parsed.fmt == "csv" or (
         "format" not in request.query and "text/csv" in request.headers.get("Accept", "")

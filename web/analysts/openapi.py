@@ -15,6 +15,8 @@ ERROR = {
             "type": "array",
             "items": {"type": "object", "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}},
         },
+        "setting": {"type": "string", "description": "403: the setting that withholds the answer"},
+        "see": {"type": "string", "description": "403: the path that answers instead"},
     },
 }
 RESULT = {
@@ -24,6 +26,11 @@ RESULT = {
         "query": {"type": "string"},
         "title": {"type": "string"},
         "small_cell_max": {"type": "integer", "description": "counts from 1 to this are suppressed"},
+        "case_manager_figures": {
+            "type": "boolean",
+            "description": "case-manager-load only: whether /v1/caseloads/case-managers answers "
+            "(KIM_CASE_MANAGER_FIGURES)",
+        },
         "columns": {
             "type": "array",
             "items": {
@@ -94,6 +101,7 @@ def document(endpoints) -> dict[str, Any]:
                         },
                     },
                     "400": _error("a parameter is unknown, malformed or out of range (named in the message)"),
+                    **({"403": _error(endpoint.forbidden)} if endpoint.forbidden else {}),
                     "503": _error("min_offsets not reached within wait seconds, or the database is unreachable"),
                 },
             }

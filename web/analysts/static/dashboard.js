@@ -94,6 +94,30 @@ async function drawDistricts(f) {
   await Plotly.newPlot("chart-districts", traces, layout({ barmode: "group", xaxis: { tickangle: -30, automargin: true }, legend: { orientation: "h", y: 1.12 } }), CONFIG);
 }
 
+const LOAD_BANDS = [["load_1_10", "1-10"], ["load_11_20", "11-20"], ["load_21_30", "21-30"], ["load_31_40", "31-40"],
+  ["load_over_40", "more than 40"]];
+
+// The caseload per case manager without naming one: per agency, how many case managers carry how many open cases.
+// Figures per case manager only where the analytics schema allows them (KIM_CASE_MANAGER_FIGURES): the answer
+// says so in case_manager_figures, and the per-manager chart is neither asked for nor shown otherwise.
+async function drawCaseManagers() {
+  const body = await getJSON("/v1/caseloads/case-manager-load?limit=1000");
+  const rows = body.rows.filter((r) => r.agency !== "ALL");
+  const x = rows.map((r) => label("agency", r.agency));
+  const traces = LOAD_BANDS.map(([column, name]) => ({ type: "bar", name: `${name} open cases`, x,
+    y: rows.map((r) => shown(r, column)) }));
+  await Plotly.newPlot("chart-manager-load", traces, layout({ barmode: "stack", yaxis: { title: "case managers" },
+    xaxis: { automargin: true } }), CONFIG);
+  const section = document.getElementById("section-managers");
+  if (body.case_manager_figures !== true) {
+    Plotly.purge("chart-managers");
+    section.hidden = true;
+    return;
+  }
+  section.hidden = false;
+  await drawManagers();
+}
+
 async function drawManagers() {
   const body = await getJSON("/v1/caseloads/case-managers?limit=1000");
   const rows = body.rows.slice(0, 40);
@@ -171,7 +195,7 @@ async function drawAll() {
   status.textContent = "";
   const f = filters();
   const results = await Promise.allSettled([drawBacklogAge(f), drawFlow(f), drawCases(f), drawReferrals(f),
-    drawDistricts(f), drawManagers(), drawAnswers(f)]);
+    drawDistricts(f), drawCaseManagers(), drawAnswers(f)]);
   const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
   status.textContent = failed.join("; ");
   document.body.dataset.ready = failed.length ? "error" : "true";
