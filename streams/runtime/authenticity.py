@@ -2,8 +2,8 @@
 
 ``screened`` splits the decoded events of a batch into accepted events and dead letters with the reason,
 given the signing keys and the legacy cutoffs (records below these offsets were written before signing
-existed and are accepted unsigned). Its edge ``authenticity_io.screen`` reads both from PostgreSQL inside
-the sink transaction, per batch, so an agency added a second ago is verifiable at once.
+existed and are accepted unsigned). Its edge ``authenticity_io.screen`` reads them from PostgreSQL inside
+the sink transaction, per batch, so an agency added or removed a second ago is judged accordingly at once.
 
 A retired key (`kim agency remove`) verifies only records **appended before its retirement**, judged by the
 time the broker appended the record (the event topics are ``message.timestamp.type=LogAppendTime``), never by
