@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -18,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add = verbs.add_parser("add", help="create an agency's identity and print its credentials once")
     add.add_argument("name", help="the agency, e.g. JOBCENTER (kim agency add --help lists them)")
     verbs.add_parser("list", help="agencies with an identity (no secrets)")
-    remove = verbs.add_parser("remove", help="revoke an agency's Kafka login, ACLs and gateway token")
+    remove = verbs.add_parser(
+        "remove", help="revoke an agency's Kafka login, ACLs and gateway token and retire its signing keys"
+    )
     remove.add_argument("name", help="the agency, e.g. JOBCENTER")
 
 
@@ -59,13 +62,16 @@ def add(settings: Settings, name: str) -> agencies.AgencyCredentials:
     return credentials
 
 
-def remove(settings: Settings, name: str) -> str:
+def remove(settings: Settings, name: str) -> tuple[str, datetime | None]:
+    """Revoke the Kafka login first, then retire the keys: a record the agency could still write is appended
+    before the retirement (and counts); after it, only a key holder writing through another login could add
+    one, and the stream side refuses it."""
     agency = _agency(name)
     if not run_sync(_db(settings, lambda conn: agencies.active(conn, agency))):
         raise SetupError(f"{agency} has no identity to remove (kim agency list shows who has one)")
     kafka_admin.remove_principal(settings, agencies.kafka_user(agency))
-    run_sync(_db(settings, lambda conn: agencies.unregister(conn, agency, settings.actor)))
-    return agency
+    retired_at = run_sync(_db(settings, lambda conn: agencies.unregister(conn, agency, settings.actor)))
+    return agency, retired_at
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -81,11 +87,14 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f'"{c.agency}", username=…, password=…, signing_key=…); gateway: Authorization: Bearer <token>'
         )
     elif args.verb == "remove":
-        agency = remove(settings, args.name)
-        print(
-            f"agency {agency} removed: Kafka login, ACLs and gateway token revoked "
-            "(its signing keys are kept, so the log still verifies)"
-        )
+        agency, retired_at = remove(settings, args.name)
+        print(f"agency {agency} removed: Kafka login, ACLs and gateway token revoked")
+        if retired_at is not None:
+            print(
+                f"signing keys retired at {retired_at.astimezone(UTC).isoformat(timespec='milliseconds')}: "
+                f"records the broker appends from then on no longer count as {agency}'s; "
+                "those appended before still verify"
+            )
     else:
         rows = run_sync(_db(settings, agencies.listing))
         if not rows:

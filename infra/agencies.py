@@ -84,16 +84,33 @@ async def register(conn: asyncpg.Connection, credentials: AgencyCredentials, act
         )
 
 
-async def unregister(conn: asyncpg.Connection, agency: str, actor: str = "kim") -> None:
-    """Revoke the token and retire the keys; the keys stay so that the log's records still verify. Audited."""
+async def unregister(conn: asyncpg.Connection, agency: str, actor: str = "kim") -> datetime | None:
+    """Revoke the token and retire the keys; returns when they were retired (None: none was still active). Audited.
+
+    A retired key stays, so that the records appended before its retirement still verify on every rebuild; the
+    stream side refuses every record signed with it that the broker appended at or after ``retired_at``
+    (``streams/runtime/authenticity.py``). The time is taken while the key table is locked against every reader
+    and rounded up to the next whole millisecond (the broker's append times are whole milliseconds): a worker that
+    judged a record without seeing the retirement read the keys before the lock, so that record was appended
+    before ``retired_at`` and every rebuild accepts it too; a record appended at or after it is judged with the
+    retirement in view, live as in a rebuild. This holds as long as the broker and PostgreSQL share a clock.
+    """
     async with conn.transaction():
-        await audit.record(conn, actor, "agency.remove", agency, "ok", {"kafka_user": kafka_user(agency)})
         await conn.execute(
             "UPDATE agencies SET token_hash = NULL, removed_at = now() WHERE agency = $1 AND removed_at IS NULL", agency
         )
-        await conn.execute(
-            "UPDATE signing_keys SET retired_at = now() WHERE agency = $1 AND retired_at IS NULL", agency
+        await conn.execute("LOCK TABLE signing_keys IN ACCESS EXCLUSIVE MODE")  # readers wait for the commit
+        retired = await conn.fetch(
+            "UPDATE signing_keys SET retired_at = date_trunc('milliseconds', clock_timestamp())"
+            " + interval '1 millisecond' WHERE agency = $1 AND retired_at IS NULL RETURNING key_id, retired_at",
+            agency,
         )
+        retired_at = max((r["retired_at"] for r in retired), default=None)
+        details = {"kafka_user": kafka_user(agency), "retired_keys": sorted(r["key_id"] for r in retired)}
+        if retired_at is not None:
+            details["retired_at"] = retired_at.isoformat()
+        await audit.record(conn, actor, "agency.remove", agency, "ok", details)
+        return retired_at
 
 
 async def listing(conn: asyncpg.Connection) -> list[AgencyRow]:
@@ -116,13 +133,23 @@ async def by_token(conn: asyncpg.Connection, token: str) -> tuple[str, SigningKe
     return None if row is None else (row["agency"], SigningKey(row["key_id"], bytes(row["secret"])))
 
 
-async def record_cutoffs(conn: asyncpg.Connection, ends: dict[tuple[str, int], int]) -> int:
-    """Remember, once per topic, where unsigned (pre-signing) records end; returns how many rows were new."""
-    known = {r["topic"] for r in await conn.fetch("SELECT DISTINCT topic FROM signing_cutoffs")}
+SIGNING_CUTOFFS, APPEND_TIME_CUTOFFS = "signing_cutoffs", "append_time_cutoffs"
+
+
+async def record_cutoffs(
+    conn: asyncpg.Connection, ends: dict[tuple[str, int], int], table: str = SIGNING_CUTOFFS
+) -> int:
+    """Remember, once per topic, where old records end; returns how many partitions had any.
+
+    ``signing_cutoffs``: records below were written unsigned (before signing existed); ``append_time_cutoffs``:
+    records below were written before the topic stamped the broker's append time (before any key was retired).
+    """
+    if table not in (SIGNING_CUTOFFS, APPEND_TIME_CUTOFFS):
+        raise ValueError(f"no cutoff table {table!r}")
+    known = {r["topic"] for r in await conn.fetch(f"SELECT DISTINCT topic FROM {table}")}
     new = [(t, p, end) for (t, p), end in sorted(ends.items()) if t not in known]
     if new:
         await conn.executemany(
-            "INSERT INTO signing_cutoffs (topic, partition, from_offset) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            new,
+            f"INSERT INTO {table} (topic, partition, from_offset) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", new
         )
     return sum(1 for *_, end in new if end > 0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from infra import db_roles, kafka_broker, postgres_server, processes
-from infra.agencies import record_cutoffs
+from infra.agencies import APPEND_TIME_CUTOFFS, SIGNING_CUTOFFS, record_cutoffs
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
 from infra.platform_settings import write_switches
@@ -55,6 +55,11 @@ def prepare(settings: Settings, log: Log = print) -> None:
         log(change)
     if processes.run_sync(_record_signing_cutoffs(settings)):
         log("records written before record signing existed stay valid unsigned (signing_cutoffs)")
+    if processes.run_sync(_record_signing_cutoffs(settings, APPEND_TIME_CUTOFFS)):
+        log(
+            "records written before the event topics stamped append times count as appended before every key "
+            "retirement (append_time_cutoffs)"
+        )
 
 
 async def _migrate(url: str) -> list[str]:
@@ -74,12 +79,18 @@ async def _write_switches(settings: Settings) -> list[str]:
         await conn.close()
 
 
-async def _record_signing_cutoffs(settings: Settings) -> int:
-    """Once per topic: the end offsets now, below which records were written unsigned (an older kim)."""
+async def _record_signing_cutoffs(settings: Settings, table: str = SIGNING_CUTOFFS) -> int:
+    """Once per topic: the end offsets now, below which records were written by an older kim.
+
+    ``signing_cutoffs``: unsigned, before records were signed. ``append_time_cutoffs``: with the producer's
+    time, before the topic stamped append times. ``prepare`` records these after ``provision`` switched the topic
+    to LogAppendTime, so every record with the producer's time lies below; a record between the switch and now
+    has the broker's time and is judged by it all the same (``streams/runtime/authenticity.py``).
+    """
     ends = await end_offsets(kafka_connection(settings), [settings.topic(t) for t in EVENT_TOPICS])
     conn = await asyncpg.connect(settings.database_url)
     try:
-        return await record_cutoffs(conn, ends)
+        return await record_cutoffs(conn, ends, table)
     finally:
         await conn.close()
 

@@ -40,8 +40,12 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     WORKER: (
         Grant(WRITE, (PROJECTION_TABLES,)),
         Grant("SELECT, INSERT, UPDATE", ("projection_checkpoints",)),
-        # verify record signatures; metrics read rebuild progress and re-drives
-        Grant("SELECT", ("signing_keys", "signing_cutoffs", "projection_rebuilds", "dlq_redriven")),
+        # verify record signatures (a retired key by signing_keys.retired_at and append_time_cutoffs); metrics
+        # read rebuild progress and re-drives
+        Grant(
+            "SELECT",
+            ("signing_keys", "signing_cutoffs", "append_time_cutoffs", "projection_rebuilds", "dlq_redriven"),
+        ),
         Grant("SELECT, INSERT", ("dead_letters_sent",)),  # a letter once per record (migration 0132)
     ),
     OPERATIONS: (
@@ -49,8 +53,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant(WRITE, (PROJECTION_TABLES, "projection_checkpoints", "projection_rebuilds", "dlq_redriven")),
         Grant(WRITE, ("dlq_tally", "dlq_tally_letters")),  # kim status: the dead letters counted so far
         Grant("SELECT, INSERT", ("dead_letters_sent",)),  # a rebuild sends no second letter for a record
-        Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),  # agency add/remove (keys are retired)
-        Grant("SELECT", ("signing_cutoffs",)),
+        # agency add/remove (keys are retired: UPDATE also lets remove lock the key table while it dates the retirement)
+        Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),
+        Grant("SELECT", ("signing_cutoffs", "append_time_cutoffs")),  # dlq redrive verifies signatures
         Grant("SELECT", ("audit_log",)),  # appends through audit_append() only (FUNCTIONS), which records the login
         # kim erase: destroys the client's key and remembers the erasure (a peppered digest, not the pseudonym)
         Grant("SELECT, INSERT, DELETE", ("client_keys",)),  # kim publish / simulate --publish seal (make keys)

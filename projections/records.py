@@ -8,6 +8,9 @@ from schemas import Event
 
 TopicPartition = tuple[str, int]
 
+# Kafka's timestamp types (a record's ``timestamp_type``): the producer's time, or the broker's when it appended.
+CREATE_TIME, LOG_APPEND_TIME = 0, 1
+
 
 class LogRecord(NamedTuple):
     """One record of a source topic as the stream side read it.
@@ -23,6 +26,10 @@ class LogRecord(NamedTuple):
     key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()  # kim.signer / kim.sig (schemas/signing.py)
+    # Kafka's timestamp (ms since the epoch) and its type: on the event topics (``message.timestamp.type=
+    # LogAppendTime``) the time the broker appended the record; None when unknown (a letter of an older kim).
+    timestamp: int | None = None
+    timestamp_type: int | None = None  # CREATE_TIME or LOG_APPEND_TIME
 
     @property
     def tp(self) -> TopicPartition:

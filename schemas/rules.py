@@ -74,6 +74,8 @@ def valid_id(value: str) -> bool:
     if any(len(part) == 8 and _EIGHT_DIGITS.fullmatch(part) for part in parts):
         return False
     return not _DATE_RUN.search(value[value.index("-") :])
+
+
 DEADLINES = ("due_by", "target_date", "valid_until", "resume_by", "expected_resume_on")
 MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")

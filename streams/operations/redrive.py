@@ -106,7 +106,8 @@ async def _apply(
     """
     topic, partition, offset = letter.source
     signed = tuple((k, v.encode()) for k, v in letter.headers.items() if k in (SIGNER_HEADER, SIG_HEADER))
-    record = LogRecord(topic, partition, offset, letter.key, letter.value, signed)
+    # The source record's append time travels in the letter: a retired key is judged by it, as on the stream side.
+    record = LogRecord(topic, partition, offset, letter.key, letter.value, signed, *letter.source_timestamp)
     verdict = judge(projection, record, codec)
     if verdict is None:
         return []

@@ -176,7 +176,16 @@ async def _catch_up(
                 while todo:
                     batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=max_records)
                     records = [
-                        LogRecord(r.topic, r.partition, r.offset, r.key, r.value, tuple(r.headers or ()))
+                        LogRecord(
+                            r.topic,
+                            r.partition,
+                            r.offset,
+                            r.key,
+                            r.value,
+                            tuple(r.headers or ()),
+                            r.timestamp,  # the broker's append time on the event topics: the signature check's
+                            r.timestamp_type,
+                        )
                         for tp, rs in batch.items()
                         for r in rs
                         if r.offset < ends[tp]

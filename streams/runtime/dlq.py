@@ -1,7 +1,9 @@
 """Dead letters: the original bytes, where they came from, why they were not applied — and reading them back.
 
 Headers on every dead letter: ``kim.reason``, ``kim.projection``, ``kim.source.topic`` /
-``.partition`` / ``.offset``, ``kim.failed_at``, ``kim.attempt`` (1 for the first failure) and,
+``.partition`` / ``.offset`` / ``.timestamp`` / ``.timestamp_type`` (the source record's Kafka timestamp, on the
+event topics the broker's append time: a re-drive judges a retired signing key by it, as the stream side did),
+``kim.failed_at``, ``kim.attempt`` (1 for the first failure) and,
 for a re-driven letter that failed again, ``kim.history`` (earlier reasons, JSON) and
 ``kim.redriven_from`` (the DLQ position of the letter it came from). ``kim.event_type`` names the
 writer's type when the fingerprint told it, even for a body that could not be read. A record so large that
@@ -35,6 +37,8 @@ from schemas.signing import SIG_HEADER, SIGNER_HEADER
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 
+SOURCE_TIMESTAMP, SOURCE_TIMESTAMP_TYPE = "kim.source.timestamp", "kim.source.timestamp_type"
+
 
 def dlq_headers(
     projection: str,
@@ -53,6 +57,9 @@ def dlq_headers(
         "kim.failed_at": datetime.now(UTC).isoformat(),
         "kim.attempt": str(attempt),
     }
+    if record.timestamp is not None and record.timestamp_type is not None:
+        headers[SOURCE_TIMESTAMP] = str(record.timestamp)
+        headers[SOURCE_TIMESTAMP_TYPE] = str(record.timestamp_type)
     if rejection.event_type:
         headers["kim.event_type"] = rejection.event_type
     headers.update((k, v.decode(errors="replace")) for k, v in record.headers if k in (SIGNER_HEADER, SIG_HEADER))
@@ -197,6 +204,15 @@ class DeadLetter:
             int(h.get("kim.source.partition", -1)),
             int(h.get("kim.source.offset", -1)),
         )
+
+    @property
+    def source_timestamp(self) -> tuple[int | None, int | None]:
+        """The source record's Kafka timestamp (ms) and its type; (None, None) in a letter of an older kim."""
+        h = self.headers
+        try:
+            return int(h[SOURCE_TIMESTAMP]), int(h[SOURCE_TIMESTAMP_TYPE])
+        except (KeyError, ValueError):
+            return None, None
 
     @property
     def failed_at(self) -> datetime | None:

@@ -41,6 +41,7 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("SELECT * FROM client_keys", "permission denied for table client_keys"),
         ("SELECT * FROM agencies", "permission denied for table agencies"),
         ("UPDATE signing_keys SET retired_at = now()", "permission denied for table signing_keys"),
+        ("DELETE FROM append_time_cutoffs", "permission denied for table append_time_cutoffs"),
         ("SELECT * FROM gateway_idempotency", "permission denied for table gateway_idempotency"),
     ],
     "analyst": [
@@ -86,6 +87,8 @@ ALLOWED: dict[str, list[str]] = {
         "UPDATE projection_checkpoints SET next_offset = 2 WHERE projection = 'roles'",
         "SELECT count(*) FROM signing_keys",
         "SELECT count(*) FROM signing_cutoffs",
+        "SELECT key_id, retired_at FROM signing_keys",  # a retired key verifies only what was appended before
+        "SELECT count(*) FROM append_time_cutoffs",
     ],
     "operations": [
         "SELECT count(*) FROM audit_log",
@@ -93,6 +96,7 @@ ALLOWED: dict[str, list[str]] = {
         "DELETE FROM client_keys WHERE false",
         "SELECT count(*) FROM projection_rebuilds",
         "SELECT count(*) FROM dlq_redriven",
+        "SELECT count(*) FROM append_time_cutoffs",  # dlq redrive verifies signatures
         "SELECT kim_copy_create('roles_copy', ARRAY['caseload_cases'], false)",  # kim replay's copies, by the owner
         "INSERT INTO roles_copy.projection_checkpoints (projection, topic, partition, next_offset)"
         " VALUES ('roles', 't', 0, 1)",

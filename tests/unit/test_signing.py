@@ -13,11 +13,11 @@ from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.records import LogRecord
 from schemas.signing import PLATFORM_SIGNER, SIGNER_HEADER, SigningKey, signature, verify
-from streams.runtime.authenticity import check, platform_only
+from streams.runtime.authenticity import SignerKey, check, platform_only
 
 JOBCENTER = SigningKey("JOBCENTER.0000abcd", b"j" * 32)
 PLATFORM = SigningKey(PLATFORM_SIGNER, b"p" * 32)
-KEYS = {JOBCENTER.key_id: ("JOBCENTER", JOBCENTER.secret), PLATFORM_SIGNER: (None, PLATFORM.secret)}
+KEYS = {JOBCENTER.key_id: SignerKey("JOBCENTER", JOBCENTER.secret), PLATFORM_SIGNER: SignerKey(None, PLATFORM.secret)}
 
 
 def record(headers: list[tuple[str, bytes]], offset: int = 5, value: bytes = b"value") -> LogRecord:
@@ -64,7 +64,7 @@ def test_only_the_agency_itself_or_the_platform_may_sign_for_it() -> None:
 
 def test_only_the_platform_may_erase_and_the_last_signer_header_is_the_one_that_counts() -> None:
     ki = SigningKey("KOMMUNALES_INTEGRATIONSZENTRUM.00aa00bb", b"k" * 32)
-    keys = {**KEYS, ki.key_id: ("KOMMUNALES_INTEGRATIONSZENTRUM", ki.secret)}
+    keys = {**KEYS, ki.key_id: SignerKey("KOMMUNALES_INTEGRATIONSZENTRUM", ki.secret)}
     assert platform_only(record(PLATFORM.headers(b"DO-1", b"value")), "CaseErased") is None
     assert platform_only(record(ki.headers(b"DO-1", b"value")), "CaseErased") == (
         "not the platform's: CaseErased is published by `kim erase` only (signed by the platform)"
