@@ -102,6 +102,13 @@ class Settings:
     actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
     # KIM_<ROLE>_DATABASE_URL of an external database, as (role, url) pairs; see infra/db_roles.py
     role_database_urls: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # KIM_SECRETS_DIR: the directory of the platform's secrets (pepper, key-encryption key); infra/platform_secrets.py
+    secrets_directory: Path | None = None
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The secrets outside the database (mode 0700): ``KIM_SECRETS_DIR``, else ``$KIM_HOME/secrets``."""
+        return self.secrets_directory or self.home / "secrets"
 
     @property
     def local_kafka(self) -> bool:
@@ -178,7 +185,17 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
         actor=_actor(env),
         role_database_urls=_role_database_urls(env, external_db is not None),
+        secrets_directory=_secrets_dir(env),
     )
+
+
+def _secrets_dir(env: dict[str, str]) -> Path | None:
+    raw = env.get("KIM_SECRETS_DIR", "")
+    if not raw:
+        return None
+    if not Path(raw).is_absolute():
+        raise SetupError(f"KIM_SECRETS_DIR={raw!r} must be an absolute path, like '/var/lib/kim/secrets', or unset")
+    return Path(raw)
 
 
 DATABASE_ROLES = ("worker", "operations", "analyst", "gateway")  # infra/db_roles.py says what each may do
