@@ -17,6 +17,7 @@ from infra import db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
+from infra.platform_secrets import Secrets
 from infra.processes import run_sync
 from infra.settings import Settings
 from simulation import SimEvent, SimulationConfig, simulate
@@ -83,7 +84,8 @@ async def publish_events(
 ) -> dict[TopicPartition, int]:
     """Publish through the SDK, one publisher per agency, each case's order kept; the next offset per partition."""
     progress = Progress(len(events), label)
-    async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
+    operations = db_roles.database_url(settings, db_roles.OPERATIONS)
+    async with ClientKeyStore(operations, Secrets(settings.secrets_dir)) as keys:  # seals clients
         kafka = kafka_connection(settings)
         return await publish_in_order(
             kafka,

@@ -65,7 +65,7 @@ def lane_config(lane: Lane, prefix: str | None = None, bootstrap: str | None = N
     run_sync(_register(lane.database_url, "JOBCENTER", TOKEN))
     prefix = lane.prefix if prefix is None else prefix
     kafka = replace(lane.kafka, bootstrap=bootstrap) if bootstrap else lane.kafka
-    return GatewayConfig(kafka, prefix, database_url=lane.database_url, **limits)
+    return GatewayConfig(kafka, prefix, database_url=lane.database_url, secrets=lane.secrets, **limits)
 
 
 async def _register(url: str, agency: str, token: str) -> None:

@@ -45,7 +45,7 @@ def expected_by_key(events: list[SimEvent]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def publish_keyed(lane: Lane, events: list[SimEvent], chunk: int) -> dict[tuple[str, int], int]:
-    async with ClientKeyStore(lane.database_url) as keys:
+    async with ClientKeyStore(lane.database_url, lane.secrets) as keys:
         return await publish_in_order(
             lane.kafka, events, topic_prefix=lane.prefix, chunk=chunk, client_keys=keys, platform_key=lane.platform_key
         )
