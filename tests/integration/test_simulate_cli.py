@@ -18,7 +18,7 @@ from schemas.sealing import SEALED, ClientKey, unseal
 from simulation import SimEvent, SimulationConfig, simulate_list
 from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import client_keys, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -67,9 +67,7 @@ def opened(payload: dict[str, Any], event_type: str, keys: dict[str, ClientKey])
 def on_the_topics(lane: Lane) -> dict[str, list[tuple[Any, ...]]]:
     """Every event on kim.cases and kim.immigration, per key in offset order (sealed clients opened)."""
     codec = Codec()
-    keys = {
-        r["key_id"]: ClientKey.of(r["key_id"], r["key"]) for r in asyncio.run(lane.fetch("SELECT * FROM client_keys"))
-    }
+    keys = asyncio.run(client_keys(lane))
     grouped: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for topic in ("kim.cases", "kim.immigration"):
         records = sorted(asyncio.run(read_all(lane, topic)), key=lambda r: (r.partition, r.offset))
