@@ -51,6 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("audit", "cli.audit", "who replayed, re-drove, erased or added what, and when"),
     Command("erase", "cli.erase", "erase one client: destroy its key, make its cases anonymous everywhere"),
+    Command("keys", "cli.keys", "rotate the key-encryption key: erased clients' keys in old copies stay unreadable"),
     Command("serve", "cli.serve", "the analysts' read-only HTTP API and dashboard on 127.0.0.1"),
 )
 BY_NAME: dict[str, Command] = {command.name: command for command in COMMANDS}

@@ -20,6 +20,7 @@ from infra import bringup, db_roles, processes
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
+from infra.platform_secrets import Secrets
 from infra.settings import Settings
 from projections.records import TopicPartition
 from projections.registry import PROJECTIONS
@@ -45,7 +46,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> dict[TopicPartition, int]:
     """Publish as each event's own agency, every key in order; return the next offset per partition written."""
-    async with ClientKeyStore(settings.database_url) as keys:  # seals the clients of CaseOpened/ApplicationFiled
+    secrets = Secrets(settings.secrets_dir)
+    async with ClientKeyStore(settings.database_url, secrets) as keys:  # seals CaseOpened/ApplicationFiled clients
         kafka = kafka_connection(settings)
         return await publish_in_order(
             kafka,

@@ -6,6 +6,7 @@ import argparse
 
 from infra import db_roles
 from infra.platform_identity import kafka_connection, platform_key
+from infra.platform_secrets import Secrets
 from infra.processes import run_sync
 from infra.settings import Settings
 from streams.usecases.erasure import erase, render
@@ -27,6 +28,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             args.client_ref,
             settings.actor,
             platform_key=platform_key(kafka),
+            secrets=Secrets(settings.secrets_dir),
+            owner_url=db_roles.database_url(settings, db_roles.ADMIN),  # only for VACUUM client_keys afterwards
             topic_prefix=settings.topic_prefix,
             wait_seconds=max(0.0, args.wait),
         )

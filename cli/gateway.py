@@ -8,9 +8,11 @@ import sys
 
 from cli.preflight import require_kafka
 from infra import db_roles, postgres_server
+from infra.client_keys import verified_pepper
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection
-from infra.processes import port_in_use
+from infra.platform_secrets import Secrets
+from infra.processes import port_in_use, run_sync
 from infra.settings import Settings
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -47,6 +49,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database_url = db_roles.database_url(settings, db_roles.GATEWAY)  # tokens, keys, consents, idempotency keys
     postgres_server.wait_for_database(database_url, timeout=5.0)
+    secrets = Secrets(settings.secrets_dir)  # pepper and key-encryption key: this installation's, or refuse now
+    run_sync(_check_secrets(database_url, secrets))
     # The HTTP stack takes longer to import than all the rest: loaded to serve, not for `kim gateway --help`.
     from web.gateway.config import GatewayConfig
     from web.gateway.serve import serve
@@ -57,6 +61,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         max_body_bytes=max_body_bytes,
         max_batch=max_batch,
         database_url=database_url,
+        secrets=secrets,
     )
     serve(config, host, port)
     return 0
+
+
+async def _check_secrets(database_url: str, secrets: Secrets) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        await verified_pepper(conn, secrets)
+    finally:
+        await conn.close()

@@ -27,6 +27,7 @@ from infra import audit, db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
+from infra.platform_secrets import Secrets
 from infra.processes import run_sync
 from infra.settings import Settings
 from schemas import Codec, EncodeError
@@ -110,7 +111,7 @@ async def publish_file(
     progress = Progress(total, path.name, delay=1.0, unit="lines")
     pending: list[Line] = []
     number = 0
-    keys = ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS))  # connects on first need
+    keys = ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS), Secrets(settings.secrets_dir))
     kafka = kafka_connection(settings)
     pool = PublisherPool(kafka, platform_key=platform_key(kafka), topic_prefix=settings.topic_prefix, codec=codec)
     async with pool, keys:

@@ -18,6 +18,7 @@ from infra import audit, db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
 from infra.platform_identity import kafka_connection, platform_key
+from infra.platform_secrets import Secrets
 from infra.processes import run_sync
 from infra.settings import Settings
 from simulation import SimEvent, SimulationConfig, simulate
@@ -90,7 +91,8 @@ async def publish_events(
     progress = Progress(len(events), label)
     outcome = "failed"
     try:
-        async with ClientKeyStore(db_roles.database_url(settings, db_roles.OPERATIONS)) as keys:  # seals clients
+        operations = db_roles.database_url(settings, db_roles.OPERATIONS)
+        async with ClientKeyStore(operations, Secrets(settings.secrets_dir)) as keys:  # seals clients
             kafka = kafka_connection(settings)
             targets = await publish_in_order(
                 kafka,

@@ -14,7 +14,9 @@ import asyncpg
 from infra import db_roles, kafka_broker, postgres_server, processes
 from infra.agencies import APPEND_TIME_CUTOFFS, SIGNING_CUTOFFS, record_cutoffs
 from infra.errors import SetupError
+from infra.key_custody import KEYED_IN, migration_hooks, provision_secrets, rewrite_after_upgrade
 from infra.platform_identity import kafka_connection
+from infra.platform_secrets import Secrets
 from infra.platform_settings import write_switches
 from infra.settings import Settings
 from projections.migrate import migrate
@@ -49,7 +51,7 @@ def prepare(settings: Settings, log: Log = print) -> None:
             log(f"database login {login} ready (password in {settings.home}/db-*.password)")
     elif note := db_roles.fallback_note(settings):
         log(note)
-    for version in processes.run_sync(_migrate(settings.database_url)):
+    for version in processes.run_sync(migrate_database(settings.database_url, Secrets(settings.secrets_dir), log)):
         log(f"applied migration {version}")
     for change in processes.run_sync(_write_switches(settings)):
         log(change)
@@ -62,12 +64,22 @@ def prepare(settings: Settings, log: Log = print) -> None:
         )
 
 
-async def _migrate(url: str) -> list[str]:
+async def migrate_database(url: str, secrets: Secrets, log: Log = print) -> list[str]:
+    """The migrations (with the work they need from outside the database), then the secrets made or checked.
+
+    ``url`` is the owner's. The secrets directory (pepper, key-encryption key) is made on first use; an
+    installation from before migration 0110 has its client keys wrapped and its pseudonyms replaced by keyed
+    hashes in 0111's transaction, and the two tables rewritten afterwards (infra/key_custody.py).
+    """
     conn = await asyncpg.connect(url)
     try:
-        return await migrate(conn)  # MigrationError is a KimError: the front door prints it as one line
+        applied = await migrate(conn, hooks=migration_hooks(secrets, log))  # MigrationError is a KimError
+        await provision_secrets(conn, secrets, log)
     finally:
         await conn.close()
+    if KEYED_IN in applied:
+        await rewrite_after_upgrade(url)
+    return applied
 
 
 async def _write_switches(settings: Settings) -> list[str]:

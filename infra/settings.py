@@ -106,6 +106,13 @@ class Settings:
     # staff, so on only with the staff council's agreement. `kim up` writes it into the database
     # (infra/platform_settings.py), where the analytics schema reads it; nothing else reads this field.
     case_manager_figures: bool = False
+    # KIM_SECRETS_DIR: the directory of the platform's secrets (pepper, key-encryption key); infra/platform_secrets.py
+    secrets_directory: Path | None = None
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The secrets outside the database (mode 0700): ``KIM_SECRETS_DIR``, else ``$KIM_HOME/secrets``."""
+        return self.secrets_directory or self.home / "secrets"
 
     @property
     def local_kafka(self) -> bool:
@@ -183,6 +190,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         actor=_actor(env),
         role_database_urls=_role_database_urls(env, external_db is not None),
         case_manager_figures=_switch(env, CASE_MANAGER_FIGURES),
+        secrets_directory=_secrets_dir(env),
     )
 
 
@@ -196,6 +204,15 @@ def _switch(env: dict[str, str], name: str) -> bool:
     if raw not in _ON + _OFF:
         raise SetupError(f"{name}={env[name]!r} is not on or off; set it to on, to off, or unset it (off)")
     return raw in _ON
+
+
+def _secrets_dir(env: dict[str, str]) -> Path | None:
+    raw = env.get("KIM_SECRETS_DIR", "")
+    if not raw:
+        return None
+    if not Path(raw).is_absolute():
+        raise SetupError(f"KIM_SECRETS_DIR={raw!r} must be an absolute path, like '/var/lib/kim/secrets', or unset")
+    return Path(raw)
 
 
 DATABASE_ROLES = ("worker", "operations", "analyst", "gateway")  # infra/db_roles.py says what each may do

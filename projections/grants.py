@@ -57,16 +57,19 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
         Grant("SELECT, INSERT, UPDATE", ("agencies", "signing_keys")),
         Grant("SELECT", ("signing_cutoffs", "append_time_cutoffs")),  # dlq redrive verifies signatures
         Grant("SELECT", ("audit_log",)),  # appends through audit_append() only (FUNCTIONS), which records the login
-        # kim erase: destroys the client's key and remembers the erasure (a peppered digest, not the pseudonym)
-        Grant("SELECT, INSERT, DELETE", ("client_keys",)),  # kim publish / simulate --publish seal (make keys)
+        # kim erase: destroys the client's key and remembers the erasure (a peppered digest, not the pseudonym);
+        # kim publish / simulate --publish seal (make keys); kim keys rotate re-wraps them (and nothing else)
+        Grant("SELECT, INSERT, DELETE, UPDATE (wrapped, kek_id)", ("client_keys",)),
+        Grant("SELECT, INSERT, DELETE", ("key_encryption_keys",)),  # kim keys rotate: the current KEK's id
+        Grant("SELECT", ("secret_fingerprints",)),  # is the secrets directory this database's?
         Grant("SELECT, INSERT", ("erased_clients",)),
-        Grant("SELECT", ("client_erasure_pepper",)),
     ),
     GATEWAY: (
         Grant("SELECT", ("agencies", "signing_keys")),  # the token's agency and the key it signs with
         Grant("SELECT", ("referral_cases", "projection_checkpoints")),  # the consent gate
         Grant(WRITE, ("gateway_idempotency",)),
         Grant("SELECT, INSERT", ("client_keys",)),  # seals client_ref: a new client's key is made on first sight
+        Grant("SELECT", ("key_encryption_keys", "secret_fingerprints")),  # which KEK wraps; the right secrets?
     ),
     ANALYST: (
         # The API's `min_offsets` waits on where each projection stands in the log: offsets, no personal data.

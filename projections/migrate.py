@@ -7,6 +7,10 @@ may be reworded — comments, and the text of ``COMMENT ON`` statements (a later
 ``COMMENT ON`` again): ``REWORDED`` names each such migration with the checksums it had before, and a database
 that applied an earlier wording gets the current checksum recorded. A unit test holds every reworded migration's
 statements to what they were (``statements_digest``).
+
+``hooks`` lets the caller do, in a migration's transaction and just before its SQL, what SQL alone cannot: `kim up`
+wraps the client keys with a key kept outside the database before 0111 drops their clear column
+(``infra/key_custody.py``). A migration that depends on its hook refuses to run without it when it would lose data.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from schemas.errors import KimError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x4B494D  # "KIM"
+Hook = Callable[[asyncpg.Connection], Awaitable[None]]
 
 
 # version -> checksums of its earlier wordings (file paths after the layout change; the domain document's place)
@@ -64,8 +70,10 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [Migration(p.stem, p.read_text(encoding="utf-8")) for p in sorted(directory.glob("*.sql"))]
 
 
-async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[str]:
-    """Apply what is missing; return the versions applied now."""
+async def migrate(
+    conn: asyncpg.Connection, migrations: list[Migration] | None = None, hooks: Mapping[str, Hook] | None = None
+) -> list[str]:
+    """Apply what is missing; return the versions applied now. ``hooks``: version -> work run before its SQL."""
     migrations = load_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_ID)
     try:
@@ -93,6 +101,9 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
                     )
                 continue
             async with conn.transaction():
+                hook = (hooks or {}).get(migration.version)
+                if hook is not None:
+                    await hook(conn)
                 await conn.execute(migration.sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",

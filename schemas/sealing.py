@@ -8,14 +8,20 @@ ciphertext to the event type and the event's aggregate id (case or application),
 into another case does not open. ``kim erase`` deletes the key: every sealed copy in the log, in every
 rebuild and every backup of the log becomes unreadable at once.
 
-Keys live in PostgreSQL (``client_keys``, ``infra/client_keys.py``); this module only knows a ``KeyRing``:
-the keys a publisher has loaded, by pseudonym. Sealing costs one dictionary lookup and one AES-GCM
-encryption of a few bytes (a few microseconds) per CaseOpened/ApplicationFiled; other types are untouched.
+Keys live in PostgreSQL (``client_keys``, ``infra/client_keys.py``) only *wrapped* (``wrap_key``: AES-256-GCM
+under a key-encryption key, the KEK, kept as a file outside the database) and found by a keyed hash of the
+pseudonym (``client_digest``: HMAC-SHA256 under a secret pepper, also outside the database), never by the
+pseudonym itself. This module only knows a ``KeyRing``: the keys a publisher has loaded, by pseudonym.
+Sealing costs one dictionary lookup and one AES-GCM encryption of a few bytes (a few microseconds) per
+CaseOpened/ApplicationFiled; other types are untouched.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +59,63 @@ class ClientKey:
 def new_key() -> tuple[str, bytes]:
     """A fresh random key and its id (``k-`` + 32 hex digits)."""
     return f"k-{uuid.uuid4().hex}", AESGCM.generate_key(bit_length=8 * KEY_BYTES)
+
+
+# --- the key table's protection: wrapped keys, keyed hashes (the secrets themselves are files, infra/) ---
+
+KEK_BYTES = 32
+WRAPPED_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES  # 60
+KEK_ID = re.compile(r"kek-[0-9a-f]{16}")
+PEPPER_BYTES = 32
+CLIENT_LOOKUP = "kim.client_keys"  # the purpose of the keyed hash that finds a client's key
+
+
+def new_kek() -> tuple[str, bytes]:
+    """A fresh key-encryption key and its id (``kek-`` + 16 hex digits)."""
+    return f"kek-{uuid.uuid4().hex[:16]}", AESGCM.generate_key(bit_length=8 * KEK_BYTES)
+
+
+def _wrap_data(kek_id: str, key_id: str) -> bytes:
+    return f"kim.client_key|{kek_id}|{key_id}".encode()
+
+
+def wrap_key(kek: bytes, kek_id: str, key_id: str, key: bytes, nonce: bytes | None = None) -> bytes:
+    """The client key encrypted under the KEK: ``nonce (12) || AES-256-GCM(key) || tag (16)``, 60 bytes.
+
+    The associated data binds it to its key id and the KEK's id, so a wrapped key moved to another row, or
+    claimed to be under another KEK, does not unwrap. ``nonce`` only for repeatable samples.
+    """
+    if len(key) != KEY_BYTES:
+        raise SealError(f"client key {key_id}: must be {KEY_BYTES} bytes, not {len(key)}")
+    nonce = os.urandom(NONCE_BYTES) if nonce is None else nonce
+    return nonce + AESGCM(kek).encrypt(nonce, bytes(key), _wrap_data(kek_id, key_id))
+
+
+def unwrap_key(kek: bytes, kek_id: str, key_id: str, wrapped: bytes) -> bytes:
+    """The client key inside ``wrapped``; ``SealError`` under another KEK, another key id, or when altered."""
+    data = bytes(wrapped)
+    try:
+        return AESGCM(kek).decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], _wrap_data(kek_id, key_id))
+    except (InvalidTag, ValueError):
+        raise SealError(
+            f"client key {key_id}: does not unwrap under key-encryption key {kek_id} (another KEK, or altered)"
+        ) from None
+
+
+def keyed_digest(pepper: bytes, purpose: str, data: bytes) -> bytes:
+    """HMAC-SHA256 of ``data`` under the pepper, separated by ``purpose``: one table's digests never match
+    another's, and without the pepper (a file outside the database) no dictionary finds the input."""
+    return hmac.new(pepper, purpose.encode() + b"\x00" + data, hashlib.sha256).digest()
+
+
+def client_digest(pepper: bytes, client_ref: str) -> bytes:
+    """How ``client_keys`` finds a client: a keyed hash of the pseudonym, never the pseudonym."""
+    return keyed_digest(pepper, CLIENT_LOOKUP, client_ref.encode())
+
+
+def pepper_fingerprint(pepper: bytes) -> bytes:
+    """What the database keeps to tell that a secrets directory's pepper is this installation's (not the pepper)."""
+    return keyed_digest(pepper, "kim.pepper-fingerprint", b"")
 
 
 def associated_data(event_type: str, aggregate_id: str) -> bytes:
@@ -106,6 +169,16 @@ class KeyRing:
     def add(self, client_ref: str, key_id: str, key: bytes) -> ClientKey:
         found = self.keys[client_ref] = ClientKey.of(key_id, key)
         return found
+
+    def forget(self, key_id: str) -> int:
+        """Drop the key ``key_id`` (destroyed by an erasure); how many entries held it."""
+        gone = [ref for ref, key in self.keys.items() if key.key_id == key_id]
+        for ref in gone:
+            del self.keys[ref]
+        return len(gone)
+
+    def clear(self) -> None:
+        self.keys.clear()
 
     def missing(self, refs: list[str]) -> list[str]:
         return sorted({ref for ref in refs if ref not in self.keys})

@@ -8,9 +8,16 @@
    ``kim.immigration``, as the platform (signed with its key; the stream side accepts them from no one else).
    Every projection makes those rows anonymous when it applies them — live, and on every rebuild.
 3. In one transaction: delete the key (every sealed copy of the pseudonym in the log is unreadable from
-   now on), remember the erasure under a peppered digest of the pseudonym (never the pseudonym), and
-   append the receipt to the audit log (``client.erase``).
-4. Wait (bounded) until the projections no longer hold the erased ids, and say so in the receipt.
+   now on), NOTIFY every running ``ClientKeyStore`` (they drop the key from their caches when this commits),
+   remember the erasure under a peppered digest of the pseudonym (never the pseudonym), and append the
+   receipt to the audit log (``client.erase``).
+4. VACUUM ``client_keys`` (after the commit: VACUUM cannot run in a transaction; as the table's owner, the only
+   login PostgreSQL 15 lets), so the deleted row leaves the table's live pages and its index.
+5. Wait (bounded) until the projections no longer hold the erased ids, and say so in the receipt.
+
+The key was only ever stored wrapped under the key-encryption key (``infra/client_keys.py``): copies of the
+deleted row left in free space of the table file, in the WAL or in backups open only with that KEK, which
+`kim keys rotate` destroys.
 
 Publishing comes before the key is destroyed: if it fails, nothing is lost and the command can run again
 (the folds ignore an erasure of what is already erased). A crash between 2 and 3 leaves the key: run again.
@@ -30,11 +37,12 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from infra import audit
-from infra.client_keys import key_of
+from infra.client_keys import CHANNEL, ERASED, key_id_of, verified_pepper
 from infra.errors import SetupError
+from infra.key_custody import vacuum
+from infra.platform_secrets import Secrets, SecretsMissing
 from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
-from schemas.sealing import ClientKey
 from schemas.signing import SigningKey
 from schemas.topics import CASES, IMMIGRATION
 from streams.kafka.connection import KafkaConnection
@@ -70,6 +78,7 @@ class Receipt:
     events: list[dict[str, object]]  # {event_type, topic, partition, offset}
     applied: list[str] = field(default_factory=list)  # projections seen to have applied every erasure event
     pending: list[str] = field(default_factory=list)  # projections that had not yet when we stopped waiting
+    vacuum_problem: str | None = None  # why client_keys was not vacuumed after the deletion (None: it was)
 
     def details(self) -> dict[str, object]:
         return {
@@ -94,7 +103,12 @@ def check_ref(client_ref: str) -> None:
 
 
 def digest(pepper: bytes, client_ref: str) -> bytes:
-    """How an erased pseudonym is remembered: HMAC-SHA256 under the installation's pepper (``erased_clients``)."""
+    """How an erased pseudonym is remembered: HMAC-SHA256 under the installation's pepper (``erased_clients``).
+
+    The pepper is the file in the secrets directory; an installation from before migration 0111 kept it in the
+    database, and `kim up` moved that very pepper out, so erasures made before are still found. (The key table's
+    digest of the same pseudonym is another keyed hash, ``schemas.sealing.client_digest``: the two never match.)
+    """
     return hmac.new(pepper, client_ref.encode(), hashlib.sha256).digest()
 
 
@@ -111,11 +125,10 @@ def encode(codec: Codec, event_type: str, payload: dict, topic_prefix: str, corr
     return encoded(codec, envelope, payload, topic_prefix)
 
 
-async def previous_erasure(conn: asyncpg.Connection, client_ref: str) -> AlreadyErased | None:
-    pepper = await conn.fetchval("SELECT pepper FROM client_erasure_pepper")
+async def previous_erasure(conn: asyncpg.Connection, pepper: bytes, client_ref: str) -> AlreadyErased | None:
     row = await conn.fetchrow(
         "SELECT erasure_id, erased_at FROM erased_clients WHERE digest = $1 ORDER BY erased_at DESC LIMIT 1",
-        digest(bytes(pepper), client_ref),
+        digest(pepper, client_ref),
     )
     return None if row is None else AlreadyErased(row["erasure_id"], row["erased_at"])
 
@@ -147,19 +160,29 @@ async def erase(
     actor: str,
     *,
     platform_key: SigningKey,
+    secrets: Secrets,
+    owner_url: str | None = None,
     topic_prefix: str = "",
     wait_seconds: float = 60.0,
 ) -> Receipt | AlreadyErased:
-    """Erase the client; the receipt, or when the client was erased before. ``SetupError`` for an unknown client."""
+    """Erase the client; the receipt, or when the client was erased before. ``SetupError`` for an unknown client.
+
+    ``secrets``: the pepper finds the client's key (by its keyed hash) and remembers the erasure; ``owner_url``:
+    the owner's login, used for nothing but ``VACUUM client_keys`` after the deletion.
+    """
     check_ref(client_ref)
     try:
         conn = await asyncpg.connect(database_url, timeout=10)
     except (OSError, asyncpg.PostgresError) as why:
         raise SetupError(f"cannot reach PostgreSQL ({why}); is the platform up (kim status)?") from None
     try:
-        key = await key_of(conn, client_ref)
-        if key is None:
-            earlier = await previous_erasure(conn, client_ref)
+        try:
+            pepper = await verified_pepper(conn, secrets)
+        except SecretsMissing as why:
+            raise SetupError(f"{why}; nothing was erased") from None
+        key_id = await key_id_of(conn, pepper, client_ref)
+        if key_id is None:
+            earlier = await previous_erasure(conn, pepper, client_ref)
             if earlier is not None:
                 return earlier
             raise SetupError(
@@ -169,27 +192,27 @@ async def erase(
         erasure_id = f"ER-{uuid.uuid4().hex[:16]}"
         try:
             cases, applications, rows, published = await _announce(
-                conn, kafka, platform_key, topic_prefix, key, erasure_id, wait_seconds
+                conn, kafka, platform_key, topic_prefix, key_id, erasure_id, wait_seconds
             )
         except SetupError as why:  # nothing was destroyed: the attempt is recorded, the command can run again
-            await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key.key_id, "error": str(why)})
+            await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key_id, "error": str(why)})
             raise
         ids = {"cases": cases, "applications": applications}
-        pepper = bytes(await conn.fetchval("SELECT pepper FROM client_erasure_pepper"))
-        receipt = Receipt(
-            erasure_id, actor, datetime.now(UTC), key.key_id, len(cases), len(applications), rows, published
-        )
+        receipt = Receipt(erasure_id, actor, datetime.now(UTC), key_id, len(cases), len(applications), rows, published)
         async with conn.transaction():
-            deleted = await conn.execute("DELETE FROM client_keys WHERE client_ref = $1", client_ref)
+            deleted = await conn.execute("DELETE FROM client_keys WHERE key_id = $1", key_id)
             if deleted != "DELETE 1":  # erased by someone else a moment ago: their receipt stands
                 raise SetupError("the client's key disappeared while erasing: another `kim erase` ran; see kim audit")
+            # Delivered when this commits: every running ClientKeyStore drops the key from its cache at once.
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{ERASED} {key_id}")
             await conn.execute(
                 "INSERT INTO erased_clients (digest, key_id, erasure_id) VALUES ($1, $2, $3)",
                 digest(pepper, client_ref),
-                key.key_id,
+                key_id,
                 erasure_id,
             )
             await audit.record(conn, actor, ACTION, erasure_id, "ok", receipt.details())
+        receipt.vacuum_problem = await vacuum(owner_url)
         receipt.applied, receipt.pending = await _wait_applied(conn, ids, wait_seconds)
         return receipt
     finally:
@@ -201,7 +224,7 @@ async def _announce(
     kafka: KafkaConnection,
     platform_key: SigningKey,
     topic_prefix: str,
-    key: ClientKey,
+    key_id: str,
     erasure_id: str,
     wait_seconds: float,
 ) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]]]:
@@ -216,7 +239,7 @@ async def _announce(
             f"the projections have not applied the whole log yet ({behind}), so some of the client's cases could "
             "be missed; nothing was erased — start their workers (kim up) or wait until kim status shows no lag"
         )
-    cases, applications = await _ids(conn, key.key_id)
+    cases, applications = await _ids(conn, key_id)
     rows = await count_rows(conn, {"cases": cases, "applications": applications})
     try:
         published = await _publish(kafka, platform_key, topic_prefix, erasure_events(cases, applications, erasure_id))
@@ -297,6 +320,12 @@ def render(receipt: Receipt | AlreadyErased) -> str:
     lines = [
         f"erasure {receipt.erasure_id} by {receipt.actor} at {receipt.at.isoformat(timespec='seconds')}",
         f"  key {receipt.key_id} destroyed: the client's sealed pseudonym in the log can no longer be opened",
+        (
+            "  client_keys vacuumed: the deleted row leaves the table and its index (once no open transaction still "
+            "sees it); its copies in WAL and backups are wrapped, and open with no key after `kim keys rotate`"
+            if receipt.vacuum_problem is None
+            else f"  client_keys not vacuumed ({receipt.vacuum_problem}); autovacuum will — run `kim keys rotate`"
+        ),
         f"  cases: {receipt.cases}, applications: {receipt.applications}",
     ]
     for projection, tables in receipt.rows.items():

@@ -54,7 +54,7 @@ def simulated(scale: float = 0.25, seed: int = 7, **knobs: Any) -> list:
 
 
 async def fill(lane: Lane, events: list) -> dict[tuple[str, int], int]:
-    async with ClientKeyStore(lane.database_url) as keys:  # seals the clients, as `kim simulate --publish`
+    async with ClientKeyStore(lane.database_url, lane.secrets) as keys:  # seals clients, as `kim simulate --publish`
         targets = await publish_in_order(
             lane.kafka, events, topic_prefix=lane.prefix, client_keys=keys, platform_key=lane.platform_key
         )
@@ -75,9 +75,9 @@ def analytics_lane(
     prefix = f"test-{tag}."
     kafka = kafka_connection(base_settings)
     run_sync(provision(kafka, prefix))
-    run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
     lane = Lane(kafka, url, prefix, home, role_urls=role_urls(base_settings, name))
+    run_sync(_migrate(url, lane.secrets))
     try:
         run_sync(fill(lane, simulated(scale, **knobs)))
         if figures_per_case_manager:

@@ -23,9 +23,9 @@ import pytest
 
 from infra import bringup, db_roles, kafka_broker, postgres_server
 from infra.platform_identity import child_env, kafka_connection, platform_key, signing_secret
+from infra.platform_secrets import Secrets
 from infra.processes import run_sync
 from infra.settings import DATABASE_ROLES, Settings, load_settings
-from projections.migrate import migrate
 from schemas.signing import SigningKey
 from schemas.topics import TOPICS
 from streams.kafka.connection import KafkaConnection
@@ -71,6 +71,11 @@ class Lane:
         return signing_secret(self.kafka)
 
     @property
+    def secrets(self) -> Secrets:
+        """The lane's secrets directory (pepper, key-encryption key), as `kim up` makes it under KIM_HOME."""
+        return Secrets(self.home / "secrets")
+
+    @property
     def platform_key(self) -> SigningKey:
         """The key the platform signs with when it speaks for an agency (demo events, the simulator)."""
         return platform_key(self.kafka)
@@ -82,6 +87,7 @@ class Lane:
         return {
             **os.environ,
             "KIM_HOME": str(self.home),
+            "KIM_SECRETS_DIR": str(self.secrets.directory),  # the lane's own, whatever the environment says
             "KIM_KAFKA_BOOTSTRAP": self.bootstrap,
             "KIM_DATABASE_URL": self.database_url,
             "KIM_TOPIC_PREFIX": self.prefix,
@@ -147,12 +153,9 @@ async def _delete_topics(kafka: KafkaConnection, names: list[str]) -> None:
         await admin.close()
 
 
-async def _migrate(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+async def _migrate(url: str, secrets: Secrets) -> None:
+    """What `kim up` does to a database: the migrations, then the secrets directory made and recorded."""
+    await bringup.migrate_database(url, secrets, log=lambda _: None)
 
 
 def role_urls(base_settings: Settings, database: str) -> dict[str, str]:
@@ -170,9 +173,9 @@ def lane(base_settings: Settings) -> Iterator[Lane]:
     prefix = f"test-{tag}."
     kafka = kafka_connection(base_settings)
     run_sync(provision(kafka, prefix))
-    run_sync(_migrate(url))
     home = Path(tempfile.mkdtemp(prefix=f"kim-lane-{tag}-"))
     lane = Lane(kafka, url, prefix, home, role_urls=role_urls(base_settings, name))
+    run_sync(_migrate(url, lane.secrets))
     yield lane
     for worker in lane.workers:
         worker.stop()

@@ -14,10 +14,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from cli.catchup import wait_caught_up
 from cli.demo import publish
 from infra import agencies
+from infra.client_keys import keys_by_id
 from infra.settings import load_settings
 from projections.caseload.fold import CaseRow, fold
 from projections.records import TopicPartition as TP
 from schemas import Event
+from schemas.sealing import ClientKey
 from streams.kafka.topics import end_offsets
 from tests.integration.conftest import REPO, Lane, Worker
 from tests.integration.demo_events import DemoEvent, demo_events
@@ -124,3 +126,13 @@ def run_kim(lane: Lane, *args: str, timeout: float = 120, **env: str) -> subproc
         text=True,
         timeout=timeout,
     )
+
+
+async def client_keys(lane: Lane) -> dict[str, ClientKey]:
+    """Every client key of the lane's key table, unwrapped with the lane's key-encryption key, by key id."""
+    conn = await asyncpg.connect(lane.database_url)
+    try:
+        ids = [r["key_id"] for r in await conn.fetch("SELECT key_id FROM client_keys")]
+        return await keys_by_id(conn, lane.secrets, ids)
+    finally:
+        await conn.close()

@@ -90,7 +90,8 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
             with pytest.raises(EncodeError, match="cannot seal the client's pseudonym"):
                 await partner.publish(opened("DO-W9-0"))  # no key table on the partner's side: never in clear
         async with (
-            ClientKeyStore(lane.database_url) as keys,  # the agency's login, publishing from the platform machine
+            # the agency's login, publishing from the platform machine
+            ClientKeyStore(lane.database_url, lane.secrets) as keys,
             Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, client_keys=keys, **sdk) as jobcenter,
         ):
             own = await jobcenter.publish(opened("DO-W9-1"))
@@ -157,7 +158,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
         assert str(refused).startswith("Kafka refused the login of 'agency-jobcenter': wrong username or password")
 
         # The gateway: the token names the agency; no token, or a claim of another agency, is refused.
-        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
+        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets)
         bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
         event = {"event_type": "CaseOpened", "payload": opened("DO-GW-1").payload}
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -186,7 +187,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
     async def after_removal() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
         await expect_refused(Publisher(lane.bootstrap, "JOBCENTER", **sdk).start(), KafkaLoginError)
-        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
+        config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets)
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
             bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
             response = await client.post("/v1/events", json={}, headers=bearer)

@@ -156,7 +156,7 @@ def test_openapi_lists_every_endpoint(server: Server):
 def test_read_your_writes_with_min_offsets(filled: Lane, server: Server):
     async def publish() -> tuple[str, int, int]:
         async with (
-            ClientKeyStore(filled.database_url) as keys,
+            ClientKeyStore(filled.database_url, filled.secrets) as keys,
             Publisher(
                 filled.kafka,
                 "KIM_CASE_MANAGEMENT",

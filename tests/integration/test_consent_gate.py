@@ -66,7 +66,9 @@ def referral(to: str, day: int, number: int) -> dict[str, Any]:
 
 def test_the_gateway_refuses_an_unconsented_referral_and_lets_a_consented_one_pass(lane: Lane) -> None:
     worker = lane.worker("referrals")
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=60.0)
+    config = GatewayConfig(
+        lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets, consent_wait_seconds=60.0
+    )
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -101,7 +103,9 @@ def test_the_gateway_refuses_an_unconsented_referral_and_lets_a_consented_one_pa
 
 
 def test_without_a_current_referrals_projection_the_gateway_answers_503_and_publishes_nothing(lane: Lane) -> None:
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=1.0)
+    config = GatewayConfig(
+        lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets, consent_wait_seconds=1.0
+    )
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -135,7 +139,7 @@ def test_the_sdk_with_a_consent_gate_raises_the_reason_and_sends_nothing(lane: L
         await gate.start()
         try:
             async with (
-                ClientKeyStore(lane.database_url) as keys,
+                ClientKeyStore(lane.database_url, lane.secrets) as keys,
                 Publisher(
                     lane.kafka,
                     "KIM_CASE_MANAGEMENT",

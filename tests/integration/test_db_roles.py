@@ -27,7 +27,7 @@ from web.gateway import GatewayConfig, make_app
 pytestmark = pytest.mark.integration
 
 CASE_LEVEL = ("caseload_cases", "referral_cases", "referrals", "backlog_applications", "backlog_intervals")
-KEYS = ("signing_keys", "client_keys", "client_erasure_pepper", "agencies")
+KEYS = ("signing_keys", "client_keys", "key_encryption_keys", "secret_fingerprints", "erased_clients", "agencies")
 
 FORBIDDEN: dict[str, list[tuple[str, str]]] = {
     "worker": [
@@ -38,7 +38,7 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("ALTER TABLE caseload_cases ADD COLUMN extra text", "must be owner of table caseload_cases"),
         ("CREATE TABLE sneaky (a int)", "permission denied for schema public"),
         ("CREATE SCHEMA sneaky", "permission denied for database"),
-        ("SELECT * FROM client_keys", "permission denied for table client_keys"),
+        *((f"SELECT * FROM {t}", f"permission denied for table {t}") for t in KEYS if t != "signing_keys"),
         ("SELECT * FROM agencies", "permission denied for table agencies"),
         ("UPDATE signing_keys SET retired_at = now()", "permission denied for table signing_keys"),
         ("DELETE FROM append_time_cutoffs", "permission denied for table append_time_cutoffs"),
@@ -66,7 +66,9 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("INSERT INTO audit_log (actor, action, target, outcome) VALUES ('eve', 'replay', 'x', 'ok')", "audit_log"),
         ("SELECT kim_copy_drop('analytics')", "not a name for a copy"),
         ("SELECT kim_copy_drop('partner')", "not a name for a copy"),
-        ("UPDATE client_keys SET key_id = 'k-x'", "permission denied for table client_keys"),
+        ("UPDATE client_keys SET key_id = 'k-x'", "permission denied for table client_keys"),  # re-wrap only
+        ("UPDATE key_encryption_keys SET kek_id = kek_id", "permission denied for table key_encryption_keys"),
+        ("DELETE FROM secret_fingerprints", "permission denied for table secret_fingerprints"),
     ],
     "gateway": [
         ("SELECT * FROM audit_log", "permission denied for table audit_log"),
@@ -74,6 +76,8 @@ FORBIDDEN: dict[str, list[tuple[str, str]]] = {
         ("SELECT * FROM caseload_cases", "permission denied for table caseload_cases"),
         ("UPDATE agencies SET removed_at = now()", "permission denied for table agencies"),
         ("DELETE FROM client_keys", "permission denied for table client_keys"),
+        ("UPDATE client_keys SET wrapped = wrapped", "permission denied for table client_keys"),
+        ("DELETE FROM key_encryption_keys", "permission denied for table key_encryption_keys"),
         ("CREATE TABLE sneaky (a int)", "permission denied for schema public"),
     ],
 }
@@ -94,6 +98,9 @@ ALLOWED: dict[str, list[str]] = {
         "SELECT count(*) FROM audit_log",
         "DELETE FROM caseload_cases WHERE false",
         "DELETE FROM client_keys WHERE false",
+        "UPDATE client_keys SET wrapped = wrapped, kek_id = kek_id WHERE false",  # kim keys rotate
+        "SELECT count(*) FROM key_encryption_keys",
+        "SELECT count(*) FROM secret_fingerprints",
         "SELECT count(*) FROM projection_rebuilds",
         "SELECT count(*) FROM dlq_redriven",
         "SELECT count(*) FROM append_time_cutoffs",  # dlq redrive verifies signatures
@@ -111,6 +118,7 @@ ALLOWED: dict[str, list[str]] = {
         "SELECT count(*) FROM projection_checkpoints",
         "DELETE FROM gateway_idempotency WHERE false",
         "SELECT count(*) FROM client_keys",
+        "SELECT count(*) FROM key_encryption_keys",
     ],
     "analyst": [
         "SELECT projection, topic, partition, next_offset FROM projection_checkpoints",  # the API's min_offsets
@@ -273,7 +281,7 @@ async def _register_jobcenter(url: str) -> None:
 
 def test_the_gateway_serves_a_partner_as_kim_gateway(lane: Lane) -> None:
     asyncio.run(_register_jobcenter(lane.role_urls["operations"]))  # what `kim agency add` writes, as operations
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"])
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"], secrets=lane.secrets)
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:

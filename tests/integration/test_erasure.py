@@ -199,7 +199,7 @@ def late_case(opening: HistoryEvent) -> dict[str, Any]:
 
 
 def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(lane: Lane) -> None:
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets)
     opening = EventDraft("CaseOpened", sample_payload("CaseOpened")).to_dict()
     erasing = EventDraft("CaseErased", sample_payload("CaseErased")).to_dict()
 
@@ -222,7 +222,7 @@ def test_the_gateway_seals_the_client_and_refuses_erasure_events_from_partners(l
 
 
 async def publish(lane: Lane, events: list[HistoryEvent]) -> None:
-    async with ClientKeyStore(lane.database_url) as store:
+    async with ClientKeyStore(lane.database_url, lane.secrets) as store:
         await publish_in_order(
             lane.kafka, events, topic_prefix=lane.prefix, client_keys=store, platform_key=lane.platform_key
         )
@@ -231,7 +231,7 @@ async def publish(lane: Lane, events: list[HistoryEvent]) -> None:
 async def key(lane: Lane, client_ref: str):
     conn = await asyncpg.connect(lane.database_url)
     try:
-        return await key_of(conn, client_ref)
+        return await key_of(conn, lane.secrets, client_ref)
     finally:
         await conn.close()
 
@@ -245,6 +245,6 @@ async def keys_of(lane: Lane, client_ref: str):
 async def keys(lane: Lane, key_ids: list[str]) -> list[str]:
     conn = await asyncpg.connect(lane.database_url)
     try:
-        return sorted(await keys_by_id(conn, key_ids))
+        return sorted(await keys_by_id(conn, lane.secrets, key_ids))
     finally:
         await conn.close()

@@ -76,7 +76,9 @@ def story() -> list[tuple[str, dict[str, Any]]]:
 
 def test_every_catalog_type_goes_through_the_gateway_and_reaches_the_projections_cleanly(lane: Lane) -> None:
     workers = start_workers(lane)
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=120.0)
+    config = GatewayConfig(
+        lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets, consent_wait_seconds=120.0
+    )
 
     async def publish() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -109,7 +111,7 @@ def test_every_catalog_type_goes_through_kim_publish_and_the_sdk(lane: Lane, tmp
 
 
 async def publish_sealed(lane: Lane, events: list[SimpleNamespace]) -> None:
-    async with ClientKeyStore(lane.database_url) as keys:  # the platform's SDK path seals the client
+    async with ClientKeyStore(lane.database_url, lane.secrets) as keys:  # the platform's SDK path seals the client
         await publish_in_order(
             lane.kafka, events, topic_prefix=lane.prefix, client_keys=keys, platform_key=lane.platform_key
         )

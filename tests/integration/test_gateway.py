@@ -15,12 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from infra import agencies
 from infra.processes import free_port, run_sync
 from schemas import Codec, load_catalog
-from schemas.sealing import ERASURES, SEALED, ClientKey, unseal
+from schemas.sealing import ERASURES, SEALED, unseal
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.pool import PublisherPool
 from tests.integration.conftest import Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import client_keys, read_all
 from web.gateway import GatewayConfig, make_app
 from web.gateway.app import POOL
 
@@ -65,7 +65,7 @@ def lane_config(lane: Lane, prefix: str | None = None, bootstrap: str | None = N
     run_sync(_register(lane.database_url, "JOBCENTER", TOKEN))
     prefix = lane.prefix if prefix is None else prefix
     kafka = replace(lane.kafka, bootstrap=bootstrap) if bootstrap else lane.kafka
-    return GatewayConfig(kafka, prefix, database_url=lane.database_url, **limits)
+    return GatewayConfig(kafka, prefix, database_url=lane.database_url, secrets=lane.secrets, **limits)
 
 
 async def _register(url: str, agency: str, token: str) -> None:
@@ -92,9 +92,9 @@ async def as_sent(lane: Lane, event: Any) -> dict[str, Any]:
     sealed = event.payload.get("client_sealed")
     if sealed is None:
         return event.payload
-    (row,) = await lane.fetch("SELECT key_id, key FROM client_keys WHERE key_id = $1", sealed["key_id"])
+    key = (await client_keys(lane))[sealed["key_id"]]
     aggregate = event.payload[SEALED[event.event_type]]
-    ref = unseal(ClientKey.of(row["key_id"], row["key"]), sealed, event.event_type, aggregate)
+    ref = unseal(key, sealed, event.event_type, aggregate)
     return {k: v for k, v in {**event.payload, "client_ref": ref}.items() if k != "client_sealed"}
 
 

@@ -248,7 +248,7 @@ def test_records_claiming_another_agency_or_carrying_bad_utf8_are_dead_lettered_
     asyncio.run(_sql_register(lane, jobcenter))  # before the worker starts: it knows the agency's key
     worker = lane.worker("caseload")
     targets: dict[tuple[str, int], int] = {}
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url)
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets)
 
     def closing(agency: str, case_id: str = "DO-G9-1") -> Outgoing:
         payload = {**CLOSED["payload"], "case_id": case_id}
@@ -426,7 +426,7 @@ def test_a_key_in_flight_is_a_409_and_an_unfinished_one_sends_its_stored_records
     worker = lane.worker("caseload")
 
     async def scenario() -> None:
-        digest = request_hash("/v1/events", opened("DO-C9-1"))
+        digest = request_hash(lane.secrets.pepper(), "/v1/events", opened("DO-C9-1"))
         held = "INSERT INTO gateway_idempotency (agency, key, request_hash, lease_until) VALUES ($1, $2, $3, $4)"
         await _sql(lane, held, "JOBCENTER", "busy-1", digest, _now_plus(timedelta(hours=1)))
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:

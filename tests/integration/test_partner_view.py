@@ -71,7 +71,9 @@ def case_history(case_id: str, until: str) -> list[dict[str, Any]]:
 
 def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the_data_pass(lane: Lane) -> None:
     workers = [lane.worker("referrals"), lane.worker("caseload")]
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, consent_wait_seconds=60.0)
+    config = GatewayConfig(
+        lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets, consent_wait_seconds=60.0
+    )
 
     async def scenario() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
@@ -154,7 +156,7 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
 
 
 def test_only_the_gateway_role_may_read_the_view_and_it_serves_it_under_that_role(lane: Lane) -> None:
-    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"])
+    config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"], secrets=lane.secrets)
 
     async def scenario() -> None:
         jobcenter = await agency_headers(lane, "JOBCENTER")  # registered as the lane's owner

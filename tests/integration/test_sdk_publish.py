@@ -46,7 +46,7 @@ def closed(case_id: str) -> EventDraft:
 
 
 def test_sync_publisher_publishes_from_plain_code_and_from_several_threads(lane: Lane) -> None:
-    keys = ClientKeyStore(lane.database_url)  # started on first use, in the SyncPublisher's own event loop
+    keys = ClientKeyStore(lane.database_url, lane.secrets)  # started on first use, in the SyncPublisher's own loop
     with SyncPublisher(
         lane.kafka, "MIGRATIONSBERATUNG_MBE", signing_key=lane.platform_key, topic_prefix=lane.prefix, client_keys=keys
     ) as mbe:

@@ -19,7 +19,7 @@ from schemas.sealing import SEALED, ClientKey, unseal
 from simulation import SimEvent, SimulationConfig, simulate_list
 from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane
-from tests.integration.helpers import read_all
+from tests.integration.helpers import client_keys, read_all
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def expected_by_key(events: list[SimEvent]) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def publish_keyed(lane: Lane, events: list[SimEvent], chunk: int) -> dict[tuple[str, int], int]:
-    async with ClientKeyStore(lane.database_url) as keys:
+    async with ClientKeyStore(lane.database_url, lane.secrets) as keys:
         return await publish_in_order(
             lane.kafka, events, topic_prefix=lane.prefix, chunk=chunk, client_keys=keys, platform_key=lane.platform_key
         )
@@ -68,9 +68,7 @@ def opened(payload: dict[str, Any], event_type: str, keys: dict[str, ClientKey])
 def on_the_topics(lane: Lane) -> dict[str, list[tuple[Any, ...]]]:
     """Every event on kim.cases and kim.immigration, per key in offset order (sealed clients opened)."""
     codec = Codec()
-    keys = {
-        r["key_id"]: ClientKey.of(r["key_id"], r["key"]) for r in asyncio.run(lane.fetch("SELECT * FROM client_keys"))
-    }
+    keys = asyncio.run(client_keys(lane))
     grouped: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for topic in ("kim.cases", "kim.immigration"):
         records = sorted(asyncio.run(read_all(lane, topic)), key=lambda r: (r.partition, r.offset))

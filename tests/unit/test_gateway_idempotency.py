@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +21,8 @@ from web.gateway.idempotency import (
 from web.problems import Problem
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-DIGEST = request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}})
+PEPPER = bytes(range(32))
+DIGEST = request_hash(PEPPER, "/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}})
 
 
 def row(*, answered: bool = False, age: timedelta = timedelta(minutes=1), lease: timedelta = timedelta(0)) -> Existing:
@@ -27,10 +30,20 @@ def row(*, answered: bool = False, age: timedelta = timedelta(minutes=1), lease:
 
 
 def test_the_hash_ignores_formatting_but_not_content_or_endpoint() -> None:
-    same = request_hash("/v1/events", {"payload": {"case_id": "DO-1"}, "event_type": "CaseClosed"})
+    same = request_hash(PEPPER, "/v1/events", {"payload": {"case_id": "DO-1"}, "event_type": "CaseClosed"})
     assert same == DIGEST
-    assert request_hash("/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-2"}}) != DIGEST
-    assert request_hash("/v1/events:batch", {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}}) != DIGEST
+    assert request_hash(PEPPER, "/v1/events", {"event_type": "CaseClosed", "payload": {"case_id": "DO-2"}}) != DIGEST
+    closed = {"event_type": "CaseClosed", "payload": {"case_id": "DO-1"}}
+    assert request_hash(PEPPER, "/v1/events:batch", closed) != DIGEST
+
+
+def test_the_hash_is_keyed_a_dictionary_without_the_pepper_finds_nothing() -> None:
+    body = {"event_type": "CaseOpened", "payload": {"case_id": "DO-1", "client_ref": "P-dictionary1"}}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    plain = hashlib.sha256(f"/v1/events\n{canonical}".encode()).digest()
+    keyed = request_hash(PEPPER, "/v1/events", body)
+    assert keyed != plain and len(keyed) == 32
+    assert request_hash(bytes(32), "/v1/events", body) != keyed  # another pepper, another hash
 
 
 @pytest.mark.parametrize(

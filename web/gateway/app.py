@@ -15,6 +15,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from infra.client_keys import ClientKeyStore, KeyStoreUnavailable
+from infra.errors import SetupError
 from schemas import Codec, EncodeError
 from schemas.sealing import KeyRing, client_refs
 from schemas.signing import SigningKey
@@ -57,9 +58,14 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
         request_timeout_ms=config.request_timeout_ms,
     )
     app[OPENAPI] = document(app[CODEC], config)
+    if config.database_url is not None and config.secrets is None:
+        raise SetupError(
+            "the gateway needs the platform's secrets directory with its database (GatewayConfig(secrets=…)): "
+            "it keys the client table's lookups and the idempotency hashes"
+        )
     app[TOKENS] = TokenBook(config.database_url)
     lease = timedelta(seconds=2 * config.request_timeout_ms / 1000 + config.consent_wait_seconds + 30)
-    app[IDEMPOTENCY] = IdempotencyStore(config.database_url, lease)
+    app[IDEMPOTENCY] = IdempotencyStore(config.database_url, lease, secrets=config.secrets)
     app[PARTNER] = PartnerViews(config.database_url)
     app.router.add_post("/v1/events", publish_one)
     app.router.add_post("/v1/events:batch", publish_batch)
@@ -69,7 +75,9 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app.on_cleanup.append(_close_pool)
     if config.database_url is not None:
         app.cleanup_ctx.append(_consent_gate)
-        app[KEYS] = ClientKeyStore(config.database_url)  # seals the client of CaseOpened/ApplicationFiled
+        assert config.secrets is not None
+        # Seals the client of CaseOpened/ApplicationFiled; forgets a key the moment `kim erase` destroys it.
+        app[KEYS] = ClientKeyStore(config.database_url, config.secrets)
         app.on_cleanup.append(_close_keys)
     return app
 

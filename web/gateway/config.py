@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from infra.platform_secrets import Secrets
 from streams.kafka.connection import KafkaConnection
 
 MIB = 1024 * 1024
@@ -20,3 +21,6 @@ class GatewayConfig:
     # check reads. Without it every request is a 503.
     database_url: str | None = field(default=None, repr=False)
     consent_wait_seconds: float = 5.0
+    # The secrets directory (needed with the database): the pepper keys the client table's lookups and the
+    # idempotency hashes, the key-encryption key wraps new client keys (infra/platform_secrets.py).
+    secrets: Secrets | None = None

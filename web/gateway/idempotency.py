@@ -2,7 +2,10 @@
 
 A partner sends ``Idempotency-Key: <1 to 255 visible ASCII characters>`` with ``POST /v1/events`` or
 ``POST /v1/events:batch``. Keys are scoped per agency (the token's) and kept 24 hours in
-``gateway_idempotency`` (PostgreSQL, so a restarted gateway still knows them):
+``gateway_idempotency`` (PostgreSQL, so a restarted gateway still knows them), each with a *keyed* hash of its
+request — HMAC-SHA256 under the platform's pepper (a file in the secrets directory, never in the database) of
+the request's SHA-256 — so no one who reads the table can test guessed bodies (with a pseudonym in them)
+against it:
 
 - the same key with the same request (endpoint and JSON body) again: the stored answer, status and body
   (event ids, topics, offsets) with ``Idempotent-Replayed: true``; nothing is published;
@@ -32,6 +35,8 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from infra.key_custody import idempotency_digest
+from infra.platform_secrets import Secrets, SecretsMissing
 from streams.sdk.prepare import Outgoing
 from web.problems import Problem
 
@@ -71,10 +76,14 @@ def parse_key(header: str | None) -> str | None:
     return key
 
 
-def request_hash(endpoint: str, body: Any) -> bytes:
-    """SHA-256 of the endpoint and the body as canonical JSON: the same request, however it was formatted."""
+def request_hash(pepper: bytes, endpoint: str, body: Any) -> bytes:
+    """The keyed hash of the endpoint and the body as canonical JSON: the same request, however it was formatted.
+
+    HMAC-SHA256 under the pepper of their SHA-256 (``infra.key_custody.idempotency_digest``; the SHA-256 in between
+    lets `kim up` key the plain hashes an older gateway stored, without their bodies).
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(f"{endpoint}\n{canonical}".encode()).digest()
+    return idempotency_digest(pepper, hashlib.sha256(f"{endpoint}\n{canonical}".encode()).digest())
 
 
 def decide(existing: Existing | None, digest: bytes, now: datetime, keep: timedelta = KEEP) -> Verdict:
@@ -115,10 +124,14 @@ def records_from_json(text: str) -> list[Outgoing]:
 class IdempotencyStore:
     """The keys in the platform database (a small pool, made on first use)."""
 
-    def __init__(self, database_url: str | None, lease: timedelta, keep: timedelta = KEEP) -> None:
+    def __init__(
+        self, database_url: str | None, lease: timedelta, keep: timedelta = KEEP, secrets: Secrets | None = None
+    ) -> None:
         self.database_url = database_url
         self.lease = lease  # longer than any live request takes: consent wait plus Kafka's timeouts
         self.keep = keep
+        self.secrets = secrets
+        self._pepper: bytes | None = None
         self._pool: asyncpg.Pool | None = None
         self._swept = float("-inf")
 
@@ -127,10 +140,15 @@ class IdempotencyStore:
         key = parse_key(request.headers.get(HEADER))
         if key is None:
             return Attempt(self, agency, None)
-        if self.database_url is None:
+        if self.database_url is None or self.secrets is None:
             raise Problem(503, f"this gateway has no database to keep {HEADER}s in; start it with KIM_DATABASE_URL")
+        if self._pepper is None:
+            try:
+                self._pepper = self.secrets.pepper()
+            except SecretsMissing:
+                raise Problem(503, f"cannot check the {HEADER}: the gateway's secrets are missing") from None
         try:
-            return await self._claim(agency, key, request.path, request_hash(request.path, body))
+            return await self._claim(agency, key, request.path, request_hash(self._pepper, request.path, body))
         except (OSError, asyncpg.PostgresError) as why:
             raise Problem(
                 503, f"cannot check the {HEADER}: the platform database is unreachable ({type(why).__name__})"
