@@ -41,6 +41,7 @@ from infra.client_keys import CHANNEL, ERASED, key_id_of, verified_pepper
 from infra.errors import SetupError
 from infra.key_custody import vacuum
 from infra.platform_secrets import Secrets, SecretsMissing
+from projections.records import Applied, LogRecord
 from schemas import Codec
 from schemas.rules import PSEUDONYM, PSEUDONYM_RULE
 from schemas.signing import SigningKey
@@ -50,18 +51,10 @@ from streams.kafka.topics import end_offsets
 from streams.sdk.errors import DeliveryError
 from streams.sdk.prepare import Outgoing, encoded, new_envelope
 from streams.sdk.publisher import Publisher
+from streams.usecases.erasure_copies import copies_of_read_models, count_rows, erase_in_copies
 
 ERASING_AGENCY = "KOMMUNALES_INTEGRATIONSZENTRUM"  # the KI runs the platform; the platform's key signs
 ACTION = "client.erase"
-# Rows that identify the client's cases and applications, per projection: (table, id column, which ids).
-TABLES = {
-    "caseload": (("caseload_cases", "case_id", "cases"),),
-    "referrals": (("referral_cases", "case_id", "cases"), ("referrals", "case_id", "cases")),
-    "backlog": (
-        ("backlog_applications", "application_id", "applications"),
-        ("backlog_intervals", "application_id", "applications"),
-    ),
-}
 
 
 @dataclass
@@ -76,6 +69,7 @@ class Receipt:
     applications: int
     rows: dict[str, dict[str, int]]  # projection -> table -> rows made anonymous
     events: list[dict[str, object]]  # {event_type, topic, partition, offset}
+    copies: dict[str, dict[str, int]] = field(default_factory=dict)  # copy schema -> table -> rows made anonymous
     applied: list[str] = field(default_factory=list)  # projections seen to have applied every erasure event
     pending: list[str] = field(default_factory=list)  # projections that had not yet when we stopped waiting
     vacuum_problem: str | None = None  # why client_keys was not vacuumed after the deletion (None: it was)
@@ -88,6 +82,7 @@ class Receipt:
             "applications": self.applications,
             "rows": self.rows,
             "events": self.events,
+            "copies": self.copies,
         }
 
 
@@ -142,17 +137,6 @@ async def _ids(conn: asyncpg.Connection, key_id: str) -> tuple[list[str], list[s
     return cases, applications
 
 
-async def count_rows(conn: asyncpg.Connection, ids: dict[str, list[str]]) -> dict[str, dict[str, int]]:
-    """Rows per projection and table that still carry one of the ids (``{"cases": […], "applications": […]}``)."""
-    out: dict[str, dict[str, int]] = {}
-    for projection, tables in TABLES.items():
-        out[projection] = {
-            table: await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::text[])", ids[which])
-            for table, column, which in tables
-        }
-    return out
-
-
 async def erase(
     kafka: KafkaConnection,
     database_url: str,
@@ -191,14 +175,17 @@ async def erase(
             )
         erasure_id = f"ER-{uuid.uuid4().hex[:16]}"
         try:
-            cases, applications, rows, published = await _announce(
+            cases, applications, rows, published, applied = await _announce(
                 conn, kafka, platform_key, topic_prefix, key_id, erasure_id, wait_seconds
             )
+            ids = {"cases": cases, "applications": applications}
+            copies = await _erase_copies(conn, database_url, ids, applied)
         except SetupError as why:  # nothing was destroyed: the attempt is recorded, the command can run again
             await audit.record(conn, actor, ACTION, erasure_id, "failed", {"key_id": key_id, "error": str(why)})
             raise
-        ids = {"cases": cases, "applications": applications}
-        receipt = Receipt(erasure_id, actor, datetime.now(UTC), key_id, len(cases), len(applications), rows, published)
+        receipt = Receipt(
+            erasure_id, actor, datetime.now(UTC), key_id, len(cases), len(applications), rows, published, copies
+        )
         async with conn.transaction():
             deleted = await conn.execute("DELETE FROM client_keys WHERE key_id = $1", key_id)
             if deleted != "DELETE 1":  # erased by someone else a moment ago: their receipt stands
@@ -219,6 +206,19 @@ async def erase(
         await conn.close()
 
 
+async def _erase_copies(
+    conn: asyncpg.Connection, database_url: str, ids: dict[str, list[str]], applied: list[Applied]
+) -> dict[str, dict[str, int]]:
+    """Step 2b: the same erasure in every copy of the read models (as-of copies, unfinished rebuilds)."""
+    try:
+        return await erase_in_copies(database_url, await copies_of_read_models(conn), ids, applied)
+    except (OSError, asyncpg.PostgresError) as why:
+        raise SetupError(
+            f"cannot make the client anonymous in the copies of the read models ({why}); nothing was destroyed — "
+            "run kim erase again"
+        ) from None
+
+
 async def _announce(
     conn: asyncpg.Connection,
     kafka: KafkaConnection,
@@ -227,7 +227,7 @@ async def _announce(
     key_id: str,
     erasure_id: str,
     wait_seconds: float,
-) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]]]:
+) -> tuple[list[str], list[str], dict[str, dict[str, int]], list[dict[str, object]], list[Applied]]:
     """Steps 1 and 2: find the client's cases and applications (once the finders are current), publish erasures."""
     try:
         lagging = await _caught_up(conn, kafka, topic_prefix, wait_seconds)
@@ -242,12 +242,14 @@ async def _announce(
     cases, applications = await _ids(conn, key_id)
     rows = await count_rows(conn, {"cases": cases, "applications": applications})
     try:
-        published = await _publish(kafka, platform_key, topic_prefix, erasure_events(cases, applications, erasure_id))
+        published, applied = await _publish(
+            kafka, platform_key, topic_prefix, erasure_events(cases, applications, erasure_id)
+        )
     except (KafkaError, OSError, DeliveryError) as why:
         raise SetupError(
             f"cannot publish the erasure events to Kafka ({why}); nothing was erased — run kim erase again"
         ) from None
-    return cases, applications, rows, published
+    return cases, applications, rows, published, applied
 
 
 # Where the client's cases and applications are found, and the topic each of those projections reads.
@@ -281,9 +283,10 @@ async def _caught_up(conn: asyncpg.Connection, kafka: KafkaConnection, topic_pre
 
 async def _publish(
     kafka: KafkaConnection, platform_key: SigningKey, topic_prefix: str, events: list[tuple[str, dict]]
-) -> list[dict[str, object]]:
+) -> tuple[list[dict[str, object]], list[Applied]]:
+    """The erasure events on the log: where each went, and each as a projection applies it."""
     if not events:
-        return []
+        return [], []
     codec = Codec()
     correlation = str(uuid.uuid4())
     outgoing = [encode(codec, kind, payload, topic_prefix, correlation) for kind, payload in events]
@@ -291,10 +294,15 @@ async def _publish(
         kafka, ERASING_AGENCY, signing_key=platform_key, topic_prefix=topic_prefix, codec=codec
     ) as publisher:
         results = await publisher.send(outgoing)
-    return [
+    where = [
         {"event_type": o.event_type, "topic": r.topic, "partition": r.partition, "offset": r.offset}
         for o, r in zip(outgoing, results, strict=True)
     ]
+    applied = [
+        Applied(LogRecord(r.topic, r.partition, r.offset, o.key, o.value), codec.decode(o.value))
+        for o, r in zip(outgoing, results, strict=True)
+    ]
+    return where, applied
 
 
 async def _wait_applied(
@@ -331,6 +339,11 @@ def render(receipt: Receipt | AlreadyErased) -> str:
     for projection, tables in receipt.rows.items():
         counted = ", ".join(f"{table} {n}" for table, n in tables.items())
         lines.append(f"  {projection}: rows made anonymous: {counted}")
+    for schema, tables in receipt.copies.items():
+        counted = ", ".join(f"{table} {n}" for table, n in tables.items())
+        lines.append(f"  copy {schema}: rows made anonymous: {counted}")
+    if not receipt.copies:
+        lines.append("  copies of the read models (kim replay --list): none to look in")
     for event in receipt.events:
         lines.append(f"  published {event['event_type']} at {event['topic']}[{event['partition']}]@{event['offset']}")
     if receipt.pending:

@@ -95,6 +95,16 @@ def counts(rows: dict[str, dict]) -> dict[str, int]:
     return {t: len(table) for t, table in rows.items()}
 
 
+async def copy_rows(lane: Lane, schema: str) -> dict[str, dict]:
+    """The rows of a copy's tables (those it has), as ``snapshot`` reads the live ones."""
+    conn = await asyncpg.connect(lane.database_url, server_settings={"search_path": f"{schema}, public"})
+    try:
+        present = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1", schema)}
+        return await compare.db_tables(conn, tuple(t for t in TABLES if t in present))
+    finally:
+        await conn.close()
+
+
 async def sealed_records(lane: Lane) -> list[tuple[bytes, Any]]:
     codec = Codec()
     out = []
@@ -125,9 +135,24 @@ def test_an_erased_client_leaves_no_readable_trace_and_every_total_stays(lane: L
     records = asyncio.run(sealed_records(lane))
     assert not [v for v, _ in records if VICTIM.encode() in v or KEEP.encode() in v]
 
+    # As-of copies made before the erasure hold the client's cases too: the erasure must reach them.
+    for name in PROJECTIONS:
+        made = kim(lane, "replay", name, "--until", "2026-06-30")
+        assert made.returncode == 0, made.stdout + made.stderr
+    copies = {name: f"asof_{name}_2026_06_30" for name in PROJECTIONS}
+    copied = {name: asyncio.run(copy_rows(lane, schema)) for name, schema in copies.items()}
+    assert carrying(copied["caseload"], erased_ids) and carrying(copied["backlog"], erased_ids)
+
     done = kim(lane, "erase", VICTIM)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cases: 2, applications: 1" in done.stdout
+    for schema in copies.values():
+        assert f"copy {schema}: rows made anonymous" in done.stdout, done.stdout
+    for name, schema in copies.items():  # no copy names the erased cases or applications any more
+        rows = asyncio.run(copy_rows(lane, schema))
+        assert carrying(rows, erased_ids) == [], (schema, carrying(rows, erased_ids))
+        assert counts(rows) == counts(copied[name])  # anonymous, still counted, as in the live read models
+        assert not any(victim_key.key_id in str(row) for table in rows.values() for row in table.values())
     assert "applied by every projection" in done.stdout
     assert "by dpo-test" in done.stdout and VICTIM not in done.stdout
     erasure_id = done.stdout.split()[1]
