@@ -44,12 +44,12 @@ LOCAL_TIME = ZoneInfo("Europe/Berlin")
 PSEUDONYM = re.compile(r"[A-Za-z0-9_-]{6,64}")
 PSEUDONYM_RULE = "must be a pseudonym: 6 to 64 of A-Z a-z 0-9 _ - (no names, e-mail addresses or spaces)"
 WHITESPACE = re.compile(r"\s")  # the characters str.isspace() names, found in C rather than per character
-# An id (`*_id`) is made by a system, never typed from a person's details: a prefix of 2 to 4 capital letters
+# An id (`*_id`) is made by a system, never typed from a person's details: a prefix of 1 to 4 capital letters
 # (DO, ABH, EBH, ER), then 1 to 6 parts of letters and digits joined by '-', 64 characters at most. A part of
 # three or more letters needs a digit (a word — a name — does not pass), and no part or run of parts may form a
 # calendar date (YYYY-MM-DD, DD-MM-YYYY, or eight digits YYYYMMDD / DDMMYYYY from 1900 to 2099). Like the
 # pseudonym check, this refuses the common slips (`Mustermann_Max_1990-05-01`), not every encoding.
-ID_FORMAT = re.compile(r"[A-Z]{2,4}(?:-[A-Za-z0-9]{1,32}){1,6}")
+ID_FORMAT = re.compile(r"[A-Z]{1,4}(?:-[A-Za-z0-9]{1,32}){1,6}")
 _WORD = re.compile(r"[A-Za-z]{3,}")
 _DATE_RUN = re.compile(
     r"(?:^|-)(?:(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
@@ -59,7 +59,7 @@ _EIGHT_DIGITS = re.compile(
     r"(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|[12]\d|3[01])(?:0[1-9]|1[0-2])(?:19|20)\d\d"
 )
 ID_RULE = (
-    "must be an id like DO-2025-004711: 2 to 4 capital letters, then parts of letters and digits joined by '-'"
+    "must be an id like DO-2025-004711: 1 to 4 capital letters, then parts of letters and digits joined by '-'"
     " (a part of three or more letters needs a digit); no names, dates or spaces"
 )
 
@@ -112,7 +112,7 @@ def _recorded_after_it_happened(_: str, envelope: dict[str, Any], __: dict[str, 
 
 
 def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
-    """Ids (`*_id`) look made by a system, like `DO-2025-004711`: 2 to 4 capital letters, then parts of letters and
+    """Ids (`*_id`) look made by a system, like `DO-2025-004711`: 1 to 4 capital letters, then parts of letters and
     digits joined by `-` (a part of three or more letters needs a digit), no date; refs (`*_ref`: client, case
     manager) look like pseudonyms."""
     errors = []

@@ -200,7 +200,7 @@ def test_domain_errors_is_callable_on_its_own() -> None:
         "DO-01051990",
         "do-2025-004711",  # the prefix is capital letters
         "DO",  # no part
-        "D-1",
+        "-1",
         "DO-" + "1" * 62,  # longer than 64
         "DO 2025",
     ],
@@ -212,14 +212,14 @@ def test_an_id_that_could_hold_a_name_or_a_date_is_refused(value: str) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["DO-2025-004711", "DO-2025-004711-C1", "ABH-2025-06E1B9-123456", "DO-1", "DO-P-1", "ER-3fa9c0d2e1b4a5c6"],
+    ["DO-2025-004711", "DO-2025-004711-C1", "ABH-2025-06E1B9-123456", "DO-1", "DO-P-1", "ER-3fa9c0d2e1b4a5c6", "C-1"],
 )
 def test_system_made_ids_pass(value: str) -> None:
     assert errors("CaseClosed", case_id=value) == []
 
 
 @given(
-    prefix=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=4),
+    prefix=st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=4),
     parts=st.lists(st.integers(0, 2**40), min_size=1, max_size=4),
 )
 def test_a_prefix_and_hexadecimal_counters_pass_unless_a_part_reads_as_a_date(prefix: str, parts: list[int]) -> None:
