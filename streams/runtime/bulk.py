@@ -16,6 +16,7 @@ import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -50,39 +51,9 @@ class CatchUpResult:
         return self.applied / self.seconds if self.seconds else 0.0
 
 
-async def catch_up(
-    projection: Projection,
-    kafka: KafkaConnection,
-    database_url: str,
-    *,
-    platform_secret: bytes | None,
-    topic_prefix: str = "",
-    max_records: int = BATCH_RECORDS,
-    progress: Progress | None = None,
-    targets: Mapping[tuple[str, int], int] | None = None,
-    search_path: str | None = None,
-    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None = None,
-) -> CatchUpResult:
-    """Apply everything between the projection's checkpoints and the end offsets seen at the start.
-
-    Options for ``kim replay`` (defaults: the plain catch-up): ``targets`` are the offsets to stop
-    at instead of the end offsets (partitions not named are left alone); ``search_path`` makes the
-    pool's connections read and write another schema's tables and checkpoints (a copy);
-    ``on_rejected`` builds, per batch connection, what to do with rejections instead of
-    dead-lettering them (it runs inside the batch's transaction).
-    """
-    return await _catch_up(
-        [projection],
-        kafka,
-        database_url,
-        platform_secret=platform_secret,
-        topic_prefix=topic_prefix,
-        max_records=max_records,
-        progress=progress,
-        targets=targets,
-        search_path=search_path,
-        on_rejected=on_rejected,
-    )
+async def catch_up(projection: Projection, kafka: KafkaConnection, database_url: str, **options: Any) -> CatchUpResult:
+    """``catch_up_many`` of one projection (the same options)."""
+    return await catch_up_many([projection], kafka, database_url, **options)
 
 
 async def catch_up_many(
@@ -95,37 +66,19 @@ async def catch_up_many(
     max_records: int = BATCH_RECORDS,
     progress: Progress | None = None,
     targets: Mapping[tuple[str, int], int] | None = None,
-) -> CatchUpResult:
-    """``catch_up`` of several projections from one read of their topics; ``targets`` as there (all topics).
-
-    A partition is read from the lowest checkpoint of the projections reading it; each projection's
-    transaction drops what its own checkpoint has seen, as on every path.
-    """
-    return await _catch_up(
-        list(projections),
-        kafka,
-        database_url,
-        platform_secret=platform_secret,
-        topic_prefix=topic_prefix,
-        max_records=max_records,
-        progress=progress,
-        targets=targets,
-    )
-
-
-async def _catch_up(
-    projections: list[Projection],
-    kafka: KafkaConnection,
-    database_url: str,
-    *,
-    platform_secret: bytes | None,
-    topic_prefix: str,
-    max_records: int,
-    progress: Progress | None,
-    targets: Mapping[tuple[str, int], int] | None,
     search_path: str | None = None,
     on_rejected: Callable[[asyncpg.Connection], OnRejected] | None = None,
 ) -> CatchUpResult:
+    """Apply everything between the projections' checkpoints and the end offsets seen at the start, from ONE read
+    of their topics: a partition is read from the lowest checkpoint of the projections reading it; each
+    projection's transaction drops what its own checkpoint has seen, as on every path.
+
+    Options for ``kim replay`` (defaults: the plain catch-up): ``targets`` are the offsets to stop at instead of
+    the end offsets (partitions not named are left alone); ``search_path`` makes the pool's connections read and
+    write another schema's tables and checkpoints (a copy); ``on_rejected`` builds, per batch connection, what to
+    do with rejections instead of dead-lettering them (it runs inside the batch's transaction).
+    """
+    projections = list(projections)
     topics = sorted({topic_prefix + t for p in projections for t in p.source_topics})
     if targets is None:
         targets = await end_offsets(kafka, topics)
