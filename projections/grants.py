@@ -66,7 +66,9 @@ GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
     GATEWAY: (
         Grant("SELECT", ("agencies", "signing_keys")),  # the token's agency and the key it signs with
-        Grant("SELECT", ("referral_cases", "projection_checkpoints")),  # the consent gate
+        Grant("SELECT", ("referral_cases", "projection_checkpoints")),  # the case gate: consents and parties
+        Grant("SELECT (case_id, referral_id, to_agency)", ("referrals",)),  # … who may answer a referral
+        Grant("SELECT (application_id, office)", ("backlog_applications",)),  # … who may act on an application
         Grant(WRITE, ("gateway_idempotency",)),
         Grant("SELECT, INSERT", ("client_keys",)),  # seals client_ref: a new client's key is made on first sight
         Grant("SELECT", ("key_encryption_keys", "secret_fingerprints")),  # which KEK wraps; the right secrets?

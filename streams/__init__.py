@@ -6,6 +6,6 @@
   transaction, dead-letter; one record loop, driven live by faust or in bulk by aiokafka;
 - ``streams.operations``: what operations staff run on top — status and metrics, rebuilds and as-of copies,
   dead-letter re-drive, a worker process composed;
-- ``streams.usecases``: what the platform does for agencies beyond the SDK — the consent gate, erasure,
+- ``streams.usecases``: what the platform does for agencies beyond the SDK — the case gate, erasure,
   publishing many agencies' events in order.
 """

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
+from projections.authority import application_refusal
 from projections.common import Rejected, fold_by_key, replaced, seen_id
 from projections.erasure import anonymous_id, client_key_id
 from schemas import Event
@@ -134,6 +135,9 @@ def evolve(row: ApplicationRow | None, event: Event) -> ApplicationRow | None:
         )
     if row is None:
         raise Rejected(f"application {application_id} was never filed")
+    refused = application_refusal(kind, event.source_agency, application_id, row.office)
+    if refused:
+        raise Rejected(refused)
     seen = row.seen if sid is None else [*row.seen, sid]
     if kind == "PermitHandedOver":
         if row.state != "granted":

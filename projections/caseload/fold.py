@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from projections.authority import Parties, case_refusal
 from projections.common import (
     NO_CONSENTS,
     Rejected,
@@ -119,6 +120,9 @@ def evolve(row: CaseRow | None, event: Event) -> CaseRow | None:
         )
     if row is None:
         raise Rejected(f"case {case_id} was never opened")
+    refused = case_refusal(kind, event.source_agency, case_id, Parties(row.agency, row.manager_agency), payload)
+    if refused:
+        raise Rejected(refused)
     seen = _seen(row, sid)
     if kind == "ConsentWithdrawn":  # a client may withdraw consent after the case is closed
         return replaced(row, consents=withdraw_consent(row.consents, case_id, payload["consent_id"], at), seen=seen)

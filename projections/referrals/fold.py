@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import NamedTuple
 
+from projections.authority import Parties, answer_refusal, case_refusal
 from projections.common import (
     NO_CONSENTS,
     Rejected,
@@ -44,7 +45,17 @@ __all__ = [
 
 ANSWERS = frozenset({"ReferralAccepted", "ReferralDeclined", "ReferralCompleted"})
 RELEVANT = frozenset(
-    {"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", "CaseErased", *ANSWERS}
+    {
+        "CaseOpened",
+        "CaseClosed",
+        "CaseManagerAssigned",  # who the case's parts are (projections/authority.py)
+        "CaseHandedOver",
+        "ConsentGranted",
+        "ConsentWithdrawn",
+        "ReferralIssued",
+        "CaseErased",
+        *ANSWERS,
+    }
 )
 
 
@@ -57,6 +68,13 @@ class ReferralCase(NamedTuple):
     closed_at: datetime | None = None
     consents: str = NO_CONSENTS
     seen: list[int] = []  # noqa: RUF012 - never changed in place
+    holder: str | None = None  # the agency holding the case: its opener, or the one it was handed over to
+    manager_agency: str | None = None  # the agency of its case manager
+    receivers: list[str] = []  # noqa: RUF012 - the agencies that accepted a referral of the case
+
+    @property
+    def parties(self) -> Parties:
+        return Parties(self.holder, self.manager_agency, tuple(self.receivers))
 
 
 class ReferralRow(NamedTuple):
@@ -96,10 +114,9 @@ def _answer(state: CaseState | None, event: Event) -> ReferralRow:
     referral = state.referrals.get(referral_id) if state is not None else None
     if referral is None:
         raise Rejected(f"referral {referral_id} of case {payload['case_id']} was never issued")
-    if event.source_agency != referral.to_agency:
-        raise Rejected(
-            f"referral {referral_id} was sent to {referral.to_agency}; {event.source_agency} cannot answer it"
-        )
+    refused = answer_refusal(event.event_type, event.source_agency, payload["case_id"], referral_id, referral.to_agency)
+    if refused:
+        raise Rejected(refused)
     wanted = "accepted" if event.event_type == "ReferralCompleted" else "issued"
     if referral.status != wanted:
         if wanted == "accepted" and referral.status == "issued":
@@ -126,12 +143,15 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
     if kind == "CaseOpened":
         if state is not None:
             raise Rejected(f"case {case_id} was already opened at {state.case.opened_at.isoformat()}")
-        return CaseState(ReferralCase(case_id, "open", at, seen=[] if sid is None else [sid]), {})
+        opened = ReferralCase(case_id, "open", at, seen=[] if sid is None else [sid], holder=event.source_agency)
+        return CaseState(opened, {})
     if kind in ANSWERS:
         referral = _answer(state, event)
         assert state is not None
         if kind == "ReferralAccepted":
             referral = replaced(referral, status="accepted", accepted_at=at)
+            if referral.to_agency not in state.case.receivers:
+                state = _with(state, None, receivers=sorted([*state.case.receivers, referral.to_agency]))
         elif kind == "ReferralDeclined":
             referral = replaced(referral, status="declined", declined_at=at, decline_reason=payload["reason"])
         else:
@@ -140,6 +160,9 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
     if state is None:
         raise Rejected(f"case {case_id} was never opened")
     case = state.case
+    refused = case_refusal(kind, event.source_agency, case_id, case.parties, payload)
+    if refused:
+        raise Rejected(refused)
     if kind == "ConsentWithdrawn":  # a client may withdraw consent after the case is closed
         return _with(state, sid, consents=withdraw_consent(case.consents, case_id, payload["consent_id"], at))
     if case.status == "closed":
@@ -148,6 +171,13 @@ def evolve(state: CaseState | None, event: Event) -> CaseState | None:
         return _with(state, sid, status="closed", closed_at=at)
     if kind == "ConsentGranted":
         return _with(state, sid, consents=grant_consent(case.consents, case_id, payload))
+    if kind == "CaseManagerAssigned":
+        return _with(state, sid, manager_agency=payload["agency"])
+    if kind == "CaseHandedOver":  # judged as the caseload fold judges it: both keep the same parts
+        problem = consent_problem(case.consents, payload["consent_id"], payload["to_agency"], at)
+        if problem:
+            raise Rejected(f"hand-over of case {case_id} to {payload['to_agency']} refused: {problem}")
+        return _with(state, sid, holder=payload["to_agency"])
     # ReferralIssued
     referral_id = payload["referral_id"]
     if referral_id in state.referrals:

@@ -101,7 +101,8 @@ class Caseload:
     def close(self, case: Case, reason: str) -> None:
         """Close the case now: its case manager is free, its processes end, a client who moved away leaves
         their applications (withdrawn at the office's next step)."""
-        self.engine.emit(case.home, "CaseClosed", {"case_id": case.case_id, "reason": reason})
+        closer = case.holder if case.state == WAITING else case.home  # nobody took it: its holder closes it
+        self.engine.emit(closer, "CaseClosed", {"case_id": case.case_id, "reason": reason})
         case.state = CLOSED
         self.release(case)
         case.main = None  # break the case ↔ process cycles: no process of a closed case runs again

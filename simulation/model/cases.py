@@ -84,6 +84,7 @@ class Cases:
         home = opener if own and self.ctx.chance("opener_keeps_case") else None
         case.home = home or self._pool_choice(rng)
         case.pool = self.pools[case.home]
+        case.holder = opener
         route = self._access_routes.get(opener, self._access_routes["partner"])(rng)
         e.emit(
             opener,
@@ -98,7 +99,7 @@ class Cases:
             },
         )
         yield self.ctx.office_after("intake")
-        self.consents.grant(case, self.consents.intake_recipients(case, opener))
+        self.consents.grant(case, self.consents.intake_recipients(case, opener), by=opener)  # the holder records it
         yield cal.office(e.now + rng.randrange(10 * 60, 2 * HOUR), rng)  # onto the waiting list
         case.main = e.current
         if not (yield from self.caseload.get_manager(case, patience=True)):
@@ -228,7 +229,7 @@ class Cases:
             {"case_id": case.case_id, "from_agency": case.home, "to_agency": target, "consent_id": consent.consent_id},
         )
         self.caseload.release(case)
-        case.home = target
+        case.home = case.holder = target
         case.pool = self.pools[target]
         case.main = e.current
         yield from self.caseload.get_manager(case, patience=False)

@@ -66,9 +66,10 @@ class Consents:
         return None
 
     def intake_recipients(self, case: Case, opener: str) -> list[str]:
-        """Who the intake consent covers: the opener, the agencies the needs and Rechtskreise point to — at times
-        with one of them left out (a gap a further consent fills later)."""
-        wanted = [opener]
+        """Who the intake consent covers: the opener and the case-management agency taking the case (but not the
+        opener when it takes the case itself), the agencies the needs and Rechtskreise point to — at times with one
+        of them left out, never the taking agency (a gap a further consent fills later)."""
+        wanted = [opener, case.home]
         for lebenslage, _ in case.needs:
             wanted.append(P.REFERRAL_ROUTES[lebenslage][0])
         if "AUFENTHG" in case.rechtskreise:
@@ -78,13 +79,15 @@ class Consents:
         regelsystem = self.regelsystem(case)
         if regelsystem:
             wanted.append(regelsystem)
-        recipients = [a for a in ordered(wanted, AGENCY_ORDER) if a != case.home]
-        if len(recipients) > 1 and self.rng.random() < self.config.intake_consent_gap_share:
-            recipients.pop(self.rng.randrange(len(recipients)))
+        recipients = [a for a in ordered(wanted, AGENCY_ORDER) if a != case.home or opener != case.home]
+        gaps = [i for i, agency in enumerate(recipients) if agency != case.home]
+        if len(gaps) > 1 and self.rng.random() < self.config.intake_consent_gap_share:
+            recipients.pop(gaps[self.rng.randrange(len(gaps))])
         return recipients or ["KOMMUNALES_INTEGRATIONSZENTRUM"]
 
-    def grant(self, case: Case, recipients: list[str]) -> Consent:
-        """The client signs a consent for ``recipients`` covering the data the case's needs call for."""
+    def grant(self, case: Case, recipients: list[str], by: str | None = None) -> Consent:
+        """The client signs a consent for ``recipients`` covering the data the case's needs call for, recorded by
+        ``by`` (default: the case-management agency working the case)."""
         categories = ["IDENTITY_AND_CONTACT", "CASE_PLAN"]
         for lebenslage, _ in case.needs:
             categories.extend(P.DATA_CATEGORIES[lebenslage])
@@ -93,7 +96,7 @@ class Consents:
         consent = Consent(case.next_id("C"), ordered(recipients, AGENCY_ORDER), valid_until)
         case.consents.append(consent)
         self.engine.emit(
-            case.home,
+            by or case.home,
             "ConsentGranted",
             {
                 "case_id": case.case_id,

@@ -66,6 +66,7 @@ class Case:
         "consent_gap",
         "consent_waiters",
         "consents",
+        "holder",
         "home",
         "main",
         "manager",
@@ -89,7 +90,8 @@ class Case:
         self.rechtskreise: list[str] = []
         self.needs: list[tuple[str, str]] = []
         self.urgent = False
-        self.home = ""
+        self.home = ""  # the case-management agency working the case
+        self.holder = ""  # the agency holding it on the log: its opener, then the one it was handed over to
         self.pool: Pool | None = None
         self.manager: Manager | None = None
         self.state = WAITING

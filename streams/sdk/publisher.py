@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
@@ -35,11 +35,19 @@ __all__ = ["TOO_LARGE", "EventDraft", "Outgoing", "Published", "Publisher", "Sig
 TOO_LARGE = "the event is too large for Kafka"  # starts the reason of an event over Kafka's record limit
 
 
-class ConsentCheck(Protocol):
-    """Judges referrals and hand-overs against their case's consents before they are sent (the platform's
-    ``streams.usecases.consent_gate.ConsentGate``): index of each refused draft -> the reason."""
+class Refusal(NamedTuple):
+    """Why a draft may not be sent: ``field`` is ``source_agency`` when the publisher has no part in the case
+    (the gateway answers 403) or ``payload.consent_id`` when no consent lets the data pass (422)."""
 
-    async def check(self, drafts: Sequence[EventDraft]) -> dict[int, str]: ...
+    field: str
+    reason: str
+
+
+class CaseCheck(Protocol):
+    """Judges drafts against their cases before they are sent — may this agency act on the case, may the data
+    pass (the platform's ``streams.usecases.case_gate.CaseGate``): index of each refused draft -> the refusal."""
+
+    async def check(self, drafts: Sequence[EventDraft], publisher: str | None = None) -> dict[int, Refusal]: ...
 
 
 class Publisher(Preparer):
@@ -57,7 +65,7 @@ class Publisher(Preparer):
         codec: Codec | None = None,
         linger_ms: int = 5,
         request_timeout_ms: int = 30000,
-        consent_gate: ConsentCheck | None = None,
+        case_gate: CaseCheck | None = None,
         client_keys: KeyStore | None = None,
     ) -> None:
         """``kafka``: the brokers and the login (a ``KafkaConnection``, or ``host:port,…`` for a cluster without
@@ -77,7 +85,7 @@ class Publisher(Preparer):
         )
         self.client_keys = client_keys
         self.kafka, self.signing_key = _credentials(self.source_agency, kafka, username, password, signing_key)
-        self.consent_gate = consent_gate  # judge referrals and hand-overs against the case's consents first
+        self.case_gate = case_gate  # judge each draft against its case first: the agency's part, the consent
         self._producer = self.kafka.producer(linger_ms=linger_ms, request_timeout_ms=request_timeout_ms)
         self._started = False
 
@@ -151,14 +159,14 @@ class Publisher(Preparer):
         return _acked(ack, item)
 
     async def publish(self, draft: EventDraft) -> Published:
-        """Publish one event; raises ``EncodeError`` when it is invalid (or, with a consent gate, not covered by a
-        consent), ``DeliveryError`` when not acknowledged."""
+        """Publish one event; raises ``EncodeError`` when it is invalid (or, with a case gate, about a case the
+        agency has no part in, or not covered by a consent), ``DeliveryError`` when not acknowledged."""
         await self.load_keys([draft])
         outgoing = self.prepare(draft)
-        if self.consent_gate is not None:
-            refused = await self.consent_gate.check([draft])
+        if self.case_gate is not None:
+            refused = await self.case_gate.check([draft], self.source_agency)
             if refused:
-                raise EncodeError(draft.event_type, [f"payload.consent_id: {refused[0]}"])
+                raise EncodeError(draft.event_type, [f"{refused[0].field}: {refused[0].reason}"])
         return (await self.send([outgoing]))[0]
 
     async def publish_many(self, drafts: Iterable[EventDraft]) -> list[Published]:
@@ -166,11 +174,11 @@ class Publisher(Preparer):
         drafts = list(drafts)
         await self.load_keys(drafts)
         outgoing = self.prepare_all(drafts)
-        if self.consent_gate is not None:
-            refused = await self.consent_gate.check(drafts)
+        if self.case_gate is not None:
+            refused = await self.case_gate.check(drafts, self.source_agency)
             if refused:
                 items = {
-                    i: EncodeError(drafts[i].event_type, [f"payload.consent_id: {why}"]) for i, why in refused.items()
+                    i: EncodeError(drafts[i].event_type, [f"{why.field}: {why.reason}"]) for i, why in refused.items()
                 }
                 raise InvalidBatch(items, len(drafts))
         return await self.send(outgoing)

@@ -102,7 +102,7 @@ def demo_events(seed: int, cases: int, until: datetime, weeks: int = 12) -> tupl
             closed = opened + (until - opened) * rng.uniform(0.2, 1.0)
             closings.append(
                 DemoEvent(
-                    "KIM_CASE_MANAGEMENT",
+                    agency,  # the agency holding the case closes it (projections/authority.py)
                     EventDraft(
                         "CaseClosed",
                         {"case_id": case_id, "reason": _pick(rng, CLOSURE_REASONS)},

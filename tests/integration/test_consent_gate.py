@@ -13,7 +13,7 @@ from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
 from streams.sdk.draft import EventDraft
 from streams.sdk.publisher import Publisher
-from streams.usecases.consent_gate import ConsentGate
+from streams.usecases.case_gate import CaseGate
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers, read_all
 from web.gateway import GatewayConfig, make_app
@@ -131,11 +131,11 @@ def test_without_a_database_the_gateway_refuses_to_share_rather_than_skip_the_ch
     asyncio.run(scenario())
 
 
-def test_the_sdk_with_a_consent_gate_raises_the_reason_and_sends_nothing(lane: Lane) -> None:
+def test_the_sdk_with_a_case_gate_raises_the_reason_and_sends_nothing(lane: Lane) -> None:
     worker = lane.worker("referrals")
 
     async def scenario() -> None:
-        gate = ConsentGate(lane.kafka, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
+        gate = CaseGate(lane.kafka, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
         await gate.start()
         try:
             async with (
@@ -145,7 +145,7 @@ def test_the_sdk_with_a_consent_gate_raises_the_reason_and_sends_nothing(lane: L
                     "KIM_CASE_MANAGEMENT",
                     signing_key=lane.platform_key,
                     topic_prefix=lane.prefix,
-                    consent_gate=gate,
+                    case_gate=gate,
                     client_keys=keys,
                 ) as kim,
             ):

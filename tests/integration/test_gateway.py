@@ -360,11 +360,13 @@ def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
 
 
 def test_an_unacknowledged_send_is_a_503_naming_what_was_not_published(lane: Lane) -> None:
-    """Topics that do not exist (a prefix nobody provisioned): the producer gives up, the gateway says so."""
+    """Topics that do not exist (a prefix nobody provisioned): the producer gives up, the gateway says so. (Two
+    openings: anything else is first checked against its case, which needs the topics too.)"""
     config = lane_config(lane, lane.prefix + "missing.", request_timeout_ms=1500)
 
     async def scenario(client: TestClient) -> None:
-        response = await client.post("/v1/events:batch", json=[OPENED, CLOSED], headers=AGENCY)
+        another = {**OPENED, "payload": {**OPENED["payload"], "case_id": "DO-2025-000124"}}
+        response = await client.post("/v1/events:batch", json=[OPENED, another], headers=AGENCY)
         body = await body_of(response)
         assert response.status == 503, body
         assert body["events"] == []

@@ -96,7 +96,7 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
                     await asyncio.sleep(0.2)
 
             for case_id, until in ((WITHDRAWN, "2099-12-31"), (LASTING, "2099-06-30")):
-                for item in case_history(case_id, until):  # one by one: the referral's consent gate waits
+                for item in case_history(case_id, until):  # one by one: the referral's case gate waits
                     sent = await client.post("/v1/events", json=item, headers=kim)
                     assert sent.status == 202, await sent.text()
             accepted = event("ReferralAccepted", LASTING, 5, referral_id=f"{LASTING}-R1")
@@ -133,8 +133,8 @@ def test_a_receiving_agency_sees_its_referrals_only_while_their_consent_lets_the
             assert claim.status == 403
             assert (await client.get("/v1/referrals/received")).status == 401
 
-            withdrawal = event("ConsentWithdrawn", WITHDRAWN, 10, consent_id="C-1")
-            assert (await client.post("/v1/events", json=withdrawal, headers=kim)).status == 202
+            withdrawal = event("ConsentWithdrawn", WITHDRAWN, 10, consent_id="C-1")  # by the case's holder now
+            assert (await client.post("/v1/events", json=withdrawal, headers=jobcenter)).status == 202
             await until_received(jobcenter, [LASTING], [])
 
         # As of a time: answers given later are not yet there; a withdrawal hides the case at any time;

@@ -68,6 +68,8 @@ def _refusal(history: list[Event], event: Event) -> str | None:
         return "filed twice" if history else None
     if not history:
         return "never filed"
+    if event.source_agency != history[0].source_agency:
+        return "not the office that filed it"
     state = _timeline(history)[-1][0]
     if event.event_type == "PermitHandedOver":
         return None if state == "granted" else "no grant"

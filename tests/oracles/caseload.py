@@ -42,8 +42,29 @@ TYPES = frozenset(
 )
 
 
+CASE_MANAGEMENT = frozenset({"KIM_CASE_MANAGEMENT", "MIGRATIONSBERATUNG_MBE", "JUGENDMIGRATIONSDIENST", "JOBCENTER"})
+
+
 def _of(history: list[Event], *types: str) -> list[Event]:
     return [e for e in history if e.event_type in types]
+
+
+def outsider(history: list[Event], event: Event) -> bool:
+    """The publisher has no part in the (opened) case: it neither holds it (opened it, or received its last
+    hand-over) nor employs its case manager; it may still take a case nobody manages by assigning one of its own
+    staff when it does case management, and issue a further referral when it accepted one."""
+    by = event.source_agency
+    handovers = _of(history, "CaseHandedOver")
+    holder = handovers[-1].payload["to_agency"] if handovers else _of(history, "CaseOpened")[0].source_agency
+    assignments = _of(history, "CaseManagerAssigned")
+    manager = assignments[-1].payload["agency"] if assignments else None
+    if by in (holder, manager):
+        return False
+    if event.event_type == "CaseManagerAssigned":
+        return not (manager is None and by in CASE_MANAGEMENT and event.payload["agency"] == by)
+    if event.event_type == "ReferralIssued":
+        return not any(e.source_agency == by for e in _of(history, "ReferralAccepted"))
+    return True
 
 
 def consent_refusal(history: list[Event], consent_id: str, agency: str, at: datetime) -> str | None:
@@ -86,6 +107,8 @@ def _refusal(history: list[Event], event: Event) -> str | None:
         return "opened twice" if opened else None
     if not opened:
         return "never opened"
+    if outsider(history, event):
+        return "no part in the case"
     if kind == "ConsentWithdrawn":
         same = [
             e for e in _of(history, "ConsentGranted", "ConsentWithdrawn") if e.payload["consent_id"] == p["consent_id"]

@@ -5,7 +5,12 @@ Deterministic for a seed, in event-time order, every event valid against the sch
 single-event domain rules. A small share of *contradicting* events is mixed in on purpose — a
 close of an unknown case, an answer to a referral never issued, a referral whose consent does not
 cover the receiving agency or was withdrawn, a permit handed over without a grant, a second
-opening of a case — so the projections' rejections are exercised too.
+opening of a case, an agency acting on a case it has no part in — so the projections' rejections are exercised
+too.
+
+Who publishes follows the rule table of ``projections/authority.py``: the opener holds the case and records the
+intake consent; a case-management agency takes it by assigning its own case manager, then works it; a receiver
+that accepted a referral may issue a further one.
 
 The real simulator (``simulation/``) is richer; this one exists so the oracle tests do not depend
 on it.
@@ -82,6 +87,7 @@ PROCEDURES = {
 }
 DOCUMENTS = ["PASSPORT", "BIOMETRIC_PHOTO", "PROOF_OF_INCOME", "LANGUAGE_CERTIFICATE", "RENTAL_CONTRACT"]
 CM = "KIM_CASE_MANAGEMENT"
+CASE_MANAGEMENT = ("KIM_CASE_MANAGEMENT", "MIGRATIONSBERATUNG_MBE", "JUGENDMIGRATIONSDIENST", "JOBCENTER")
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,7 @@ def _case(b: _Builder, n: int) -> None:
     until = _day(t) + timedelta(days=rng.randint(60, 400)) if rng.random() < 0.6 else None
     b.emit(
         t,
-        CM,
+        opener,
         "ConsentGranted",
         {
             "case_id": case_id,
@@ -171,19 +177,35 @@ def _case(b: _Builder, n: int) -> None:
             "valid_until": until,
         },
     )
+    actor = opener  # who works the case: its holder until a case manager takes it
     if rng.random() < 0.85:
         t = b.later(t, 0, 25)
+        actor = opener if opener in CASE_MANAGEMENT else CM
         b.emit(
             t,
-            CM,
+            actor,
             "CaseManagerAssigned",
-            {"case_id": case_id, "case_manager_ref": f"CM-DO-{rng.randint(1, 40):03d}", "agency": CM},
+            {"case_id": case_id, "case_manager_ref": f"CM-DO-{rng.randint(1, 40):03d}", "agency": actor},
+        )
+    if rng.random() < 0.01:  # contradiction: an agency with no part in the case records a consent
+        stranger = rng.choice([p for p in PARTNERS if p not in (opener, actor)])
+        b.emit(
+            b.later(t, 0, 1),
+            stranger,
+            "ConsentGranted",
+            {
+                "case_id": case_id,
+                "consent_id": f"{case_id}-C9",
+                "recipients": [stranger],
+                "data_categories": ["CASE_PLAN"],
+                "valid_until": None,
+            },
         )
     needs = rng.sample(LEBENSLAGEN, rng.randint(1, 4))
     t = b.later(t, 0, 10)
     b.emit(
         t,
-        CM,
+        actor,
         "NeedsAssessed",
         {
             "case_id": case_id,
@@ -194,19 +216,23 @@ def _case(b: _Builder, n: int) -> None:
         goal = f"{case_id}-G1"
         b.emit(
             b.later(t, 0, 3),
-            CM,
+            actor,
             "GoalAgreed",
             {"case_id": case_id, "goal_id": goal, "lebenslage": needs[0], "target_date": _day(t) + timedelta(days=120)},
         )
     responsible = opener
     paused = False
     withdrawn = False
+    accepted: list[str] = []  # receivers that accepted a referral: they may refer further
     for r in range(rng.choice([0, 1, 1, 2, 2, 3, 4])):
         t = b.later(t, 1, 40)
         referral_id = f"{case_id}-R{r + 1}"
         covered = rng.random() < 0.96
         to = rng.choice(recipients) if covered else rng.choice([p for p in PARTNERS if p not in recipients])
-        sender = CM if rng.random() < 0.8 else responsible
+        choice = rng.random()
+        sender = actor if choice < 0.7 else responsible if choice < 0.9 or not accepted else rng.choice(accepted)
+        if rng.random() < 0.01:  # contradiction: a referral by an agency with no part in the case
+            sender = rng.choice([p for p in PARTNERS if p != responsible and p != actor and p not in accepted])
         if to == sender:
             continue
         b.emit(
@@ -227,6 +253,7 @@ def _case(b: _Builder, n: int) -> None:
         answer_at = b.later(t, 0, 30)
         if fate < 0.68:
             b.emit(answer_at, to, "ReferralAccepted", {"case_id": case_id, "referral_id": referral_id})
+            accepted.append(to)
             if rng.random() < 0.7:
                 b.emit(
                     b.later(answer_at, 5, 120),
@@ -257,16 +284,16 @@ def _case(b: _Builder, n: int) -> None:
             )
         if not withdrawn and rng.random() < 0.04:
             withdrawn = True
-            b.emit(b.later(t, 0, 3), CM, "ConsentWithdrawn", {"case_id": case_id, "consent_id": consent_id})
+            b.emit(b.later(t, 0, 3), actor, "ConsentWithdrawn", {"case_id": case_id, "consent_id": consent_id})
             t = b.later(t, 3, 4)
     if rng.random() < 0.12:
         t = b.later(t, 1, 20)
         paused = True
-        b.emit(t, CM, "CasePaused", {"case_id": case_id, "reason": "CLIENT_AWAY", "resume_by": None})
+        b.emit(t, actor, "CasePaused", {"case_id": case_id, "reason": "CLIENT_AWAY", "resume_by": None})
         if rng.random() < 0.7:
             t = b.later(t, 5, 60)
             paused = False
-            b.emit(t, CM, "CaseResumed", {"case_id": case_id})
+            b.emit(t, actor, "CaseResumed", {"case_id": case_id})
     if not paused and rng.random() < 0.1:
         t = b.later(t, 1, 30)
         to = rng.choice(recipients)
@@ -280,9 +307,12 @@ def _case(b: _Builder, n: int) -> None:
             responsible = to
     if rng.random() < 0.6:
         t = b.later(t, 10, 200)
-        b.emit(t, CM, "CaseClosed", {"case_id": case_id, "reason": rng.choice(CLOSURE)})
+        closer = actor if actor != opener else responsible  # the case manager's agency, else whoever holds it now
+        if rng.random() < 0.005:  # contradiction: closed by an agency with no part in the case
+            closer = rng.choice([p for p in PARTNERS if p not in (responsible, actor)])
+        b.emit(t, closer, "CaseClosed", {"case_id": case_id, "reason": rng.choice(CLOSURE)})
         if rng.random() < 0.004:  # contradiction: closed twice
-            b.emit(b.later(t, 0, 3), CM, "CaseClosed", {"case_id": case_id, "reason": "NO_CONTACT"})
+            b.emit(b.later(t, 0, 3), closer, "CaseClosed", {"case_id": case_id, "reason": "NO_CONTACT"})
 
 
 def _application(b: _Builder, n: int) -> None:
@@ -306,6 +336,9 @@ def _application(b: _Builder, n: int) -> None:
     )
     if n % 100 == 3:  # contradiction: a permit handed over before any decision
         b.emit(b.later(t, 1, 5), office, "PermitHandedOver", {**key, "valid_until": None})
+    if n % 100 == 7:  # contradiction: the other office acts on an application it did not file
+        other = "AUSLAENDERBEHOERDE" if office != "AUSLAENDERBEHOERDE" else "EINBUERGERUNGSBEHOERDE"
+        b.emit(b.later(t, 0, 1), other, "ApplicationCompleted", dict(key))
     if rng.random() < 0.6:
         docs = rng.sample(DOCUMENTS, rng.randint(1, 3))
         t = b.later(t, 1, 20)

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from schemas import Event
-from tests.oracles.caseload import consent_refusal, consents_of
+from tests.oracles.caseload import consent_refusal, consents_of, outsider
 from tests.oracles.common import anonymous, by_key, days_between, id64, local_day, percentile, walk
 
 ANSWERS = ("ReferralAccepted", "ReferralDeclined", "ReferralCompleted")
 TYPES = frozenset(
     {"CaseOpened", "CaseClosed", "ConsentGranted", "ConsentWithdrawn", "ReferralIssued", "CaseErased", *ANSWERS}
+    | {"CaseManagerAssigned", "CaseHandedOver"}  # who may act on the case
 )
 
 
@@ -42,6 +43,8 @@ def _refusal(history: list[Event], event: Event) -> str | None:
         return "opened twice" if opened else None
     if not opened:
         return "never opened"
+    if outsider(history, event):
+        return "no part in the case"
     if kind == "ConsentWithdrawn":
         same = [
             e for e in _of(history, "ConsentGranted", "ConsentWithdrawn") if e.payload["consent_id"] == p["consent_id"]
@@ -53,11 +56,23 @@ def _refusal(history: list[Event], event: Event) -> str | None:
         return "closed"
     if kind == "ConsentGranted":
         return "granted twice" if any(e.payload["consent_id"] == p["consent_id"] for e in _of(history, kind)) else None
+    if kind == "CaseHandedOver":
+        return consent_refusal(history, p["consent_id"], p["to_agency"], event.occurred_at)
     if kind == "ReferralIssued":
         if _about(history, p["referral_id"], "ReferralIssued"):
             return "issued twice"
         return consent_refusal(history, p["consent_id"], p["to_agency"], event.occurred_at)
     return None
+
+
+def _parties(history: list[Event]) -> dict:
+    handovers = _of(history, "CaseHandedOver")
+    assignments = _of(history, "CaseManagerAssigned")
+    return {
+        "holder": handovers[-1].payload["to_agency"] if handovers else _of(history, "CaseOpened")[0].source_agency,
+        "manager_agency": assignments[-1].payload["agency"] if assignments else None,
+        "receivers": sorted({e.source_agency for e in _of(history, "ReferralAccepted")}),
+    }
 
 
 def _referral(history: list[Event], issued: Event) -> dict:
@@ -106,6 +121,7 @@ def replay(events: list[Event]) -> Referrals:
             "closed_at": closing[0].occurred_at if closing else None,
             "consents": consents_of(kept),
             "seen": [id64(e) for e in kept],
+            **_parties(kept),
         }
         issued = [_referral(kept, e) for e in _of(kept, "ReferralIssued")]
         if erasure is not None:  # erased: anonymous ids, numbered in the order the referrals were issued

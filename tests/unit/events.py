@@ -42,9 +42,10 @@ def opened(
     return Event("CaseOpened", envelope("CaseOpened", agency, T0 + timedelta(days=day)), payload)
 
 
-def closed(case_id: str, reason: str = "GOALS_ACHIEVED", day: int = 1) -> Event:
+def closed(case_id: str, reason: str = "GOALS_ACHIEVED", day: int = 1, agency: str = "JOBCENTER") -> Event:
+    """Closed by ``agency``: by default the one ``opened`` lets hold the case."""
     return Event(
         "CaseClosed",
-        envelope("CaseClosed", "KIM_CASE_MANAGEMENT", T0 + timedelta(days=day)),
+        envelope("CaseClosed", agency, T0 + timedelta(days=day)),
         {"case_id": case_id, "reason": reason},
     )

@@ -9,7 +9,13 @@ from tests.unit.events import closed, opened
 
 
 def test_open_then_close() -> None:
-    result = fold({}, [opened("a", agency="JUGENDAMT", district="HOERDE"), closed("a", reason="MOVED_AWAY", day=3)])
+    result = fold(
+        {},
+        [
+            opened("a", agency="JUGENDAMT", district="HOERDE"),
+            closed("a", reason="MOVED_AWAY", day=3, agency="JUGENDAMT"),
+        ],
+    )
     row = result.changed["a"]
     assert (row.agency, row.district, row.status, row.closure_reason) == ("JUGENDAMT", "HOERDE", "closed", "MOVED_AWAY")
     assert row.closed_at is not None and row.closed_at > row.opened_at

@@ -46,6 +46,11 @@ def referral(case: str = "a", rid: str = "R1", to: str = "JOBCENTER", day: float
     )
 
 
+def taken(case: str = "a", day: float = 0.05) -> Event:
+    """The KIM case management takes the case by assigning one of its own case managers (projections/authority)."""
+    return event("CaseManagerAssigned", CM, day, case_id=case, case_manager_ref="CM-DO-001", agency=CM)
+
+
 def answer(kind: str, by: str = "JOBCENTER", rid: str = "R1", day: float = 2, **extra: object):
     return event(kind, by, day, case_id="a", referral_id=rid, **extra)
 
@@ -55,8 +60,8 @@ def test_caseload_follows_manager_needs_pause_and_hand_over() -> None:
         {},
         [
             opened("a", agency="JOBCENTER"),
+            taken(),
             consent(to=("SOZIALAMT",)),
-            event("CaseManagerAssigned", CM, 2, case_id="a", case_manager_ref="CM-DO-001", agency=CM),
             event("NeedsAssessed", CM, 3, case_id="a", needs=[{"lebenslage": "WORK", "priority": "URGENT"}]),
             event("CasePaused", CM, 4, case_id="a", reason="CLIENT_AWAY", resume_by=None),
             event("CaseResumed", CM, 9, case_id="a"),
@@ -86,6 +91,7 @@ def test_caseload_rejects_hand_over_without_consent_and_double_pauses() -> None:
         {},
         [
             opened("a"),
+            taken(),
             event(
                 "CaseHandedOver",
                 "JOBCENTER",
@@ -100,14 +106,14 @@ def test_caseload_rejects_hand_over_without_consent_and_double_pauses() -> None:
             event("CasePaused", CM, 4, case_id="a", reason="OTHER", resume_by=None),
         ],
     )
-    assert [i for i, _ in result.rejected] == [1, 2, 4]
+    assert [i for i, _ in result.rejected] == [2, 3, 5]
     assert "never granted" in result.rejected[0][1]
     assert result.changed["a"].agency == "JOBCENTER"
 
 
 def test_a_repeated_event_is_applied_once_and_not_rejected() -> None:
     first = opened("a")
-    closing = event("CaseClosed", CM, 5, case_id="a", reason="MOVED_AWAY")
+    closing = event("CaseClosed", "JOBCENTER", 5, case_id="a", reason="MOVED_AWAY")
     result = caseload({}, [first, first, closing, closing])
     assert result.rejected == []
     assert result.changed["a"].status == "closed"
@@ -119,6 +125,7 @@ def test_referral_lifecycle_and_its_timestamps() -> None:
         {},
         [
             opened("a"),
+            taken(),
             consent(),
             referral(),
             answer("ReferralAccepted", day=3),
@@ -136,6 +143,7 @@ def test_referrals_need_a_consent_covering_the_receiver_when_issued() -> None:
         {},
         [
             opened("a"),
+            taken(),
             referral(rid="R0"),  # no consent yet
             consent(to=("SOZIALAMT",), until=date(2025, 1, 10)),
             referral(rid="R1"),  # JOBCENTER is not covered
@@ -146,11 +154,11 @@ def test_referrals_need_a_consent_covering_the_receiver_when_issued() -> None:
         ],
     )
     reasons = {i: r for i, r in result.rejected}
-    assert sorted(reasons) == [1, 3, 5, 7]
-    assert "never granted" in reasons[1]
-    assert "does not cover JOBCENTER" in reasons[3]
-    assert "expired after 2025-01-10" in reasons[5]
-    assert "withdrawn" in reasons[7]
+    assert sorted(reasons) == [2, 4, 6, 8]
+    assert "never granted" in reasons[2]
+    assert "does not cover JOBCENTER" in reasons[4]
+    assert "expired after 2025-01-10" in reasons[6]
+    assert "withdrawn" in reasons[8]
     assert set(result.referrals) == {("a", "R2")}
 
 
@@ -159,6 +167,7 @@ def test_answers_must_fit_the_referral() -> None:
         {},
         [
             opened("a"),
+            taken(),
             consent(),
             answer("ReferralAccepted", rid="R9"),  # never issued
             referral(),
@@ -168,7 +177,7 @@ def test_answers_must_fit_the_referral() -> None:
             answer("ReferralAccepted", day=4),  # already declined
         ],
     )
-    assert [i for i, _ in result.rejected] == [2, 4, 5, 7]
+    assert [i for i, _ in result.rejected] == [3, 5, 6, 8]
     row = result.referrals[("a", "R1")]
     assert (row.status, row.decline_reason) == ("declined", "NO_CAPACITY")
 

@@ -24,7 +24,7 @@ from streams.sdk.errors import DeliveryError, field_errors_of
 from streams.sdk.pool import PublisherPool
 from streams.sdk.prepare import Outgoing, Preparer
 from streams.sdk.publisher import TOO_LARGE, Published
-from streams.usecases.consent_gate import GATED, ConsentGate, ConsentStateUnavailable
+from streams.usecases.case_gate import GATED, CaseGate, CaseStateUnavailable
 from web.gateway.auth import TokenBook, authenticate, refuse_other_agency
 from web.gateway.body import json_body
 from web.gateway.config import GatewayConfig
@@ -37,7 +37,7 @@ from web.problems import SERVICE, Problem, json_errors
 CONFIG = web.AppKey("config", GatewayConfig)
 CODEC = web.AppKey("codec", Codec)
 POOL = web.AppKey("pool", PublisherPool)
-GATE = web.AppKey("consent_gate", ConsentGate)
+GATE = web.AppKey("case_gate", CaseGate)
 OPENAPI = web.AppKey("openapi", dict)
 TOKENS = web.AppKey("tokens", TokenBook)
 KEYS = web.AppKey("client_keys", ClientKeyStore)
@@ -74,7 +74,7 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app.router.add_get("/healthz", healthz)
     app.on_cleanup.append(_close_pool)
     if config.database_url is not None:
-        app.cleanup_ctx.append(_consent_gate)
+        app.cleanup_ctx.append(_case_gate)
         assert config.secrets is not None
         # Seals the client of CaseOpened/ApplicationFiled; forgets a key the moment `kim erase` destroys it.
         app[KEYS] = ClientKeyStore(config.database_url, config.secrets)
@@ -98,7 +98,8 @@ async def publish_one(request: web.Request) -> web.Response:
 
 
 async def _prepare_one(request: web.Request, agency: str, body: dict[str, Any]) -> Outgoing:
-    """The event validated, encoded and consent-checked: a 422 naming every problem, else ready to send."""
+    """The event validated, encoded and checked against its case: a 422 (403: no part in the case) naming every
+    problem, else ready to send."""
     config, codec = request.app[CONFIG], request.app[CODEC]
     preparer = Preparer(agency, topic_prefix=config.topic_prefix, codec=codec, keys=_keys(request))
     try:
@@ -109,7 +110,7 @@ async def _prepare_one(request: web.Request, agency: str, body: dict[str, Any]) 
         errors = [field_error(e) for e in field_errors_of(error)]
         message = f"invalid {_event_type(body)}: {len(errors)} problem(s); nothing was published"
         raise Problem(422, message, errors) from None
-    await _check_consent(request, [draft])
+    await _check_case(request, agency, [draft])
     return outgoing
 
 
@@ -152,7 +153,7 @@ async def _prepare_batch(request: web.Request, agency: str, body: list[Any]) -> 
             errors += [field_error(e, index) for e in field_errors_of(error)]
     if errors:
         raise Problem(422, f"{invalid} of {len(body)} events are invalid; nothing was published", errors)
-    await _check_consent(request, drafts, batch=True)
+    await _check_case(request, agency, drafts, batch=True)
     return outgoing
 
 
@@ -191,35 +192,38 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _check_consent(request: web.Request, drafts: list[EventDraft], *, batch: bool = False) -> None:
-    """422 naming each referral or hand-over that no consent of its case lets pass (docs/domain.md rule 2)."""
-    gated = [d for d in drafts if d.event_type in GATED]
-    if not gated:
-        return
+async def _check_case(request: web.Request, agency: str, drafts: list[EventDraft], *, batch: bool = False) -> None:
+    """403 naming each event about a case (or application) the agency has no part in (projections/authority.py),
+    else 422 naming each referral or hand-over that no consent of its case lets pass (docs/domain.md rule 2)."""
     gate = request.app.get(GATE)
-    if gate is None:
-        raise Problem(
-            503,
-            "referrals and hand-overs need a consent check, and this gateway has no database; "
-            "start it with KIM_DATABASE_URL set (kim gateway does)",
-        )
+    if gate is None:  # started without a database (GatewayConfig.database_url unset): the stream side judges alone
+        if any(d.event_type in GATED for d in drafts):
+            raise Problem(
+                503,
+                "referrals and hand-overs need a consent check, and this gateway has no database; "
+                "start it with KIM_DATABASE_URL set (kim gateway does)",
+            )
+        return
     try:
-        refused = await gate.check(drafts)
-    except ConsentStateUnavailable as why:
+        refused = await gate.check(drafts, agency)
+    except CaseStateUnavailable as why:
         raise Problem(503, f"{why}; nothing was published") from None
-    if refused:
-        errors = [
-            {**({"index": i} if batch else {}), "field": "payload.consent_id", "reason": why}
-            for i, why in sorted(refused.items())
-        ]
-        what = f"{len(refused)} of {len(drafts)} events" if batch else "the event"
-        raise Problem(422, f"{what} may not be shared: no consent lets the data pass; nothing was published", errors)
+    if not refused:
+        return
+    errors = [
+        {**({"index": i} if batch else {}), "field": why.field, "reason": why.reason} for i, why in refused.items()
+    ]
+    what = f"{len(refused)} of {len(drafts)} events" if batch else "the event"
+    if any(why.field == "source_agency" for why in refused.values()):
+        message = f"{what} may not be published by {agency}: it has no part in the case; nothing was published"
+        raise Problem(403, message, errors)
+    raise Problem(422, f"{what} may not be shared: no consent lets the data pass; nothing was published", errors)
 
 
-async def _consent_gate(app: web.Application) -> AsyncIterator[None]:
+async def _case_gate(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     assert config.database_url is not None
-    gate = ConsentGate(
+    gate = CaseGate(
         config.kafka,
         config.database_url,
         topic_prefix=config.topic_prefix,
@@ -229,7 +233,7 @@ async def _consent_gate(app: web.Application) -> AsyncIterator[None]:
         await gate.start()
     except (KafkaError, OSError, asyncpg.PostgresError) as why:
         await gate.close()
-        raise RuntimeError(f"cannot start the consent check ({why}); check Kafka and PostgreSQL (kim status)") from None
+        raise RuntimeError(f"cannot start the case check ({why}); check Kafka and PostgreSQL (kim status)") from None
     app[GATE] = gate
     yield
     await gate.close()

@@ -148,7 +148,10 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
             "202": _json_response("Acknowledged by Kafka (acks=all)", accepted),
             "400": _error("Unusable request: invalid JSON or UTF-8, wrong body type"),
             "401": _error("No bearer token, or an unknown or revoked one"),
-            "403": _error("The X-KIM-Agency header or an event names another agency than the token's"),
+            "403": _error(
+                "The X-KIM-Agency header or an event names another agency than the token's; or the agency has no part "
+                "in the case or application an event is about (errors name the rule: field source_agency)"
+            ),
             "409": _error("A request with the same Idempotency-Key is still being processed; retry later"),
             "413": _error(
                 f"Body over {config.max_body_bytes} bytes, batch over {config.max_batch} events, "
