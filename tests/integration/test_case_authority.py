@@ -6,7 +6,8 @@ to the Schulamt citing it, hand it over to the Schulamt, withdraw the Jobcenter'
 at every door: the gateway answers 403 naming the rule, the SDK with the case gate raises before sending, and
 records that skip both — written with the most privileged login there is (the platform's) and signed with the
 Jugendamt's own key — are dead-lettered by the workers with the rule's reason, none applied. The Schulamt sees
-nothing of the case; the Jobcenter, holding it, still may act on it.
+nothing of the case; the Jobcenter, holding it, still may act on it. On an application only the office that filed
+it may act. The gateway runs under its own database login, as `kim gateway` does.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from web.gateway import GatewayConfig, make_app
 
 pytestmark = pytest.mark.integration
 
-CASE = "DO-2025-000631"
+CASE, APPLICATION = "DO-2025-000631", "ABH-2025-000631"
 JC, JA, SA = "JOBCENTER", "JUGENDAMT", "SCHULAMT"
+ABH, EBH = "AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE"
 
 
 def event(event_type: str, day: int, **payload: Any) -> dict[str, Any]:
@@ -92,6 +94,22 @@ ATTACK = [
     event("CaseClosed", 6, reason="MOVED_AWAY"),
 ]
 TYPES = [e["event_type"] for e in ATTACK]
+FILED = {
+    "event_type": "ApplicationFiled",
+    "occurred_at": "2025-03-02T10:00:00Z",
+    "payload": {
+        "application_id": APPLICATION,
+        "client_ref": "P-631aa1",
+        "procedure": "EXTENSION",
+        "channel": "ONLINE",
+        "case_id": CASE,
+    },
+}
+REQUESTED = {
+    "event_type": "DocumentsRequested",
+    "occurred_at": "2025-03-03T10:00:00Z",
+    "payload": {"application_id": APPLICATION, "documents": ["PASSPORT"], "due_by": "2025-03-31"},
+}
 
 
 def no_part(event_type: str) -> str:
@@ -100,10 +118,10 @@ def no_part(event_type: str) -> str:
 
 
 def test_an_agency_with_no_part_in_a_case_is_refused_by_the_gateway_the_sdk_and_the_workers(lane: Lane) -> None:
-    workers = [lane.worker("referrals"), lane.worker("caseload")]
+    workers = [lane.worker("referrals"), lane.worker("caseload"), lane.worker("backlog")]
     jugendamt = agencies.AgencyCredentials.new(JA)
-    config = GatewayConfig(
-        lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets, consent_wait_seconds=60.0
+    config = GatewayConfig(  # under the gateway's own database login, as `kim gateway` runs
+        lane.kafka, lane.prefix, database_url=lane.role_urls["gateway"], secrets=lane.secrets, consent_wait_seconds=60.0
     )
 
     async def register_jugendamt() -> None:  # its signing key kept, to write past the gateway below
@@ -115,7 +133,7 @@ def test_an_agency_with_no_part_in_a_case_is_refused_by_the_gateway_the_sdk_and_
 
     async def gateway() -> None:
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
-            jobcenter, ja, sa = [await agency_headers(lane, a) for a in (JC, JA, SA)]
+            jobcenter, ja, sa, abh, ebh = [await agency_headers(lane, a) for a in (JC, JA, SA, ABH, EBH)]
             opened = await client.post("/v1/events:batch", json=OPENING, headers=jobcenter)
             assert opened.status == 202, await opened.text()
 
@@ -143,6 +161,19 @@ def test_an_agency_with_no_part_in_a_case_is_refused_by_the_gateway_the_sdk_and_
             pause = event("CasePaused", 7, reason="OTHER", resume_by=None)
             paused = await client.post("/v1/events", json=pause, headers=jobcenter)
             assert paused.status == 202, await paused.text()
+
+            # An application: only the office that filed it acts on it, not the other immigration office.
+            filed = await client.post("/v1/events", json=FILED, headers=abh)
+            assert filed.status == 202, await filed.text()
+            meddling = await client.post("/v1/events", json=REQUESTED, headers=ebh)
+            assert meddling.status == 403, await meddling.text()
+            [problem] = (await meddling.json())["errors"]
+            assert problem["reason"] == (
+                f"EINBUERGERUNGSBEHOERDE has no part in application {APPLICATION}: DocumentsRequested is published by the office "
+                "that filed the application (AUSLAENDERBEHOERDE)"
+            )
+            requested = await client.post("/v1/events", json=REQUESTED, headers=abh)
+            assert requested.status == 202, await requested.text()
 
     async def sdk() -> None:
         gate = CaseGate(lane.kafka, lane.database_url, topic_prefix=lane.prefix, wait_seconds=60.0)
@@ -177,7 +208,7 @@ def test_an_agency_with_no_part_in_a_case_is_refused_by_the_gateway_the_sdk_and_
                 targets[(sent.topic, sent.partition)] = sent.offset + 1
         finally:
             await producer.stop()
-        for worker, projection in zip(workers, ("referrals", "caseload"), strict=True):
+        for worker, projection in zip(workers[:2], ("referrals", "caseload"), strict=True):
             await wait_caught_up(lane.database_url, projection, targets, 120, still_running=worker.alive)
 
     asyncio.run(register_jugendamt())
