@@ -334,6 +334,11 @@ def render(receipt: Receipt | AlreadyErased) -> str:
             if receipt.vacuum_problem is None
             else f"  client_keys not vacuumed ({receipt.vacuum_problem}); autovacuum will — run `kim keys rotate`"
         ),
+        f"  key caches: every running gateway and worker was told to drop it as it was destroyed (NOTIFY {CHANNEL})",
+        "  idempotency keys (gateway_idempotency): request bodies only as hashes keyed with the platform's pepper, "
+        "unfinished records only sealed with the destroyed key; deleted after 24 h",
+        "  dead letters (kim.dlq): the pseudonym only sealed with the destroyed key — a record carrying it in clear "
+        "is never copied into a letter",
         f"  cases: {receipt.cases}, applications: {receipt.applications}",
     ]
     for projection, tables in receipt.rows.items():

@@ -169,8 +169,8 @@ def test_an_agency_with_no_part_in_a_case_is_refused_by_the_gateway_the_sdk_and_
             assert meddling.status == 403, await meddling.text()
             [problem] = (await meddling.json())["errors"]
             assert problem["reason"] == (
-                f"EINBUERGERUNGSBEHOERDE has no part in application {APPLICATION}: DocumentsRequested is published by the office "
-                "that filed the application (AUSLAENDERBEHOERDE)"
+                f"EINBUERGERUNGSBEHOERDE has no part in application {APPLICATION}: DocumentsRequested is published by "
+                "the office that filed the application (AUSLAENDERBEHOERDE)"
             )
             requested = await client.post("/v1/events", json=REQUESTED, headers=abh)
             assert requested.status == 202, await requested.text()

@@ -273,4 +273,6 @@ def test_the_receipt_says_what_was_removed_when_and_by_whom() -> None:
     assert "cases: 2, applications: 1" in text and "caseload_cases 2" in text
     assert "published CaseErased at kim.cases[3]@41" in text
     assert "not yet applied by: backlog" in text
+    for place in ("key caches", "idempotency keys (gateway_idempotency)", "dead letters (kim.dlq)", "copies of"):
+        assert f"  {place}" in text, place  # every place the erasure looked is named
     assert receipt.details()["events"] == receipt.events and "P-" not in str(receipt.details())
