@@ -18,6 +18,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection, TopicPartition
@@ -178,6 +179,23 @@ def fresh_positions(
             fresh.append(i)
             position[tp] = moved[tp] = record.offset + 1
     return fresh, moved
+
+
+def latest_applied(decoded: Sequence[Applied], refused: Sequence[Rejection]) -> dict[TopicPartition, datetime]:
+    """The newest event time per partition among the events the fold applied: the projection's "last event time".
+
+    An event the fold refused (dead-lettered) does not count — a refused event dated in the year 44 or 2999 says
+    nothing about how fresh the read model is."""
+    out = {(r.record.topic, r.record.partition, r.record.offset) for r in refused}
+    latest: dict[TopicPartition, datetime] = {}
+    for item in decoded:
+        record = item.record
+        if (record.topic, record.partition, record.offset) in out:
+            continue
+        tp, at = (record.topic, record.partition), item.event.occurred_at
+        if tp not in latest or at > latest[tp]:
+            latest[tp] = at
+    return latest
 
 
 def unseen(records: Sequence[LogRecord], seen: dict[TopicPartition, int]) -> list[LogRecord]:

@@ -5,16 +5,15 @@ move the checkpoints, all or nothing. The edge of ``batch.py`` (which decided wh
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import asyncpg
 
 from projections import checkpoints
 from projections.projection import Projection
-from projections.records import Applied, LogRecord, Rejection, TopicPartition
+from projections.records import Applied, LogRecord, Rejection
 from schemas import Codec
 from streams.runtime import authenticity_io
-from streams.runtime.batch import OnRejected, Prepared, fresh_positions, prepare
+from streams.runtime.batch import OnRejected, Prepared, fresh_positions, latest_applied, prepare
 
 
 async def apply_batch(
@@ -52,7 +51,6 @@ async def apply_prepared(
             return 0
         decoded: list[Applied] = []
         rejected: list[Rejection] = []
-        latest: dict[TopicPartition, datetime] = {}
         for i in fresh:
             item = prepared.events[i]
             if item is None:
@@ -61,15 +59,12 @@ async def apply_prepared(
                 rejected.append(item)
                 continue
             decoded.append(item)
-            tp = item.record.tp
-            at = item.event.occurred_at
-            if tp not in latest or at > latest[tp]:
-                latest[tp] = at
         # who signed it may speak for its agency
         decoded, forged = await authenticity_io.screen(conn, decoded, platform_secret, prepared.verified)
         rejected.extend(forged)
-        if decoded:
-            rejected.extend(await projection.apply(conn, decoded))
+        refused = await projection.apply(conn, decoded) if decoded else []
+        rejected.extend(refused)
+        latest = latest_applied(decoded, refused)
         if rejected:
             rejected.sort(key=lambda r: (r.record.topic, r.record.partition, r.record.offset))
             await on_rejected(rejected)

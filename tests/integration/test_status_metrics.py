@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from infra.processes import free_port
+from streams.sdk.draft import EventDraft
 from tests.integration.conftest import Lane, Worker
-from tests.integration.helpers import history, publish_history, send_raw
+from tests.integration.demo_events import DemoEvent
+from tests.integration.helpers import UNTIL, caught_up, history, publish_history, send_raw
 from tests.integration.test_cli import kim
 from tests.unit.test_metrics import parse
 
@@ -163,3 +165,25 @@ def test_worker_serves_prometheus_metrics_that_reach_what_was_published(lane: La
     assert second.alive(), second.log_text()[-4000:]
     assert second.log_text().count("no metrics") == 1
     assert "Traceback" not in second.log_text()
+
+
+def test_the_last_event_time_counts_applied_events_only(lane: Lane) -> None:
+    """A record the fold refuses (here: the closing of a case never opened, dated today) is dead-lettered; its time
+    is not the projection's freshness, which stays that of the newest event it applied (a simulated 2025)."""
+    worker = lane.worker("caseload")
+    openings, closings = history(seed=12, cases=5)
+    stray = DemoEvent("JOBCENTER", EventDraft("CaseClosed", {"case_id": "DO-X9-404", "reason": "NO_CONTACT"}))
+    targets = asyncio.run(publish_history(lane, openings, [*closings, stray]))
+    asyncio.run(caught_up(lane, worker, targets))
+    rows = asyncio.run(lane.fetch("SELECT last_event_at FROM projection_checkpoints WHERE projection = 'caseload'"))
+    newest = max(r["last_event_at"] for r in rows if r["last_event_at"] is not None)
+    assert newest == max(e.draft.occurred_at for e in [*openings, *closings])
+    assert newest < UNTIL
+
+    def caseload() -> dict | None:
+        result = kim("status", "--json", env=lane.env(), timeout=120)
+        mine = next(p for p in json.loads(result.stdout)["projections"] if p["name"] == "caseload")
+        return mine if mine["dead_letters"] == 1 else None
+
+    mine = _until(caseload, "the stray closing dead-lettered", worker)
+    assert mine["last_event_at"].startswith("2025-"), mine["last_event_at"]
