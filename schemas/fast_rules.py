@@ -32,6 +32,7 @@ MIRRORED = frozenset(
     {
         rules._envelope_type,
         rules._recorded_after_it_happened,
+        rules._not_before_the_network,
         rules._immigration_offices,
         rules._identifiers,
         rules._two_agencies,
@@ -51,6 +52,7 @@ def compile_passes(event_type: str) -> Passes:
     namespace = {
         "KNOWN": frozenset(f["name"] for fields in _versions(event_type) for f in fields),
         "CLOCK_SKEW": rules.CLOCK_SKEW,
+        "EARLIEST": rules.EARLIEST_EVENT_TIME,
         "OFFICES": rules.IMMIGRATION_OFFICES,
         "pseudonym": rules.PSEUDONYM.fullmatch,
         "valid_id": rules.valid_id,
@@ -78,6 +80,8 @@ def passes_source(event_type: str) -> str | None:
         f"    if not e['event_type'] == {event_type!r}:",
         "        return False",
         "    if not e['occurred_at'] <= e['recorded_at'] + CLOCK_SKEW:",
+        "        return False",
+        "    if not e['occurred_at'] >= EARLIEST:",
         "        return False",
     ]
     if rules._immigration_offices in chosen:

@@ -25,7 +25,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,6 +81,10 @@ MUST_NAME_ONE = ("needs", "documents", "recipients", "data_categories")
 IMMIGRATION_OFFICES = ("AUSLAENDERBEHOERDE", "EINBUERGERUNGSBEHOERDE")
 PLATFORM_EVENTS = ("CaseErased", "ApplicationErased")  # published by `kim erase` only (streams/runtime/authenticity.py)
 CLOCK_SKEW = timedelta(minutes=5)
+# No event of the network happened before this: KIM and its predecessors (the Integration Points of 2015) start
+# later. An earlier occurred_at is a typo (the year 0044) or a forged date, and would become a projection's
+# "last event time" or fall outside every period an analyst asks about.
+EARLIEST_EVENT_TIME = datetime(2015, 1, 1, tzinfo=UTC)
 
 
 def rule_errors(event_type: str, envelope: dict[str, Any], payload: dict[str, Any]) -> list[str]:
@@ -109,6 +113,16 @@ def _recorded_after_it_happened(_: str, envelope: dict[str, Any], __: dict[str, 
     if envelope["occurred_at"] <= envelope["recorded_at"] + CLOCK_SKEW:
         return []
     return ["envelope.occurred_at: must not be after recorded_at (an event is recorded after it happens)"]
+
+
+def _not_before_the_network(_: str, envelope: dict[str, Any], __: dict[str, Any]) -> list[str]:
+    """`occurred_at` is not before 2015-01-01, the earliest event time the network accepts."""
+    if envelope["occurred_at"] >= EARLIEST_EVENT_TIME:
+        return []
+    return [
+        f"envelope.occurred_at: must not be before {EARLIEST_EVENT_TIME.date().isoformat()}, the earliest event time "
+        "the network accepts (a typo in the year?)"
+    ]
 
 
 def _identifiers(_: str, __: dict[str, Any], payload: dict[str, Any]) -> list[str]:
@@ -214,6 +228,7 @@ def _topic_of() -> dict[str, str]:
 RULES: tuple[Rule, ...] = (
     _envelope_type,
     _recorded_after_it_happened,
+    _not_before_the_network,
     _immigration_offices,
     _identifiers,
     _two_agencies,

@@ -3,8 +3,9 @@
 Partners normally publish through the SDK, which validates, but anything with access to the broker can
 write raw bytes. So every record is judged again on the stream side, in full: it must decode (single-object
 marker, a writer fingerprint the catalog knows, a body that reads exactly to its end, resolution and
-upcasters), be on its type's topic, and pass the domain rules of ``schemas/rules.py`` (those need no
-history; rules that do are the folds' job, which reject into the DLQ as well). The rules include
+upcasters), be on its type's topic, pass the domain rules of ``schemas/rules.py`` (those need no
+history; rules that do are the folds' job, which reject into the DLQ as well), and not be dated after the broker
+appended it. The rules include
 "the envelope names the type the event is encoded as": single-object encoding names the writer schema,
 so an *unknown event type* is either an unknown fingerprint or an envelope ``event_type`` that
 contradicts it.
@@ -30,16 +31,19 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from projections.projection import Projection
-from projections.records import Applied, LogRecord, Rejection
+from projections.records import LOG_APPEND_TIME, Applied, LogRecord, Rejection
 from schemas import Codec, DecodeError, Event
 from schemas.codec import HEADER_SIZE, MAGIC
 from schemas.domain import domain_errors
+from schemas.rules import CLOCK_SKEW
 from schemas.sealing import clear_on_log
 from schemas.validation import shown
 
 Verdict = Applied | Rejection | None  # applied by the projection, dead-lettered, or nothing to do
+SKEW_MS = CLOCK_SKEW.total_seconds() * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +121,29 @@ def judge(projection: Projection, record: LogRecord, codec: Codec, topic: str | 
         value = record.value
         kind = tables.types.get(value[2:HEADER_SIZE]) if isinstance(value, bytes) and value[:2] == MAGIC else None
         return Rejection(record, f"undecodable: {why}", kind)
-    reason = offence(event, topic or catalog_topic(projection, record.topic), tables.topics)
+    reason = offence(event, topic or catalog_topic(projection, record.topic), tables.topics) or ahead_of_the_broker(
+        event, record
+    )
     if reason is not None:
         return Rejection(record, reason, event.event_type)
     return Applied(record, event) if reads(projection, event.event_type) else None
+
+
+def ahead_of_the_broker(event: Event, record: LogRecord) -> str | None:
+    """Why an event dated after the broker appended its record (clock skew allowed) must not be applied, or None.
+
+    The envelope's ``recorded_at`` cannot show that: whoever writes the record sets it. The broker's append time
+    (the event topics are ``LogAppendTime``) is the one "now" no producer chooses."""
+    if record.timestamp_type != LOG_APPEND_TIME or record.timestamp is None:
+        return None
+    occurred_ms = event.occurred_at.timestamp() * 1000
+    if occurred_ms <= record.timestamp + SKEW_MS:
+        return None
+    appended = datetime.fromtimestamp(record.timestamp / 1000, UTC).isoformat(timespec="milliseconds")
+    return (
+        f"invalid: envelope.occurred_at: {event.occurred_at.isoformat()} is after the broker appended the record "
+        f"({appended}) plus {CLOCK_SKEW.seconds // 60} minutes' clock skew: an event is recorded after it happens"
+    )
 
 
 def offence(event: Event, topic: str, topics: dict[str, str]) -> str | None:

@@ -23,14 +23,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from infra import agencies
-from schemas import EncodeError
+from schemas import Codec, EncodeError
 from schemas.signing import SigningKey
 from streams.sdk.errors import DeliveryError
-from streams.sdk.prepare import Outgoing, Preparer
+from streams.sdk.prepare import Outgoing, Preparer, new_envelope
 from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
 from tests.integration.helpers import agency_headers, caught_up, read_all, run_kim
 from tests.integration.test_gateway import CLOSED, OPENED, body_of, lane_config, total_end_offset, with_gateway
+from tests.unit.bad_records import raw
 from web.gateway import GatewayConfig, make_app
 from web.gateway.app import IDEMPOTENCY
 from web.gateway.idempotency import records_to_json, request_hash
@@ -300,6 +301,51 @@ def test_records_claiming_another_agency_or_carrying_bad_utf8_are_dead_lettered_
         )
         assert reasons[1].startswith("undecodable: corrupt CaseClosed v1 body: UnicodeDecodeError"), reasons
         assert all(r.startswith("unknown signer 'AUSLAENDERBEHOERDE.00000000'") for r in reasons[2:]), reasons
+
+    asyncio.run(scenario())
+    assert worker.alive()
+
+
+def test_an_event_dated_after_the_broker_appended_it_or_before_2015_is_dead_lettered(lane: Lane) -> None:
+    """A raw producer sets the envelope's times as it likes, so its recorded_at proves nothing; the broker's append
+    time is the "now" it cannot choose. An event dated a day after that, or in the year 44 (a typo), is refused."""
+    jobcenter = agencies.AgencyCredentials.new("JOBCENTER")
+    asyncio.run(_sql_register(lane, jobcenter))
+    worker = lane.worker("caseload")
+    codec = Codec()
+
+    def encoded(case_id: str, at: datetime) -> bytes:
+        """A closing as a raw producer writes it: recorded_at as late as the event, so the domain rules pass it."""
+        envelope = new_envelope("CaseClosed", "JOBCENTER", occurred_at=at)
+        envelope["recorded_at"] = max(at, datetime.now(UTC))
+        return raw(codec.schema_for("CaseClosed", None), envelope, {"case_id": case_id, "reason": "MOVED_AWAY"})
+
+    records = {
+        "DO-F9-1": encoded("DO-F9-1", _now_plus(timedelta(days=1))),
+        "DO-F9-2": encoded("DO-F9-2", datetime(44, 3, 15, 12, 0, tzinfo=UTC)),
+        "DO-F9-3": encoded("DO-F9-3", _now_plus(timedelta(minutes=-1))),  # plausible: judged by the fold
+    }
+
+    async def scenario() -> None:
+        producer = AIOKafkaProducer(**lane.kafka.options(), enable_idempotence=True)
+        targets: dict[tuple[str, int], int] = {}
+        await producer.start()
+        try:
+            for case_id, value in records.items():
+                key = case_id.encode()
+                headers = jobcenter.signing_key.headers(key, value)
+                meta = await producer.send_and_wait(lane.topic("kim.cases"), value, key=key, headers=headers)
+                targets[(meta.topic, meta.partition)] = max(
+                    targets.get((meta.topic, meta.partition), 0), meta.offset + 1
+                )
+        finally:
+            await producer.stop()
+        await caught_up(lane, worker, targets)
+        reasons = {r.key.decode(): dict(r.headers)["kim.reason"].decode() for r in await read_all(lane, "kim.dlq")}
+        assert set(reasons) == set(records)
+        assert "is after the broker appended the record" in reasons["DO-F9-1"], reasons
+        assert "must not be before 2015-01-01" in reasons["DO-F9-2"], reasons
+        assert reasons["DO-F9-3"] == "case DO-F9-3 was never opened", reasons  # past the judge, to the fold
 
     asyncio.run(scenario())
     assert worker.alive()

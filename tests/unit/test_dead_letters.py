@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from projections.records import Applied, LogRecord, Rejection
+from projections.records import LOG_APPEND_TIME, Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from schemas.domain import domain_errors
@@ -145,3 +145,19 @@ def test_a_letter_never_copies_bytes_that_show_a_pseudonym_in_clear() -> None:
     assert not shows_a_pseudonym(by_kind["garbage bytes"]) and not shows_a_pseudonym(None)
     sealed = CODEC.encode("CaseClosed", sample_envelope("CaseClosed"), sample_payload("CaseClosed"))
     assert not shows_a_pseudonym(sealed)
+
+
+def test_an_event_dated_after_the_broker_appended_it_is_dead_lettered() -> None:
+    """A raw producer sets recorded_at as it likes; the broker's append time is the "now" it cannot choose."""
+    event = sample_event("CaseClosed")
+    value = CODEC.encode(event.event_type, event.envelope, event.payload)
+    appended_ms = int(event.occurred_at.timestamp() * 1000)
+    record = LogRecord("kim.cases", 0, 0, b"k", value, timestamp=appended_ms, timestamp_type=LOG_APPEND_TIME)
+    assert isinstance(judge(PROJECTIONS["caseload"], record, CODEC), Applied)
+    skewed = record._replace(timestamp=appended_ms - 4 * 60_000)  # within the clock skew
+    assert isinstance(judge(PROJECTIONS["caseload"], skewed, CODEC), Applied)
+    early = record._replace(timestamp=appended_ms - 3_600_000)  # appended an hour before the event "happened"
+    verdict = judge(PROJECTIONS["caseload"], early, CODEC)
+    assert isinstance(verdict, Rejection) and "is after the broker appended the record" in verdict.reason
+    creation_time = early._replace(timestamp_type=0)  # a producer's own timestamp proves nothing either way
+    assert isinstance(judge(PROJECTIONS["caseload"], creation_time, CODEC), Applied)

@@ -43,6 +43,17 @@ def test_an_event_is_not_recorded_before_it_happened() -> None:
     assert errors("CaseResumed", envelope={"recorded_at": SAMPLE_AT - timedelta(minutes=4)}) == []  # clock skew
 
 
+@pytest.mark.parametrize("event_type", ["ReferralDeclined", "CaseOpened", "DecisionIssued"])
+def test_an_event_time_before_the_network_existed_is_refused(event_type: str) -> None:
+    """The year 0044 a partner typed passed every check and became a projection's "last event time"."""
+    ancient = datetime(44, 3, 15, 12, 0, tzinfo=UTC)
+    assert errors(event_type, envelope={"occurred_at": ancient}) == [
+        "envelope.occurred_at: must not be before 2015-01-01, the earliest event time the network accepts "
+        "(a typo in the year?)"
+    ]
+    assert errors(event_type, envelope={"occurred_at": datetime(2015, 1, 1, tzinfo=UTC)}) == []
+
+
 def test_only_the_immigration_offices_publish_immigration_events() -> None:
     assert errors("ApplicationFiled", envelope={"source_agency": "JOBCENTER"}) == [
         "envelope.source_agency: ApplicationFiled is published by the immigration offices only "
