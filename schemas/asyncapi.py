@@ -43,6 +43,17 @@ DLQ_HEADERS = {
     "kim.redriven_from": "For a re-driven letter that failed again: the DLQ position of the letter it came from.",
 }
 DLQ_OPTIONAL = ("kim.event_type", "kim.history", "kim.redriven_from")
+# The headers every event record carries (schemas/signing.py); schemas/vectors.json has the expected values.
+SIGNATURE_HEADERS = {
+    "kim.signer": "The signing key's id: the part of the key `kim agency add` printed before the `:` "
+    "(e.g. `JOBCENTER.3f9a1c2b`); names the agency the record speaks for.",
+    "kim.sig": "HMAC-SHA256, keyed with the secret (the printed key's part after the `:`, base64url-decoded), over "
+    "the record key's length as 4 bytes big-endian, the key and the value; standard base64 with padding.",
+}
+PARTITIONER = (
+    "The partition is murmur2 of the UTF-8 key, positive-masked, modulo the partition count — the default of "
+    "Kafka's Java client and of aiokafka; librdkafka clients must set `partitioner=murmur2_random`."
+)
 FRAMING = (
     "Every message value is one Avro record `{envelope, payload}` in Avro single-object encoding: the two bytes "
     "`C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema's parsing canonical form, then "
@@ -80,10 +91,11 @@ def _message(catalog: Catalog, current: EventSchema) -> dict[str, Any]:
         "description": "\n\n".join(description),
         "contentType": "application/octet-stream",
         "correlationId": {"location": "$message.payload#/envelope/correlation_id"},
+        "headers": {"$ref": "#/components/schemas/SignatureHeaders"},
         "payload": {"schemaFormat": AVRO_FORMAT, "schema": current.schema},
         "bindings": {
             "kafka": {
-                "key": {"type": "string", "description": f"The event's `{current.key_field}`, UTF-8."},
+                "key": {"type": "string", "description": f"The event's `{current.key_field}`, UTF-8. {PARTITIONER}"},
                 "schemaIdLocation": "payload",
                 "schemaIdPayloadEncoding": "Avro single-object encoding: C3 01 + 8-byte CRC-64-AVRO fingerprint",
                 "bindingVersion": KAFKA_BINDING,
@@ -147,7 +159,7 @@ def render(catalog: Catalog | None = None) -> dict[str, Any]:
             "address": topic,
             "title": topic,
             "description": f"{TOPIC_DOCS.get(topic, '')} Key: `{on_topic[0].key_field}`; every event of one key "
-            "lands in one partition, in order. Kept forever (the log is the truth).",
+            f"lands in one partition, in order. {PARTITIONER} Kept forever (the log is the truth).",
             "messages": {s.event_type: {"$ref": f"#/components/messages/{s.event_type}"} for s in on_topic},
             "bindings": {
                 "kafka": {
@@ -202,7 +214,11 @@ def render(catalog: Catalog | None = None) -> dict[str, Any]:
             "version": _contract_version(catalog),
             "description": "Case events of the Kommunales Integrationsmanagement (KIM) partner network. "
             + FRAMING
-            + " Generated from `schemas/` by `python -m schemas.asyncapi`; do not edit by hand. "
+            + " Every event record is signed (headers `kim.signer`, `kim.sig`) and keyed and partitioned as its "
+            "channel says; `schemas/vectors.json` has, for every type and version, the bytes, key, partition and "
+            "signature a client must reproduce. Which agency may publish what about which case is the rule table "
+            "of `docs/data-protection.md` section 3; the stream side dead-letters what breaks it. "
+            "Generated from `schemas/` by `python -m schemas.asyncapi`; do not edit by hand. "
             "The human-readable catalog is `docs/catalog.md`.",
         },
         "defaultContentType": "application/octet-stream",
@@ -212,11 +228,30 @@ def render(catalog: Catalog | None = None) -> dict[str, Any]:
                 "protocol": "kafka",
                 "description": "The local broker `kim up` starts (`KIM_KAFKA_PORT`); set `KIM_KAFKA_BOOTSTRAP` for "
                 "another cluster. Topic names may carry a `KIM_TOPIC_PREFIX`.",
+                "security": [{"$ref": "#/components/securitySchemes/agencyLogin"}],
             }
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages},
+        "components": {
+            "messages": messages,
+            "schemas": {
+                "SignatureHeaders": {
+                    "type": "object",
+                    "required": list(SIGNATURE_HEADERS),
+                    "properties": {
+                        name: {"type": "string", "description": doc} for name, doc in SIGNATURE_HEADERS.items()
+                    },
+                }
+            },
+            "securitySchemes": {
+                "agencyLogin": {
+                    "type": "scramSha512",
+                    "description": "One SASL/SCRAM-SHA-512 login per agency (`kim agency add` prints it once); the "
+                    "broker's ACLs let it write `kim.cases` and `kim.immigration` and nothing else.",
+                }
+            },
+        },
     }
 
 

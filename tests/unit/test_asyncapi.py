@@ -88,3 +88,16 @@ def test_dead_letter_headers_are_the_ones_the_stream_side_sets() -> None:
 
 def test_it_is_plain_json() -> None:
     assert json.loads(ASYNCAPI_JSON.read_text(encoding="utf-8")) == DOC
+
+
+def test_every_event_message_declares_the_signature_headers_and_the_server_its_login() -> None:
+    headers = _resolve("#/components/schemas/SignatureHeaders")
+    assert headers["required"] == ["kim.signer", "kim.sig"]
+    assert "4 bytes big-endian" in headers["properties"]["kim.sig"]["description"]
+    for event_type in CATALOG.event_types():
+        message = DOC["components"]["messages"][event_type]
+        assert message["headers"] == {"$ref": "#/components/schemas/SignatureHeaders"}, event_type
+        assert "murmur2" in message["bindings"]["kafka"]["key"]["description"], event_type
+    [server] = DOC["servers"].values()
+    [requirement] = server["security"]
+    assert _resolve(requirement["$ref"])["type"] == "scramSha512"
