@@ -19,6 +19,7 @@ from infra.errors import SetupError
 from schemas import Codec, EncodeError
 from schemas.sealing import KeyRing, client_refs
 from schemas.signing import SigningKey
+from schemas.topics import DLQ
 from streams.sdk.draft import EventDraft
 from streams.sdk.errors import DeliveryError, field_errors_of
 from streams.sdk.pool import PublisherPool
@@ -30,6 +31,7 @@ from web.gateway.body import json_body
 from web.gateway.config import GatewayConfig
 from web.gateway.idempotency import IdempotencyStore
 from web.gateway.openapi import document
+from web.gateway.own_letters import dead_letters
 from web.gateway.partner_views import PartnerViews, received_referrals
 from web.gateway.responses import field_error
 from web.problems import SERVICE, Problem, json_errors
@@ -70,6 +72,7 @@ def make_app(config: GatewayConfig, codec: Codec | None = None) -> web.Applicati
     app.router.add_post("/v1/events", publish_one)
     app.router.add_post("/v1/events:batch", publish_batch)
     app.router.add_get("/v1/referrals/received", referrals_received)
+    app.router.add_get("/v1/dead-letters", own_dead_letters)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/healthz", healthz)
     app.on_cleanup.append(_close_pool)
@@ -182,6 +185,11 @@ async def _close_keys(app: web.Application) -> None:
 
 async def referrals_received(request: web.Request) -> web.Response:
     return await received_referrals(request, request.app[TOKENS], request.app[PARTNER])
+
+
+async def own_dead_letters(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    return await dead_letters(request, request.app[TOKENS], config.kafka, config.topic_prefix + DLQ)
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -85,6 +85,7 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
             "/v1/events": {"post": _publish_operation(single=True, config=config)},
             "/v1/events:batch": {"post": _publish_operation(single=False, config=config)},
             "/v1/referrals/received": {"get": _received_operation()},
+            "/v1/dead-letters": {"get": _dead_letters_operation()},
             "/healthz": {
                 "get": {
                     "summary": "Liveness: the gateway process answers",
@@ -181,6 +182,56 @@ def _received_operation() -> dict[str, Any]:
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error("The X-KIM-Agency header names another agency than the token's"),
             "503": _error("The platform database is unreachable"),
+        },
+    }
+
+
+def _dead_letters_operation() -> dict[str, Any]:
+    letter = {
+        "type": "object",
+        "required": ["projection", "reason", "event_type", "key", "source", "failed_at", "attempt"],
+        "properties": {
+            "projection": {"type": "string", "description": "The read model that did not apply the record"},
+            "reason": {"type": "string", "description": "Why, in one line (a broken rule, a contradiction, …)"},
+            "event_type": {"type": ["string", "null"], "description": "Null when the record could not be decoded"},
+            "key": {"type": ["string", "null"], "description": "The record's key (case_id or application_id)"},
+            "source": {
+                "type": "object",
+                "required": ["topic", "partition", "offset"],
+                "properties": {
+                    "topic": {"type": "string"},
+                    "partition": {"type": "integer"},
+                    "offset": {"type": "integer"},
+                },
+            },
+            "failed_at": {"type": ["string", "null"], "format": "date-time"},
+            "attempt": {"type": "integer", "minimum": 1},
+        },
+    }
+    answer = {
+        "type": "object",
+        "required": ["agency", "total", "letters"],
+        "properties": {
+            "agency": {"type": "string"},
+            "total": {"type": "integer", "minimum": 0, "description": "All letters of the agency's records"},
+            "letters": {"type": "array", "items": letter, "maxItems": 500, "description": "The newest first"},
+        },
+    }
+    return {
+        "summary": "The caller's records that were acknowledged by Kafka but not applied (dead-lettered), and why",
+        "description": (
+            "The agency is the bearer token's; there are no parameters. Lists the letters of records signed with "
+            "the agency's key: which read model refused each, the reason, the record's position; never the record's "
+            "bytes or another agency's letters. An agency's Kafka login cannot read the dead-letter topic itself."
+        ),
+        "parameters": [{"$ref": "#/components/parameters/Agency"}],
+        "security": [{"agencyToken": []}],
+        "responses": {
+            "200": _json_response("The agency's dead letters as of now", answer),
+            "400": _error("A query parameter was sent (the token names the agency)"),
+            "401": _error("No bearer token, or an unknown or revoked one"),
+            "403": _error("The X-KIM-Agency header names another agency than the token's"),
+            "503": _error("Kafka is unreachable"),
         },
     }
 

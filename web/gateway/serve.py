@@ -21,7 +21,7 @@ def serve(
         port=port,
         print=lambda _: announce(
             f"KIM gateway on {url} (POST /v1/events, POST /v1/events:batch, GET /v1/referrals/received, "
-            "GET /openapi.json); Ctrl-C stops it"
+            "GET /v1/dead-letters, GET /openapi.json); Ctrl-C stops it"
         ),
         handle_signals=True,
     )
