@@ -48,7 +48,7 @@ async def _check_present(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec]
             raise TopicMismatch(
                 f"topic {topic['topic']} has {len(topic['partitions'])} partitions but {spec.partitions} are declared; "
                 "changing partition counts would break per-key order, so fix the declaration in "
-                "streams/kafka/topics.py or recreate the topic"
+                "schemas/topics.py or recreate the topic"
             )
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in specs]
     for response in await admin.describe_configs(resources):
