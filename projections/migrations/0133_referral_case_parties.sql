@@ -2,6 +2,7 @@
 -- (projections/authority.py): the agency holding it (its opener, or the one it was handed over to), its case
 -- manager's agency, and the agencies that accepted a referral of it. Existing rows are filled from what the
 -- caseload and referrals read models hold; a rebuild (kim replay referrals) derives them from the log itself.
+-- A row the caseload does not know (it lagged behind) keeps holder NULL: its case is not judged until a rebuild.
 ALTER TABLE referral_cases
     ADD COLUMN holder text,
     ADD COLUMN manager_agency text,

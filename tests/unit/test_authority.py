@@ -162,6 +162,7 @@ def test_the_reason_names_who_may_publish() -> None:
     )
     assert case_refusal("CaseClosed", CM, "a", Parties(JC, CM, (SA,)), {}) is None
     assert case_refusal("ReferralIssued", SA, "a", Parties(JC, CM, (SA,)), {}) is None
+    assert case_refusal("CaseClosed", JA, "a", Parties(None), {}) is None  # parties unknown (an upgraded row)
 
 
 # --- the same rules before publishing (streams/usecases/case_gate.py), over drafts and what the projections know ---
