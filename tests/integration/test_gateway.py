@@ -244,6 +244,10 @@ def test_the_calling_agency_is_its_token_and_nothing_it_claims(lane: Lane) -> No
         assert (await body_of(response))["error"].startswith("event 1: agency 'JUGENDAMT' is not the caller")
         assert await total_end_offset(lane) == 0
 
+        response = await client.post("/v1/events", json=OPENED, headers={**AGENCY, "X-KIM-Agency": " "})
+        assert response.status == 400  # an empty claim is no claim the document allows
+        assert (await body_of(response))["error"].startswith("X-KIM-Agency is empty: leave it out")
+
         response = await client.post("/v1/events", json=OPENED, headers={**AGENCY, "X-KIM-Agency": "JOBCENTER"})
         assert response.status == 202, await response.text()
         (record,) = await read_all(lane, "kim.cases")
@@ -302,7 +306,14 @@ def test_openapi_document_describes_every_event_type_and_health_answers(lane: La
         ]
         assert "INNENSTADT_NORD" in payload["properties"]["district"]["enum"]
         assert payload["properties"]["rechtskreise"]["items"]["enum"][0] == "SGB_II"
-        paths = {"/v1/events", "/v1/events:batch", "/v1/referrals/received", "/healthz", "/openapi.json"}
+        paths = {
+            "/v1/events",
+            "/v1/events:batch",
+            "/v1/referrals/received",
+            "/v1/dead-letters",
+            "/healthz",
+            "/openapi.json",
+        }
         assert set(doc["paths"]) == paths
         assert doc["paths"]["/v1/events"]["post"]["parameters"] == [
             {"$ref": "#/components/parameters/Agency"},

@@ -103,6 +103,8 @@ def _enum(name: str, text: str) -> str:
 
 
 def parse_offsets(name: str, text: str) -> dict[tuple[str, int], int]:
+    if not text.strip():
+        raise _bad(name, "is empty: leave it out, or give topic:partition:offset,…")
     wanted: dict[tuple[str, int], int] = {}
     for item in text.split(","):
         parts = item.strip().rsplit(":", 2)
@@ -150,6 +152,6 @@ def parse(query: Mapping[str, str], allowed: tuple[str, ...], header_offsets: st
         limit=_int("limit", q["limit"], 1, MAX_LIMIT) if "limit" in q else DEFAULT_LIMIT,
         offset=_int("offset", q["offset"], 0) if "offset" in q else 0,
         fmt=_enum("format", q["format"]) if "format" in q else "json",
-        min_offsets=parse_offsets("min_offsets", offsets_text) if offsets_text else {},
+        min_offsets=parse_offsets("min_offsets", offsets_text) if offsets_text is not None else {},
         wait=wait,
     )

@@ -64,7 +64,10 @@ async def authenticate(request: web.Request, book: TokenBook) -> tuple[str, Sign
             headers={"WWW-Authenticate": 'Bearer realm="kim", error="invalid_token"'},
         )
     agency, key = found
-    claimed = request.headers.get(AGENCY_HEADER, "").strip()
+    claimed = request.headers.get(AGENCY_HEADER)
+    if claimed is not None and not claimed.strip():
+        raise Problem(400, f"{AGENCY_HEADER} is empty: leave it out, or name the token's agency ({agency})")
+    claimed = (claimed or "").strip()
     if claimed and claimed != agency:
         raise Problem(403, f"this token speaks for {agency}; {AGENCY_HEADER}: {claimed} claims another agency")
     return agency, key

@@ -108,7 +108,7 @@ def document(codec: Codec, config: GatewayConfig) -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "description": "Optional. If sent it must name the token's own agency (else 403).",
-                    "schema": {"type": "string", "enum": list(agencies(codec))},
+                    "schema": {"type": "string", "enum": list(agencies(codec))},  # an empty one is a 400
                 },
                 "IdempotencyKey": {
                     "name": "Idempotency-Key",
@@ -147,7 +147,7 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
         "responses": {
             "202": _json_response("Acknowledged by Kafka (acks=all)", accepted),
-            "400": _error("Unusable request: invalid JSON or UTF-8, wrong body type"),
+            "400": _error("Unusable request: invalid JSON or UTF-8, wrong body type, an empty X-KIM-Agency header"),
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error(
                 "The X-KIM-Agency header or an event names another agency than the token's; or the agency has no part "
@@ -178,7 +178,7 @@ def _received_operation() -> dict[str, Any]:
         "security": [{"agencyToken": []}],
         "responses": {
             "200": _json_response("The received referrals as of now", _ref("ReceivedReferrals")),
-            "400": _error("A query parameter was sent (the token names the agency)"),
+            "400": _error("A query parameter was sent (the token names the agency), or an empty X-KIM-Agency header"),
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error("The X-KIM-Agency header names another agency than the token's"),
             "503": _error("The platform database is unreachable"),
@@ -228,7 +228,7 @@ def _dead_letters_operation() -> dict[str, Any]:
         "security": [{"agencyToken": []}],
         "responses": {
             "200": _json_response("The agency's dead letters as of now", answer),
-            "400": _error("A query parameter was sent (the token names the agency)"),
+            "400": _error("A query parameter was sent (the token names the agency), or an empty X-KIM-Agency header"),
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error("The X-KIM-Agency header names another agency than the token's"),
             "503": _error("Kafka is unreachable"),
