@@ -21,12 +21,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from schemas.catalog import load_catalog
 from schemas.history import dump_json, stored_samples
 from schemas.signing import SigningKey
-from schemas.topics import TOPICS
+from schemas.topics import TOPICS, partition_of
 
 VECTORS_JSON = Path(__file__).parent / "vectors.json"
 KEY_FIELDS = {spec.name: spec.key for spec in TOPICS}
@@ -36,11 +34,6 @@ PARTITIONS = {spec.name: spec.partitions for spec in TOPICS}
 def sample_key(agency: str) -> SigningKey:
     """A fixed signing key per agency, for the vectors only (never registered anywhere)."""
     return SigningKey(f"{agency}.0ec70125", hashlib.sha256(f"kim test vector {agency}".encode()).digest())
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner for a keyed record: murmur2, positive-masked, modulo the partition count."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def vectors() -> list[dict[str, Any]]:
@@ -62,7 +55,7 @@ def vectors() -> list[dict[str, Any]]:
                 "bytes_hex": sample.data.hex(),
                 "key": key.decode(),
                 "partitions": PARTITIONS[topic],
-                "partition": partition_of(key, PARTITIONS[topic]),
+                "partition": partition_of(key.decode(), PARTITIONS[topic]),
                 "signing_key": signing.export(),
                 "headers": headers,
             }

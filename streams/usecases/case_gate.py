@@ -29,13 +29,12 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
 
 from projections.authority import Parties, answer_refusal, application_refusal, case_refusal, with_receiver
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
 from schemas.errors import KimError
 from schemas.sealing import ERASURES
-from schemas.topics import CASES, IMMIGRATION
+from schemas.topics import CASES, IMMIGRATION, partition_of
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.draft import EventDraft
@@ -154,11 +153,6 @@ def verdicts(view: CaseView, publisher: str | None, drafts: Sequence[EventDraft]
     out = {i: Refusal("source_agency", why) for i, why in forbidden.items()}
     out.update({allowed[j]: Refusal("payload.consent_id", why) for j, why in unconsented.items()})
     return dict(sorted(out.items()))
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as the publisher uses) puts a key's events in."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class CaseGate:

@@ -36,6 +36,7 @@ from streams.sdk.prepare import Outgoing, Preparer
 from streams.sdk.publisher import EventDraft
 from tests.integration.conftest import Lane
 from tests.integration.helpers import caught_up, read_all, run_kim
+from tests.integration.test_agency_auth import credentials, opened
 
 pytestmark = pytest.mark.integration
 
@@ -47,31 +48,10 @@ def kim(lane: Lane, *args: str) -> subprocess.CompletedProcess[str]:
     return run_kim(lane, *args, timeout=300)
 
 
-def credentials(output: str) -> dict[str, str]:
-    fields = {}
-    for line in output.splitlines():
-        for label in ("Kafka username", "Kafka password", "signing key"):
-            if line.strip().startswith(label):
-                fields[label] = line.strip()[len(label) :].strip()
-    return fields
-
-
 def preparer(lane: Lane, agency: str) -> Preparer:
     ring = KeyRing()  # sealing keys in memory: what is tested here is the signature
     ring.add("P-7f3a9c", *new_key())
     return Preparer(agency, topic_prefix=lane.prefix, keys=ring)
-
-
-def opened(case_id: str) -> EventDraft:
-    payload = {
-        "case_id": case_id,
-        "client_ref": "P-7f3a9c",
-        "district": "EVING",
-        "access_route": "SELF",
-        "target_group": "NEWCOMER",
-        "rechtskreise": ["SGB_II"],
-    }
-    return EventDraft("CaseOpened", payload)
 
 
 def closed(case_id: str) -> EventDraft:

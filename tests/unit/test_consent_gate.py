@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.common import NO_CONSENTS, grant_consent
+from schemas.topics import partition_of
 from streams.sdk.draft import EventDraft
-from streams.usecases.case_gate import consent_verdicts, partition_of
+from streams.usecases.case_gate import consent_verdicts
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 CASE = "DO-2025-000042"

@@ -165,25 +165,33 @@ def _publish_operation(single: bool, config: GatewayConfig) -> dict[str, Any]:
     }
 
 
-def _received_operation() -> dict[str, Any]:
+def _agency_view(summary: str, description: str, ok: dict[str, Any], unavailable: str) -> dict[str, Any]:
+    """A GET of what the token's agency may see of its own: no parameters, the agency from the token."""
     return {
-        "summary": "The referrals and hand-overs the caller's agency received, while a consent lets the data pass",
-        "description": (
-            "The agency is the bearer token's; there are no parameters. A referral is listed only while the consent "
-            "it was issued under covers the agency, is not withdrawn and not expired (today, Dortmund's calendar). "
-            "Hand-overs: the cases the agency is responsible for after a CaseHandedOver, while a consent of the case "
-            "covers it. After a ConsentWithdrawn the case is gone from the answer once the projections applied it."
-        ),
+        "summary": summary,
+        "description": "The agency is the bearer token's; there are no parameters. " + description,
         "parameters": [{"$ref": "#/components/parameters/Agency"}],
         "security": [{"agencyToken": []}],
         "responses": {
-            "200": _json_response("The received referrals as of now", _ref("ReceivedReferrals")),
+            "200": ok,
             "400": _error("A query parameter was sent (the token names the agency), or an empty X-KIM-Agency header"),
             "401": _error("No bearer token, or an unknown or revoked one"),
             "403": _error("The X-KIM-Agency header names another agency than the token's"),
-            "503": _error("The platform database is unreachable"),
+            "503": _error(unavailable),
         },
     }
+
+
+def _received_operation() -> dict[str, Any]:
+    return _agency_view(
+        "The referrals and hand-overs the caller's agency received, while a consent lets the data pass",
+        "A referral is listed only while the consent it was issued under covers the agency, is not withdrawn and "
+        "not expired (today, Dortmund's calendar). Hand-overs: the cases the agency is responsible for after a "
+        "CaseHandedOver, while a consent of the case covers it. After a ConsentWithdrawn the case is gone from the "
+        "answer once the projections applied it.",
+        _json_response("The received referrals as of now", _ref("ReceivedReferrals")),
+        "The platform database is unreachable",
+    )
 
 
 def _dead_letters_operation() -> dict[str, Any]:
@@ -217,23 +225,14 @@ def _dead_letters_operation() -> dict[str, Any]:
             "letters": {"type": "array", "items": letter, "maxItems": 500, "description": "The newest first"},
         },
     }
-    return {
-        "summary": "The caller's records that were acknowledged by Kafka but not applied (dead-lettered), and why",
-        "description": (
-            "The agency is the bearer token's; there are no parameters. Lists the letters of records signed with "
-            "the agency's key: which read model refused each, the reason, the record's position; never the record's "
-            "bytes or another agency's letters. An agency's Kafka login cannot read the dead-letter topic itself."
-        ),
-        "parameters": [{"$ref": "#/components/parameters/Agency"}],
-        "security": [{"agencyToken": []}],
-        "responses": {
-            "200": _json_response("The agency's dead letters as of now", answer),
-            "400": _error("A query parameter was sent (the token names the agency), or an empty X-KIM-Agency header"),
-            "401": _error("No bearer token, or an unknown or revoked one"),
-            "403": _error("The X-KIM-Agency header names another agency than the token's"),
-            "503": _error("Kafka is unreachable"),
-        },
-    }
+    return _agency_view(
+        "The caller's records that were acknowledged by Kafka but not applied (dead-lettered), and why",
+        "Lists the letters of records signed with the agency's key: which read model refused each, the reason, the "
+        "record's position; never the record's bytes or another agency's letters. An agency's Kafka login cannot "
+        "read the dead-letter topic itself.",
+        _json_response("The agency's dead letters as of now", answer),
+        "Kafka is unreachable",
+    )
 
 
 def _received_schema() -> dict[str, Any]:
