@@ -30,7 +30,9 @@ from projections.projection import Projection
 from projections.records import Applied, LogRecord, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec, DecodeError
+from schemas.partitioner import partition_of_key
 from schemas.sealing import KeyRing, client_refs, new_key
+from schemas.topics import TOPICS
 from simulation import SimulationConfig, simulate_list
 from streams.runtime.batch import prepare
 from streams.runtime.judge import judge
@@ -38,6 +40,7 @@ from streams.sdk.prepare import Preparer
 
 OUT = Path("results/prepare.json")
 MAGIC = b"\xc3\x01"
+PARTITIONS = {spec.name: spec.partitions for spec in TOPICS}
 
 
 def _records(scale: float, seed: int) -> list[LogRecord]:
@@ -53,7 +56,7 @@ def _records(scale: float, seed: int) -> list[LogRecord]:
         for ref in keys.missing(client_refs(event.draft.event_type, event.draft.payload)):
             keys.add(ref, *new_key())
         out = preparer.prepare(event.draft)
-        records.append(LogRecord(out.topic, 0, i, out.key, out.value))
+        records.append(LogRecord(out.topic, partition_of_key(out.key, PARTITIONS[out.topic]), i, out.key, out.value))
     return records
 
 

@@ -52,7 +52,9 @@ SIGNATURE_HEADERS = {
 }
 PARTITIONER = (
     "The partition is murmur2 of the UTF-8 key, positive-masked, modulo the partition count — the default of "
-    "Kafka's Java client and of aiokafka; librdkafka clients must set `partitioner=murmur2_random`."
+    "Kafka's Java client and of aiokafka; librdkafka clients must set `partitioner=murmur2_random`. A record not "
+    "keyed by its event's key field, or not in that key's partition, is dead-lettered (`wrong key`, `wrong "
+    "partition`): the order of a case's events would otherwise depend on how partitions are read."
 )
 FRAMING = (
     "Every message value is one Avro record `{envelope, payload}` in Avro single-object encoding: the two bytes "

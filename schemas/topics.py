@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiokafka.partitioner import murmur2
-
 KEEP_FOREVER = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
 # The broker stamps each event record with the time it appended it, whatever time the producer set: a retired
 # signing key verifies only records appended before its retirement (streams/runtime/authenticity.py), and that
@@ -41,9 +39,3 @@ TOPICS: tuple[TopicSpec, ...] = (
 
 CASES, IMMIGRATION, DLQ = (spec.name for spec in TOPICS)
 EVENT_TOPICS = (CASES, IMMIGRATION)  # the topics partners publish to
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition of a keyed record, as Kafka's Java client and aiokafka choose it (the contract's rule):
-    murmur2 of the UTF-8 key, positive-masked, modulo the partition count."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions

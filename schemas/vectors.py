@@ -23,8 +23,9 @@ from typing import Any
 
 from schemas.catalog import load_catalog
 from schemas.history import dump_json, stored_samples
+from schemas.partitioner import partition_of
 from schemas.signing import SigningKey
-from schemas.topics import TOPICS, partition_of
+from schemas.topics import TOPICS
 
 VECTORS_JSON = Path(__file__).parent / "vectors.json"
 KEY_FIELDS = {spec.name: spec.key for spec in TOPICS}

@@ -3,9 +3,10 @@
 Partners normally publish through the SDK, which validates, but anything with access to the broker can
 write raw bytes. So every record is judged again on the stream side, in full: it must decode (single-object
 marker, a writer fingerprint the catalog knows, a body that reads exactly to its end, resolution and
-upcasters), be on its type's topic, pass the domain rules of ``schemas/rules.py`` (those need no
-history; rules that do are the folds' job, which reject into the DLQ as well), and not be dated after the broker
-appended it. The rules include
+upcasters), be on its type's topic, keyed by its key field and in the partition that key hashes to (murmur2, the
+contract's partitioner: a record elsewhere would be read out of order with the rest of its case), pass the domain
+rules of ``schemas/rules.py`` (those need no history; rules that do are the folds' job, which reject into the DLQ
+as well), and not be dated after the broker appended it. The rules include
 "the envelope names the type the event is encoded as": single-object encoding names the writer schema,
 so an *unknown event type* is either an unknown fingerprint or an envelope ``event_type`` that
 contradicts it.
@@ -38,12 +39,15 @@ from projections.records import LOG_APPEND_TIME, Applied, LogRecord, Rejection
 from schemas import Codec, DecodeError, Event
 from schemas.codec import HEADER_SIZE, MAGIC
 from schemas.domain import domain_errors
+from schemas.partitioner import partition_of_key
 from schemas.rules import CLOCK_SKEW
 from schemas.sealing import clear_on_log
+from schemas.topics import TOPICS
 from schemas.validation import shown
 
 Verdict = Applied | Rejection | None  # applied by the projection, dead-lettered, or nothing to do
 SKEW_MS = CLOCK_SKEW.total_seconds() * 1000
+PARTITIONS = {spec.name: spec.partitions for spec in TOPICS}  # `kim up` refuses topics whose counts differ
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,7 @@ class Duties:
 class _Tables:
     types: dict[bytes, str]  # writer fingerprint -> event type
     topics: dict[str, str]  # event type -> its topic in the catalog
+    keys: dict[str, str]  # event type -> its key field
 
 
 _TABLES: weakref.WeakKeyDictionary[Codec, _Tables] = weakref.WeakKeyDictionary()
@@ -70,7 +75,8 @@ def _tables(codec: Codec) -> _Tables:
     if tables is None:
         catalog = codec.catalog
         topics = {t: catalog.current(t).topic for t in catalog.event_types()}
-        tables = _TABLES[codec] = _Tables(codec.writer_types(), topics)
+        keys = {t: catalog.current(t).key_field for t in catalog.event_types()}
+        tables = _TABLES[codec] = _Tables(codec.writer_types(), topics, keys)
     return tables
 
 
@@ -121,12 +127,38 @@ def judge(projection: Projection, record: LogRecord, codec: Codec, topic: str | 
         value = record.value
         kind = tables.types.get(value[2:HEADER_SIZE]) if isinstance(value, bytes) and value[:2] == MAGIC else None
         return Rejection(record, f"undecodable: {why}", kind)
-    reason = offence(event, topic or catalog_topic(projection, record.topic), tables.topics) or ahead_of_the_broker(
-        event, record
+    topic = topic or catalog_topic(projection, record.topic)
+    reason = (
+        offence(event, topic, tables.topics)
+        or misplaced(event, record, topic, tables.keys[event.event_type])
+        or ahead_of_the_broker(event, record)
     )
     if reason is not None:
         return Rejection(record, reason, event.event_type)
     return Applied(record, event) if reads(projection, event.event_type) else None
+
+
+def misplaced(event: Event, record: LogRecord, topic: str, key_field: str) -> str | None:
+    """Why a record is not keyed by its event's key field, or not in the partition that key hashes to; or None.
+
+    Order per key is what every fold relies on: a case's record in another partition would be applied before or
+    after the rest of its case depending on how partitions are read, so a rebuild could disagree with the live
+    projection. Checked after ``offence``, so the topic is the event type's own."""
+    key = event.payload.get(key_field)
+    expected = key.encode() if isinstance(key, str) else None
+    if record.key != expected:
+        keyed = "has no key" if record.key is None else "is keyed otherwise"
+        return f"wrong key: the record {keyed}; {topic} records are keyed by {key_field} ({key!r})"
+    partitions = PARTITIONS.get(topic)
+    if partitions is None:
+        return None
+    home = partition_of_key(expected, partitions)
+    if record.partition == home:
+        return None
+    return (
+        f"wrong partition: {key_field} {key!r} belongs in partition {home} of {topic}, not {record.partition} "
+        "(murmur2 of the UTF-8 key, Kafka's default partitioner; librdkafka clients set partitioner=murmur2_random)"
+    )
 
 
 def ahead_of_the_broker(event: Event, record: LogRecord) -> str | None:

@@ -33,8 +33,9 @@ from aiokafka import TopicPartition
 from projections.authority import Parties, answer_refusal, application_refusal, case_refusal, with_receiver
 from projections.common import NO_CONSENTS, Rejected, consent_problem, grant_consent, withdraw_consent
 from schemas.errors import KimError
+from schemas.partitioner import partition_of
 from schemas.sealing import ERASURES
-from schemas.topics import CASES, IMMIGRATION, partition_of
+from schemas.topics import CASES, IMMIGRATION
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from streams.sdk.draft import EventDraft

@@ -77,7 +77,13 @@ async def publish_interleaved(lane: Lane) -> Scenario:
                 record = bad[len(bad_futures)]
                 headers = sign(record.key, record.value)
                 bad_futures.append(
-                    await producer.send(lane.topic(record.topic), record.value, key=record.key, headers=headers)
+                    await producer.send(
+                        lane.topic(record.topic),
+                        record.value,
+                        key=record.key,
+                        partition=record.partition,  # None: the producer's (murmur2) partitioner
+                        headers=headers,
+                    )
                 )
             out = item.outgoing
             futures.append(await producer.send(out.topic, out.value, key=out.key, headers=sign(out.key, out.value)))

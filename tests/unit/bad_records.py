@@ -16,10 +16,13 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_writer
 
+from projections.records import LogRecord
 from schemas import Codec, EventSchema
 from schemas.catalog import schema_fingerprint
 from schemas.codec import MAGIC
+from schemas.partitioner import partition_of
 from schemas.samples import sample_envelope, sample_payload
+from tests.unit.placed import PARTITIONS, placed
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,12 @@ class Bad:
     value: bytes | None  # None: a tombstone (a record without a value)
     letters_from: frozenset[str]  # the projections that dead-letter it
     reason: str  # the reason of each letter contains this
+    partition: int | None = None  # None: where the contract's partitioner puts the key
+
+    def record(self, prefix: str = "", offset: int = 0) -> LogRecord:
+        """The record as a raw producer puts it on ``prefix`` + its topic."""
+        record = placed(prefix + self.topic, self.value, offset, key=self.key)
+        return record if self.partition is None else record._replace(partition=self.partition)
 
 
 def raw(schema: EventSchema, envelope: dict[str, Any], payload: dict[str, Any]) -> bytes:
@@ -77,6 +86,7 @@ def bad_records(codec: Codec) -> list[Bad]:
     late_goal["target_date"] = late_goal_env["occurred_at"].date() - timedelta(days=1)
     filed_env, filed = fresh("ApplicationFiled", codec)
     opened_env, opened_payload = fresh("CaseOpened", codec)
+    closing = sample_payload("CaseClosed")["case_id"]
     return [
         Bad("garbage bytes", "kim.cases", b"DO-x", b"not avro at all", frozenset({cases["kim.cases"]}), "undecodable"),
         Bad("garbage bytes", "kim.immigration", b"ABH-x", b"\xc3", frozenset({"backlog"}), "undecodable"),
@@ -185,5 +195,22 @@ def bad_records(codec: Codec) -> list[Bad]:
             raw(codec.schema_for("CaseOpened"), opened_env, opened_payload),
             frozenset({"backlog"}),
             "wrong topic",
+        ),
+        Bad(
+            "wrong key: keyed by another case than the event's",
+            "kim.cases",
+            b"DO-k1",
+            valid("CaseClosed"),
+            both,
+            "wrong key",
+        ),
+        Bad(
+            "wrong partition: not where murmur2 of the key puts it (e.g. librdkafka's default CRC32)",
+            "kim.cases",
+            closing.encode(),
+            valid("CaseClosed"),
+            both,
+            "wrong partition",
+            partition=(partition_of(closing, PARTITIONS["kim.cases"]) + 1) % PARTITIONS["kim.cases"],
         ),
     ]

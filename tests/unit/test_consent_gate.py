@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from projections.common import NO_CONSENTS, grant_consent
-from schemas.topics import partition_of
+from schemas.partitioner import partition_of
 from streams.sdk.draft import EventDraft
 from streams.usecases.case_gate import consent_verdicts
 

@@ -21,6 +21,7 @@ from schemas.samples import EVENT_TYPES, sample_envelope, sample_event, sample_p
 from streams.runtime.batch import prepare
 from streams.runtime.judge import duties, judge
 from tests.unit.bad_records import bad_records
+from tests.unit.placed import placed
 
 CODEC = Codec()
 PEERS = list(PROJECTIONS.values())
@@ -30,15 +31,15 @@ def on(topic: str) -> dict[str, object]:
     return {name: p for name, p in PROJECTIONS.items() if topic in p.source_topics}
 
 
-def verdicts(topic: str, value: bytes, prefix: str = "") -> dict[str, object]:
-    record = LogRecord(prefix + topic, 1, 7, b"k", value)
+def verdicts(topic: str, value: bytes | None, prefix: str = "", record: LogRecord | None = None) -> dict[str, object]:
+    record = record or placed(prefix + topic, value, 7)
     return {name: prepare(p, [record], CODEC).events[0] for name, p in on(topic).items()}
 
 
 @pytest.mark.parametrize("prefix", ["", "test-1a2b."])
 @pytest.mark.parametrize("bad", bad_records(CODEC), ids=lambda b: f"{b.kind} on {b.topic}")
 def test_each_bad_kind_is_dead_lettered_by_the_projections_whose_duty_it_is(bad, prefix: str) -> None:
-    got = verdicts(bad.topic, bad.value, prefix)
+    got = verdicts(bad.topic, bad.value, prefix, bad.record(prefix, 7))
     letters = {name: v for name, v in got.items() if isinstance(v, Rejection)}
     assert set(letters) == bad.letters_from, got
     assert all(v is None for name, v in got.items() if name not in letters), "never applied"
@@ -95,7 +96,7 @@ def test_a_projection_outside_the_registry_judges_everything_alone() -> None:
 def test_a_batch_keeps_order_and_mixes_topics() -> None:
     good = sample_event("CaseOpened")
     value = CODEC.encode(good.event_type, good.envelope, good.payload)
-    records = [LogRecord("kim.cases", 0, i, None, v) for i, v in enumerate([value, b"junk", value])]
+    records = [placed("kim.cases", v, i) for i, v in enumerate([value, b"junk", value])]
     events = prepare(PROJECTIONS["caseload"], records, CODEC).events
     assert [type(e).__name__ for e in events] == ["Applied", "Rejection", "Applied"]
     assert events[1].record.offset == 1
@@ -103,7 +104,7 @@ def test_a_batch_keeps_order_and_mixes_topics() -> None:
 
 def test_a_redriven_warden_letter_that_passes_now_has_nothing_to_apply() -> None:
     goal = sample_event("GoalAgreed")
-    record = LogRecord("kim.cases", 0, 0, None, CODEC.encode(goal.event_type, goal.envelope, goal.payload))
+    record = placed("kim.cases", CODEC.encode(goal.event_type, goal.envelope, goal.payload))
     assert judge(PROJECTIONS["caseload"], record, CODEC) is None
     assert isinstance(judge(PROJECTIONS["caseload"], record._replace(topic="kim.immigration"), CODEC), Rejection)
 
@@ -152,7 +153,7 @@ def test_an_event_dated_after_the_broker_appended_it_is_dead_lettered() -> None:
     event = sample_event("CaseClosed")
     value = CODEC.encode(event.event_type, event.envelope, event.payload)
     appended_ms = int(event.occurred_at.timestamp() * 1000)
-    record = LogRecord("kim.cases", 0, 0, b"k", value, timestamp=appended_ms, timestamp_type=LOG_APPEND_TIME)
+    record = placed("kim.cases", value, timestamp=appended_ms, timestamp_type=LOG_APPEND_TIME)
     assert isinstance(judge(PROJECTIONS["caseload"], record, CODEC), Applied)
     skewed = record._replace(timestamp=appended_ms - 4 * 60_000)  # within the clock skew
     assert isinstance(judge(PROJECTIONS["caseload"], skewed, CODEC), Applied)

@@ -7,12 +7,13 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from projections.records import Applied, LogRecord, Rejection
+from projections.records import Applied, Rejection
 from projections.registry import PROJECTIONS
 from schemas import DecodeError
 from schemas.codec import MAGIC
 from streams.runtime.batch import prepare
 from streams.runtime.judge import catalog_topic, offence
+from tests.unit.placed import placed
 from tests.unit.test_fuzz_codec import CODEC, FINGERPRINTS, FUZZ, VALID, mutated
 
 TOPICS = sorted({t for p in PROJECTIONS.values() for t in p.source_topics})
@@ -22,7 +23,7 @@ TOPIC_NAMES = st.builds(
 
 
 def judged_by_every_projection(topic: str, value: bytes | None) -> None:
-    record = LogRecord(topic, 0, 0, None, value)
+    record = placed(topic, value)
     projections = [p for p in PROJECTIONS.values() if catalog_topic(p, topic) in p.source_topics]
     assert projections
     verdicts = {}

@@ -6,11 +6,12 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from projections.records import Applied, LogRecord, Rejection
+from projections.records import Applied, Rejection
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from streams.runtime.batch import prepare, prepare_many
 from tests.unit.bad_records import bad_records
+from tests.unit.placed import placed
 from tests.unit.test_fuzz_codec import CODEC, FUZZ, VALID, mutated
 
 TOPICS = sorted({t for p in PROJECTIONS.values() for t in p.source_topics})
@@ -43,7 +44,7 @@ def same(a: Applied | Rejection | None, b: Applied | Rejection | None) -> bool:
 @FUZZ
 @given(st.sampled_from(["", "test-7c."]), st.lists(st.tuples(st.sampled_from(TOPICS), VALUES), max_size=30))
 def test_one_read_gives_each_projection_what_prepare_gives_it(prefix: str, items: list[tuple[str, bytes]]) -> None:
-    records = [LogRecord(prefix + topic, i % 3, i, b"k", value) for i, (topic, value) in enumerate(items)]
+    records = [placed(prefix + topic, value, i) for i, (topic, value) in enumerate(items)]
     projections = list(PROJECTIONS.values())
     together = prepare_many(projections, records, CODEC)
     for projection in projections:
@@ -57,11 +58,9 @@ def test_one_read_gives_each_projection_what_prepare_gives_it(prefix: str, items
 
 
 def test_every_bad_record_and_every_valid_event_together() -> None:
-    values = [(b.topic, b.value) for b in BAD] + [(CODEC.decode(v).event_type, v) for v in VALID]
     topic_of = {t: CODEC.schema_for(t).topic for t in CODEC.catalog.event_types()}
-    records = [
-        LogRecord(topic if topic in TOPICS else topic_of[topic], 0, i, b"k", value)
-        for i, (topic, value) in enumerate(values)
+    records = [b.record(offset=i) for i, b in enumerate(BAD)] + [
+        placed(topic_of[CODEC.decode(v).event_type], v, len(BAD) + i) for i, v in enumerate(VALID)
     ]
     together = prepare_many(list(PROJECTIONS.values()), records, CODEC)
     for projection in PROJECTIONS.values():
