@@ -412,4 +412,54 @@ async def freshness(conn: asyncpg.Connection) -> Result:
     return Result("freshness", "How far each projection has read the log", columns, [dict(r) for r in records])
 
 
-QUERIES = {"caseloads": caseloads, "referrals": referrals, "backlog": backlog, "case-manager-load": case_manager_load}
+# ---------------------------------------------------------------------------------------------------
+# Outcomes (the steering indicators of migration 0135)
+
+EARLIEST_DAY = date(2015, 1, 1)  # no event is dated before it (schemas/rules.py), so a period from here is "all"
+GOAL_COUNTS = ("agreed", "achieved", "abandoned", "open_at_end", "overdue")
+OUTCOME_COLUMNS = [
+    Column("group_key", "text", "Lebenslage"),
+    Column("agreed", "count", "goals agreed"),
+    Column("achieved", "count", "achieved"),
+    Column("abandoned", "count", "abandoned"),
+    Column("achievement_rate", "number", "achieved of ended"),
+    Column("median_days_to_achieve", "number", "median d to achieve"),
+    Column("open_at_end", "count", "open at as_of"),
+    Column("overdue", "count", "overdue"),
+]
+
+
+async def outcomes(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """Goals agreed, achieved and abandoned in the period per Lebenslage (or agency, Stadtbezirk), most agreed first."""
+    await set_threshold(conn, threshold)
+    group_by = f.group_by if f.group_by in ("agency", "district") else "lebenslage"
+    first, last = f.from_day or EARLIEST_DAY, f.to_day or f.when().date()
+    records = await conn.fetch("SELECT * FROM analytics.goal_outcomes($1, $2, $3, $4)", first, last, f.when(), group_by)
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        row: dict[str, Any] = {"group_key": r["group_key"], **{c: _cell(r, c) for c in GOAL_COUNTS}}
+        row["achievement_rate"] = _round(r["achievement_rate"], 3)
+        row["median_days_to_achieve"] = _round(r["median_days_to_achieve"])
+        row["_keys"] = (r["group_key"],)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["group_key"] == TOTAL, *_desc(r["agreed"]), r["group_key"]))
+    title = {"lebenslage": "Lebenslage", "agency": "agreeing agency", "district": "Stadtbezirk"}[group_by]
+    columns = [replace(OUTCOME_COLUMNS[0], title=title), *OUTCOME_COLUMNS[1:]]
+    return Result(
+        "outcomes",
+        f"Goals agreed, achieved and abandoned from {first} to {last} per {title}; open and overdue at "
+        f"{f.when():%Y-%m-%d %H:%M %Z}",
+        columns,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
+QUERIES = {
+    "caseloads": caseloads,
+    "referrals": referrals,
+    "backlog": backlog,
+    "case-manager-load": case_manager_load,
+    "outcomes": outcomes,
+}

@@ -6,6 +6,7 @@ import argparse
 import random
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -128,7 +129,7 @@ def demo(
     print()
     print(_render("Caseload per Stadtbezirk", "district", list(by_district)))
     print()
-    print(processes.run_sync(_reports(analyst, config_end(config), threshold)))
+    print(processes.run_sync(_reports(analyst, config.start, config_end(config), threshold)))
     print(f"\nx: hidden — a count from 1 to {threshold}, or a count hidden with it so that it cannot be worked out")
     print("from a total (the analytics schema decides: the same cells as `kim query`, the API and the dashboard)")
 
@@ -139,20 +140,22 @@ def config_end(config: SimulationConfig) -> datetime:
     return datetime.combine(end, datetime.min.time(), tzinfo=UTC)
 
 
-async def _reports(database_url: str, as_of: datetime, threshold: int) -> str:
-    """What `kim query referrals` and `kim query backlog --as-of` print for the end of the simulated period."""
+async def _reports(database_url: str, start: date, as_of: datetime, threshold: int) -> str:
+    """What `kim query referrals`, `kim query backlog --as-of` and `kim query outcomes --from --as-of` print for the
+    end of the simulated period."""
     conn = await asyncpg.connect(database_url)
     try:
         await queries.set_threshold(conn, threshold)
         f = queries.Filters(as_of=as_of)
         referrals = await queries.referrals(conn, f, threshold)
         backlog = await queries.backlog(conn, f, threshold)
+        outcomes = await queries.outcomes(conn, replace(f, from_day=start, group_by="lebenslage"), threshold)
     finally:
         await conn.close()
     # The totals per agency, not every pair: the same cells as the full answer, which `kim query referrals` shows.
     referrals.rows = [r for r in referrals.rows if "ALL" in (r["from_agency"], r["to_agency"])]
     referrals.title += " (the totals per agency; every pair: kim query referrals)"
-    return "\n\n".join(_without_legend(to_table(result)) for result in (referrals, backlog))
+    return "\n\n".join(_without_legend(to_table(result)) for result in (referrals, backlog, outcomes))
 
 
 def _without_legend(text: str) -> str:

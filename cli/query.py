@@ -1,6 +1,6 @@
-"""`kim query caseloads | referrals | backlog | case-manager-load`: the analysts' questions, suppressed, as a table,
-CSV or JSON. There is no answer per case manager here: `case-manager-load` is the caseload per case manager in
-bands, per agency (figures per case-manager pseudonym are staff data, see KIM_CASE_MANAGER_FIGURES)."""
+"""`kim query caseloads | referrals | backlog | case-manager-load | outcomes`: the analysts' questions, suppressed,
+as a table, CSV or JSON. There is no answer per case manager here: `case-manager-load` is the caseload per case
+manager in bands, per agency (figures per case-manager pseudonym are staff data, see KIM_CASE_MANAGER_FIGURES)."""
 
 from __future__ import annotations
 
@@ -36,12 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--to-agency", type=_symbol(AGENCY, "agency"), help="referrals: only to this agency")
     parser.add_argument("--procedure", type=_symbol(PROCEDURES, "procedure"), help="backlog: only this procedure")
-    parser.add_argument(
-        "--from", dest="from_day", type=_day, help="referrals: issued on or after this day (YYYY-MM-DD)"
-    )
-    parser.add_argument("--to", dest="to_day", type=_day, help="referrals: issued on or before this day")
+    parser.add_argument("--from", dest="from_day", type=_day, help="referrals, outcomes: from this day on (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="to_day", type=_day, help="referrals, outcomes: up to this day")
     parser.add_argument("--as-of", type=iso_time, help="the moment for ages and backlogs (ISO time; default: now)")
-    parser.add_argument("--by", choices=("district", "agency"), default="district", help="caseloads: group by")
+    parser.add_argument(
+        "--by",
+        choices=("district", "agency", "lebenslage"),
+        help="caseloads: group by district (default) or agency; outcomes: by lebenslage (default), agency or district",
+    )
     parser.add_argument("--weeks", type=int, default=8, help="backlog: weeks of throughput to extrapolate (default 8)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
 
@@ -71,6 +73,8 @@ def filters(args: argparse.Namespace) -> queries.Filters:
         raise SetupError("--weeks must be at least 1")
     if args.from_day and args.to_day and args.from_day > args.to_day:
         raise SetupError(f"--from {args.from_day} is after --to {args.to_day}")
+    if args.by == "lebenslage" and args.what != "outcomes":
+        raise SetupError(f"--by lebenslage is for outcomes; {args.what} groups by district or agency")
     return queries.Filters(
         as_of=args.as_of,
         district=args.district,
@@ -80,7 +84,7 @@ def filters(args: argparse.Namespace) -> queries.Filters:
         from_day=args.from_day,
         to_day=args.to_day,
         weeks=args.weeks,
-        group_by=args.by,
+        group_by=args.by or ("lebenslage" if args.what == "outcomes" else "district"),
     )
 
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 from infra.errors import SetupError
 
 KAFKA_VERSION = "4.4.0"
-METRICS_PROJECTIONS = 3  # consecutive metrics ports from KIM_METRICS_PORT: caseload, referrals, backlog
+METRICS_PROJECTIONS = 4  # consecutive metrics ports from KIM_METRICS_PORT: caseload, referrals, backlog, outcomes
 
 
 def _default_home() -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from projections.backlog import BacklogProjection
 from projections.caseload import CaseloadProjection
+from projections.outcomes import OutcomesProjection
 from projections.projection import Projection
 from projections.referrals import ReferralsProjection
 
 PROJECTIONS: dict[str, Projection] = {
-    p.name: p for p in (CaseloadProjection(), ReferralsProjection(), BacklogProjection())
+    p.name: p for p in (CaseloadProjection(), ReferralsProjection(), BacklogProjection(), OutcomesProjection())
 }

@@ -432,6 +432,7 @@ DAYS: dict[str, tuple[float, float]] = {
     "missed_appointment": (1, 5),  # a missed appointment → the next AppointmentScheduled
     "application_withdrawal": (3, 60),  # ApplicationFiled → ApplicationWithdrawn
     "procedure_switch": (1, 20),  # withdrawn for another procedure → the new ApplicationFiled
+    "return_after": (20, 540),  # a successful ending → the same client's new case (a third of them after 12 months)
 }
 SHARES: dict[str, float] = {
     "opener_keeps_case": 0.7,  # a partner with its own case managers keeps the cases it opens
@@ -447,6 +448,9 @@ SHARES: dict[str, float] = {
     "documents_partial": 0.15,  # only some of the requested documents arrive; the rest are requested again
     "missed_appointment": 0.08,
     "kim_client_files_in_person": 0.7,  # else online
+    # A client whose case ended with goals achieved or a hand-over into a Regelsystem comes back with a new case
+    # (assumed: no published return rate; the steering indicators count these within 6 and 12 months).
+    "returns_after_success": 0.12,
 }
 
 # --- Calendar -----------------------------------------------------------------------------------

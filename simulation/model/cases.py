@@ -71,11 +71,21 @@ class Cases:
         self.engine.spawn(self._case(), at=self.cal.office(t, rng))
         return True
 
-    def _case(self) -> Process:
-        """One case from opening to closing (the case's main process)."""
+    def _returning(self, earlier: Case) -> Process:
+        """The client of a case that ended well comes back with a new case (the same pseudonym and target group)."""
+        c = self.config
+        yield self.engine.now
+        if c.max_cases is not None and self.cases_opened >= c.max_cases:
+            return
+        self.cases_opened += 1
+        yield from self._case(earlier.client_ref, earlier.target_group)
+
+    def _case(self, client_ref: str | None = None, group: str | None = None) -> Process:
+        """One case from opening to closing (the case's main process); a returning client's if ``client_ref``."""
         e, rng, cal = self.engine, self.rng, self.cal
-        group = "NEWCOMER" if rng.random() < P.NEWCOMER_SHARE else "LONG_RESIDENT"
-        case = Case(self.ctx.next_number("DO"), self.ctx.pseudonym(), group)
+        if group is None:
+            group = "NEWCOMER" if rng.random() < P.NEWCOMER_SHARE else "LONG_RESIDENT"
+        case = Case(self.ctx.next_number("DO"), client_ref or self.ctx.pseudonym(), group)
         opener = self._openers(rng)
         case.needs = sample_needs(self.ctx, group)
         case.urgent = any(p == "URGENT" for _, p in case.needs)
@@ -255,8 +265,14 @@ class Cases:
                     },
                 )
                 self.caseload.close(case, "HANDED_OVER_TO_REGELSYSTEM")
+                self._may_return(case)
                 return
         if case.achieved:
             self.caseload.close(case, "GOALS_ACHIEVED")
+            self._may_return(case)
         else:
             self.caseload.close(case, self._unachieved(rng))
+
+    def _may_return(self, case: Case) -> None:
+        if self.ctx.chance("returns_after_success"):
+            self.engine.spawn(self._returning(case), at=self.ctx.office_after("return_after"))

@@ -24,6 +24,7 @@ TABLES = {
         ("backlog_applications", "application_id", "applications"),
         ("backlog_intervals", "application_id", "applications"),
     ),
+    "outcomes": (("outcomes_cases", "case_id", "cases"), ("outcomes_goals", "case_id", "cases")),
 }
 
 

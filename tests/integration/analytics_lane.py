@@ -45,11 +45,12 @@ AS_OF = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)
 
 
 def simulated(scale: float = 0.25, seed: int = 7, **knobs: Any) -> list:
-    """A simulated year; ``knobs`` are further ``SimulationConfig`` fields (e.g. ``office_capacity_ratio``)."""
+    """A simulated year; ``knobs`` are further ``SimulationConfig`` fields (e.g. ``office_capacity_ratio``,
+    ``years``)."""
     from simulation import SimulationConfig, simulate_list
 
     publishable = set(agencies())
-    events = simulate_list(SimulationConfig(years=1.0, seed=seed, scale=scale, start=START, **knobs))
+    events = simulate_list(SimulationConfig(**{"years": 1.0, "seed": seed, "scale": scale, "start": START, **knobs}))
     return [e for e in events if e.agency in publishable]
 
 

@@ -9,7 +9,7 @@ type them on a test installation (``tests/integration/docs_blocks.py`` says how 
   of the page. The exit code must be 0
   (or what the block's directive says) and a console block's shown output must be in the real output, once
   the lane's topic prefix is taken out of it. `kim serve` and `kim gateway` run in the background until the
-  page ends. The documented ports (gateway 8088, API 8089, metrics 9464–9466) are replaced by free ones in
+  page ends. The documented ports (gateway 8088, API 8089, metrics 9464–9467) are replaced by free ones in
   every command and put back in the output, so pages never collide with other services on this machine;
 - python blocks: executed in order in one namespace per page, with the page's environment (so
   ``os.environ["KIM_AGENCY_PASSWORD"]`` is what an earlier shell block exported) and working directory;
@@ -61,7 +61,7 @@ pytestmark = pytest.mark.integration
 
 PAGES = ["README.md", *sorted(path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md"))]
 SERVERS = {"gateway": 8088, "serve": 8089}  # commands that serve until stopped, and their default ports
-METRICS_PORTS = (9464, 9465, 9466)  # KIM_METRICS_PORT and the next two
+METRICS_PORTS = (9464, 9465, 9466, 9467)  # KIM_METRICS_PORT and the next three (one per projection)
 KIM = re.compile(r"^(?:\./kim|\.venv/bin/kim|kim)$")
 
 

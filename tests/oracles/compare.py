@@ -19,10 +19,12 @@ from projections.backlog.fold import fold as backlog_fold
 from projections.caseload.fold import CaseRow
 from projections.caseload.fold import fold as caseload_fold
 from projections.erasure import renamed
+from projections.outcomes.fold import GoalRow, OutcomeState
+from projections.outcomes.fold import fold as outcomes_fold
 from projections.referrals.fold import CaseState, ReferralRow
 from projections.referrals.fold import fold as referrals_fold
 from schemas import Event
-from tests.oracles import backlog, caseload, referrals
+from tests.oracles import backlog, caseload, outcomes, referrals
 from tests.oracles.history import HistoryEvent
 
 
@@ -123,6 +125,34 @@ def fold_backlog(events: Sequence[Event], cuts: Iterable[int] = ()) -> Folded:
     )
 
 
+def fold_outcomes(events: Sequence[Event], cuts: Iterable[int] = ()) -> Folded:
+    states: dict[str, OutcomeState] = {}
+    goal_rows: dict[tuple[str, str], GoalRow] = {}
+    rejected = []
+    for batch in _batches(events, cuts):
+        result = outcomes_fold(states, batch)
+        for case_id, case in result.cases.items():
+            states[case_id] = OutcomeState(case, dict(states[case_id].goals) if case_id in states else {})
+        for (case_id, goal_id), row in result.goals.items():
+            states[case_id].goals[goal_id] = row
+            goal_rows[(case_id, goal_id)] = row
+        for old, token in renamed(result.cases, "case_id"):  # as the sink: erased rows move to their tokens
+            erased = states.pop(old)
+            states[token] = OutcomeState(erased.case, {k: v for k, v in erased.goals.items() if v.case_id == token})
+            for key in [k for k in goal_rows if k[0] == old]:
+                row = goal_rows.pop(key)
+                if row.case_id == token:
+                    goal_rows[(token, row.goal_id)] = row
+        rejected += [batch[i] for i, _ in result.rejected]
+    return Folded(
+        {
+            "outcomes_cases": {k: v.case._asdict() for k, v in states.items()},
+            "outcomes_goals": {k: v._asdict() for k, v in goal_rows.items()},
+        },
+        rejected,
+    )
+
+
 # --- the oracle, in the same shape ---------------------------------------------------------------
 
 
@@ -134,6 +164,7 @@ class Expected:
 
 def oracle(events: list[Event]) -> Expected:
     c, r, b = caseload.replay(events), referrals.replay(events), backlog.replay(events)
+    o = outcomes.replay(events)
     return Expected(
         {
             "caseload_cases": c.rows,
@@ -141,8 +172,10 @@ def oracle(events: list[Event]) -> Expected:
             "referrals": r.referrals,
             "backlog_applications": b.rows,
             "backlog_intervals": b.intervals,
+            "outcomes_cases": o.cases,
+            "outcomes_goals": o.goals,
         },
-        {"caseload": c.rejected, "referrals": r.rejected, "backlog": b.rejected},
+        {"caseload": c.rejected, "referrals": r.rejected, "backlog": b.rejected, "outcomes": o.rejected},
     )
 
 
@@ -168,11 +201,14 @@ TABLE_KEYS = {
     "referrals": ("case_id", "referral_id"),
     "backlog_applications": ("application_id",),
     "backlog_intervals": ("application_id", "seq"),
+    "outcomes_cases": ("case_id",),
+    "outcomes_goals": ("case_id", "goal_id"),
 }
 PROJECTION_TABLES = {
     "caseload": ("caseload_cases",),
     "referrals": ("referral_cases", "referrals"),
     "backlog": ("backlog_applications", "backlog_intervals"),
+    "outcomes": ("outcomes_cases", "outcomes_goals"),
 }
 
 

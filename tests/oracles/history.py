@@ -108,6 +108,7 @@ class _Timed:
 class _Builder:
     def __init__(self, seed: int, start: datetime, end: datetime) -> None:
         self.rng = random.Random(seed)
+        self.seed = seed
         self.start = start
         self.end = end
         self.out: list[_Timed] = []
@@ -214,12 +215,14 @@ def _case(b: _Builder, n: int) -> None:
     )
     if rng.random() < 0.4:
         goal = f"{case_id}-G1"
+        agreed_at = b.later(t, 0, 3)
         b.emit(
-            b.later(t, 0, 3),
+            agreed_at,
             actor,
             "GoalAgreed",
             {"case_id": case_id, "goal_id": goal, "lebenslage": needs[0], "target_date": _day(t) + timedelta(days=120)},
         )
+        _goal_ends(b, case_id, goal, actor, agreed_at)
     responsible = opener
     paused = False
     withdrawn = False
@@ -313,6 +316,28 @@ def _case(b: _Builder, n: int) -> None:
         b.emit(t, closer, "CaseClosed", {"case_id": case_id, "reason": rng.choice(CLOSURE)})
         if rng.random() < 0.004:  # contradiction: closed twice
             b.emit(b.later(t, 0, 3), closer, "CaseClosed", {"case_id": case_id, "reason": "NO_CONTACT"})
+
+
+def _goal_ends(b: _Builder, case_id: str, goal: str, actor: str, agreed_at: datetime) -> None:
+    """How the goal ends, with a few contradictions; drawn from the case's own generator, so the rest of the
+    history is the same whether or not goals end."""
+    rng = random.Random(f"{b.seed}-{case_id}-goal")
+    ended_at = agreed_at + timedelta(days=rng.uniform(5, 150), seconds=rng.randint(60, 3600))
+    fate = rng.random()
+    if fate < 0.45:
+        b.emit(ended_at, actor, "GoalAchieved", {"case_id": case_id, "goal_id": goal})
+    elif fate < 0.65:
+        b.emit(ended_at, actor, "GoalAbandoned", {"case_id": case_id, "goal_id": goal, "reason": "CLIENT_DECLINED"})
+    if fate < 0.65 and rng.random() < 0.03:  # contradiction: the goal ends a second time
+        b.emit(ended_at + timedelta(days=1), actor, "GoalAchieved", {"case_id": case_id, "goal_id": goal})
+    if rng.random() < 0.02:  # contradiction: a goal that was never agreed is reached
+        b.emit(ended_at, actor, "GoalAchieved", {"case_id": case_id, "goal_id": f"{case_id}-G9"})
+    if rng.random() < 0.02:  # contradiction: a goal agreed twice
+        again = {"case_id": case_id, "goal_id": goal, "lebenslage": "WORK", "target_date": _day(ended_at)}
+        b.emit(agreed_at + timedelta(hours=1), actor, "GoalAgreed", again)
+    if rng.random() < 0.02:  # contradiction: an agency with no part in the case records the goal's end
+        stranger = rng.choice([p for p in PARTNERS if p != actor])
+        b.emit(ended_at, stranger, "GoalAbandoned", {"case_id": case_id, "goal_id": goal, "reason": "OTHER"})
 
 
 def _application(b: _Builder, n: int) -> None:

