@@ -456,10 +456,55 @@ async def outcomes(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAUL
     )
 
 
+ENDING_COUNTS = ("closed", "successful", "into_regelsystem", "observable_6m", "returned_6m", "observable_12m")
+ENDING_COLUMNS = [
+    Column("group_key", "text", "Stadtbezirk"),
+    Column("closed", "count", "closed"),
+    Column("successful", "count", "successful"),
+    Column("into_regelsystem", "count", "into a Regelsystem"),
+    Column("observable_6m", "count", "6 months passed"),
+    Column("returned_6m", "count", "came back in 6 months"),
+    Column("return_rate_6m", "number", "return rate 6 m"),
+    Column("observable_12m", "count", "12 months passed"),
+    Column("returned_12m", "count", "came back in 12 months"),
+    Column("return_rate_12m", "number", "return rate 12 m"),
+]
+
+
+async def returns(conn: asyncpg.Connection, f: Filters, threshold: int = DEFAULT_SMALL_CELL_MAX) -> Result:
+    """Cases closed in the period, the successful endings, and of those who came back within 6 and 12 months."""
+    await set_threshold(conn, threshold)
+    group_by = "agency" if f.group_by == "agency" else "district"
+    first, last = f.from_day or EARLIEST_DAY, f.to_day or f.when().date()
+    records = await conn.fetch("SELECT * FROM analytics.case_endings($1, $2, $3, $4)", first, last, f.when(), group_by)
+    rows: list[dict[str, Any]] = []
+    for r in records:
+        row: dict[str, Any] = {"group_key": r["group_key"]}
+        row.update({c: _cell(r, c) for c in (*ENDING_COUNTS, "returned_12m")})
+        row["return_rate_6m"] = _round(r["return_rate_6m"], 3)
+        row["return_rate_12m"] = _round(r["return_rate_12m"], 3)
+        row["_keys"] = (r["group_key"],)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["group_key"] == TOTAL, *_desc(r["closed"]), r["group_key"]))
+    title = "agency holding the case at the end" if group_by == "agency" else "Stadtbezirk"
+    columns = [replace(ENDING_COLUMNS[0], title=title), *ENDING_COLUMNS[1:]]
+    return Result(
+        "returns",
+        f"Cases closed from {first} to {last} per {title}: successful endings (goals achieved or into a "
+        f"Regelsystem) and of those the clients who came back with a new case, as far as known at "
+        f"{f.when():%Y-%m-%d %H:%M %Z}",
+        columns,
+        _strip(rows),
+        threshold,
+        protected=True,
+    )
+
+
 QUERIES = {
     "caseloads": caseloads,
     "referrals": referrals,
     "backlog": backlog,
     "case-manager-load": case_manager_load,
     "outcomes": outcomes,
+    "returns": returns,
 }

@@ -49,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "replay", "cli.replay", "rebuild a projection from the log and swap it in, or fold an as-of copy (--until)"
     ),
+    Command("report", "cli.report", "the steering indicators for a period at a recorded cut: JSON, CSV and HTML"),
     Command("audit", "cli.audit", "who replayed, re-drove, erased or added what, and when"),
     Command("erase", "cli.erase", "erase one client: destroy its key, make its cases anonymous everywhere"),
     Command("keys", "cli.keys", "rotate the key-encryption key: erased clients' keys in old copies stay unreadable"),

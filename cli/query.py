@@ -1,4 +1,5 @@
-"""`kim query caseloads | referrals | backlog | case-manager-load | outcomes`: the analysts' questions, suppressed,
+"""`kim query caseloads | referrals | backlog | case-manager-load | outcomes | returns`: the analysts' questions,
+suppressed,
 as a table, CSV or JSON. There is no answer per case manager here: `case-manager-load` is the caseload per case
 manager in bands, per agency (figures per case-manager pseudonym are staff data, see KIM_CASE_MANAGER_FIGURES)."""
 
