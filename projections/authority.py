@@ -7,13 +7,14 @@ The parts a case knows of, from its own history:
 - the **case manager's agency**: the agency of the case manager last assigned;
 - the **receivers**: the agencies that accepted a referral of the case.
 
-The table (``WHO``) says, per event type, which of them may publish it. A case-management agency
-(``CASE_MANAGEMENT``) may also take a case that has no case manager yet, by assigning one of its own staff —
-how the KIM case management, the migration counselling services and the Jobcenter's case management pick up a
-case a partner opened. Answers to a referral are its receiver's (the referrals fold checks that with the
-referral), erasures the platform's (``authenticity``), and an application's events the office that filed it.
+The table (``WHO``, part of the contract: ``schemas/publishers.py``) says, per event type, which of them may
+publish it. A case-management agency (``CASE_MANAGEMENT``) may also take a case that has no case manager yet, by
+assigning one of its own staff — how the KIM case management, the migration counselling services and the
+Jobcenter's case management pick up a case a partner opened. Answers to a referral are its receiver's (the
+referrals fold checks that with the referral), erasures the platform's (``authenticity``), and an application's
+events the office that filed it.
 
-Pure, no I/O: the caseload, referrals and backlog folds and the case gate before publishing
+Pure, no I/O: the caseload, referrals, backlog and outcomes folds and the case gate before publishing
 (``streams/usecases/case_gate.py``) all ask ``case_refusal`` / ``answer_refusal`` / ``application_refusal`` with
 the parties they keep, so the same event is refused everywhere with the same reason.
 """
@@ -23,40 +24,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-CASE_MANAGEMENT = frozenset(
-    {"KIM_CASE_MANAGEMENT", "MIGRATIONSBERATUNG_MBE", "JUGENDMIGRATIONSDIENST", "JOBCENTER"}
-)  # the agencies with case managers of their own, who take cases into case management
+from schemas.publishers import CASE_MANAGEMENT, WHO
 
-HOLDER_OR_MANAGER = "the agency holding the case or its case manager's agency"
-WHO: dict[str, str] = {
-    "CaseOpened": "any agency (it then holds the case)",
-    "CaseManagerAssigned": f"{HOLDER_OR_MANAGER}, or a case-management agency assigning its own case manager to a "
-    "case that has none",
-    "ConsentGranted": HOLDER_OR_MANAGER,
-    "ConsentWithdrawn": HOLDER_OR_MANAGER,
-    "NeedsAssessed": HOLDER_OR_MANAGER,
-    "GoalAgreed": HOLDER_OR_MANAGER,
-    "GoalAchieved": HOLDER_OR_MANAGER,
-    "GoalAbandoned": HOLDER_OR_MANAGER,
-    "ReferralIssued": f"{HOLDER_OR_MANAGER}, or an agency that accepted a referral of the case",
-    "ReferralAccepted": "the agency the referral was sent to",
-    "ReferralDeclined": "the agency the referral was sent to",
-    "ReferralCompleted": "the agency the referral was sent to",
-    "CaseHandedOver": HOLDER_OR_MANAGER,
-    "CasePaused": HOLDER_OR_MANAGER,
-    "CaseResumed": HOLDER_OR_MANAGER,
-    "CaseClosed": HOLDER_OR_MANAGER,
-    "ApplicationFiled": "the Ausländerbehörde or the Einbürgerungsbehörde (it then holds the application)",
-    "DocumentsRequested": "the office that filed the application",
-    "DocumentsReceived": "the office that filed the application",
-    "ApplicationCompleted": "the office that filed the application",
-    "AppointmentScheduled": "the office that filed the application",
-    "DecisionIssued": "the office that filed the application",
-    "PermitHandedOver": "the office that filed the application",
-    "ApplicationWithdrawn": "the office that filed the application",
-    "CaseErased": "the platform (kim erase)",
-    "ApplicationErased": "the platform (kim erase)",
-}
 # Checked elsewhere: the opening creates the parts, an answer is judged with its referral, an erasure by its signer.
 _NOT_HERE = frozenset(
     {"CaseOpened", "ApplicationFiled", "ReferralAccepted", "ReferralDeclined", "ReferralCompleted"}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from projections.authority import WHO, Parties, case_refusal
+from projections.authority import Parties, case_refusal
 from projections.backlog.fold import fold as backlog
 from projections.caseload.fold import fold as caseload
 from projections.referrals.fold import fold as referrals
 from schemas import Event, load_catalog
+from schemas.publishers import WHO
 from streams.sdk.draft import EventDraft
 from streams.usecases.case_gate import CaseView, authority_verdicts, verdicts
 from tests.unit.events import opened

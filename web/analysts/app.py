@@ -130,7 +130,7 @@ def make_app(config: WebConfig) -> web.Application:
     app = web.Application(middlewares=[_security_headers, json_errors])
     app[SERVICE] = "the read API"
     app[CONFIG] = config
-    app[OPENAPI] = document(ENDPOINTS)
+    app[OPENAPI] = document(ENDPOINTS, config.topic_prefix)
     for endpoint in ENDPOINTS:
         app.router.add_get(endpoint.path, _handler(endpoint))
     app.router.add_get("/v1/freshness", freshness)

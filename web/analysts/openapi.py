@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from projections.registry import PROJECTIONS
 from web.analysts import params
 
 ERROR = {
@@ -63,16 +64,20 @@ RESULT = {
 }
 
 
-def document(endpoints) -> dict[str, Any]:
+def document(endpoints, topic_prefix: str = "") -> dict[str, Any]:
+    """The document of ``endpoints``; ``topic_prefix`` is the server's, so min_offsets names the topics it reads."""
     paths: dict[str, Any] = {}
     for endpoint in endpoints:
         names = (*endpoint.params, *params.COMMON)
+        offsets = params.PARAMS["min_offsets"].schema
+        if endpoint.projection is not None:
+            offsets = params.offsets_schema(topic_prefix + t for t in PROJECTIONS[endpoint.projection].source_topics)
         parameters = [
             {
                 "name": n,
                 "in": "query",
                 "required": False,
-                "schema": params.PARAMS[n].schema,
+                "schema": offsets if n == "min_offsets" else params.PARAMS[n].schema,
                 "description": params.PARAMS[n].description,
             }
             for n in names
@@ -82,8 +87,8 @@ def document(endpoints) -> dict[str, Any]:
                 "name": "X-KIM-Min-Offsets",
                 "in": "header",
                 "required": False,
-                "schema": {"type": "string"},
-                "description": "like min_offsets",
+                "schema": offsets,
+                "description": "like min_offsets (the query parameter wins when both are sent)",
             }
         )
         paths[endpoint.path] = {

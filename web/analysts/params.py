@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from web.problems import Problem
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_WAIT = 30.0
+OFFSET = re.compile(r"([^:,]+):([0-9]+):([0-9]+)")  # topic:partition:offset, as the gateway and the SDK return them
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,11 @@ PARAMS: dict[str, Param] = {
         Param("agency", {"type": "string", "enum": sorted(AGENCY)}, "only this agency (referrals: the referring one)"),
         Param("to_agency", {"type": "string", "enum": sorted(AGENCY)}, "referrals: only to this agency"),
         Param("procedure", {"type": "string", "enum": list(PROCEDURES)}, "only this procedure"),
-        Param("from", {"type": "string", "format": "date"}, "first day of the period (YYYY-MM-DD)"),
+        Param(
+            "from",
+            {"type": "string", "format": "date"},
+            "first day of the period (YYYY-MM-DD); not after `to` (else 400)",
+        ),
         Param("to", {"type": "string", "format": "date"}, "last day of the period (YYYY-MM-DD)"),
         Param("weeks", {"type": "integer", "minimum": 1, "maximum": 104, "default": 8}, "weeks of throughput"),
         Param("group_by", {"type": "string", "enum": ["district", "agency"], "default": "district"}, "caseloads: rows"),
@@ -40,9 +46,10 @@ PARAMS: dict[str, Param] = {
         Param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}, "or Accept: text/csv"),
         Param(
             "min_offsets",
-            {"type": "string", "pattern": r"^[^:,]+:\d+:\d+(,[^:,]+:\d+:\d+)*$"},
+            {"type": "string", "pattern": f"^{OFFSET.pattern}(,{OFFSET.pattern})*$"},
             "read-your-writes: topic:partition:offset,… (offsets as the gateway or SDK returned them); the answer "
-            "waits until the projection has applied them (or header X-KIM-Min-Offsets)",
+            "waits until the projection has applied them (or header X-KIM-Min-Offsets). Only the topics the "
+            "endpoint's projection reads (another topic: 400)",
         ),
         Param(
             "wait",
@@ -102,18 +109,24 @@ def _enum(name: str, text: str) -> str:
     return text
 
 
+def offsets_schema(topics: Iterable[str]) -> dict[str, Any]:
+    """``min_offsets`` of an endpoint whose projection reads ``topics``: a topic it does not read is a 400, so the
+    pattern names them (partitions and offsets in ASCII digits, as ``parse_offsets`` takes them)."""
+    topic = "(?:" + "|".join(t.replace(".", r"\.") for t in sorted(topics)) + ")"
+    item = f"{topic}:[0-9]+:[0-9]+"
+    return {**PARAMS["min_offsets"].schema, "pattern": f"^{item}(,{item})*$"}
+
+
 def parse_offsets(name: str, text: str) -> dict[tuple[str, int], int]:
-    if not text.strip():
+    if not text:
         raise _bad(name, "is empty: leave it out, or give topic:partition:offset,…")
     wanted: dict[tuple[str, int], int] = {}
     for item in text.split(","):
-        parts = item.strip().rsplit(":", 2)
-        if len(parts) != 3 or not parts[0]:
-            raise _bad(name, f"{item!r} is not topic:partition:offset")
-        partition = _int(name, parts[1], 0)
-        offset = _int(name, parts[2], 0)
-        key = (parts[0], partition)
-        wanted[key] = max(offset, wanted.get(key, 0))
+        found = OFFSET.fullmatch(item)
+        if found is None:
+            raise _bad(name, f"{item!r} is not topic:partition:offset (partition and offset in digits 0-9)")
+        key = (found[1], int(found[2]))
+        wanted[key] = max(int(found[3]), wanted.get(key, 0))
     return wanted
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas import Codec
+from schemas import Codec, rules
+from schemas.publishers import WHO
 from schemas.sealing import ERASURES, SEALED
+from schemas.topics import IMMIGRATION
 from streams.sdk.convert import named_types
 from streams.sdk.draft import FIELDS, agencies
 from web.gateway.auth import AGENCY_HEADER
@@ -14,8 +16,30 @@ from web.gateway.jsonschema import json_schema
 
 _CALLER_ENVELOPE = [f for f in FIELDS if f not in ("event_type", "payload")]
 _OPTIONAL_NOTES = {
-    "occurred_at": " Optional: defaults to the time the gateway records the event.",
+    "occurred_at": (
+        f" Optional: defaults to the time the gateway records the event. Not before "
+        f"{rules.EARLIEST_EVENT_TIME.date().isoformat()} and not more than "
+        f"{int(rules.CLOCK_SKEW.total_seconds() // 60)} minutes after the gateway's clock (else 422)."
+    ),
     "correlation_id": " Optional: defaults to the event's own id.",
+}
+_YEAR, _MONTH, _DAY = r"(?:19|20)[0-9]{2}", r"(?:0[1-9]|1[0-2])", r"(?:0[1-9]|[12][0-9]|3[01])"
+_DATE = rf"{_YEAR}-{_MONTH}-{_DAY}|{_DAY}-{_MONTH}-{_YEAR}"  # schemas.rules._DATE_RUN
+_EIGHT = rf"{_YEAR}{_MONTH}{_DAY}|{_DAY}{_MONTH}{_YEAR}"  # schemas.rules._EIGHT_DIGITS
+# schemas.rules.valid_id as one ECMA-262 regex (also read alike by Python's re): at most 64 characters; a prefix of 1
+# to 4 capitals; 1 to 6 parts of at most 32 letters and digits after '-', each of one or two characters or with a
+# digit (three letters or more are a word), none eight digits forming a date; no run of parts forming a date
+# (YYYY-MM-DD, DD-MM-YYYY). Lookaheads only where no plain form exists, so generators rarely draw in vain.
+_PART = rf"(?=[A-Za-z0-9]{{1,32}}(?:-|$))(?!(?:{_EIGHT})(?:-|$))(?:[A-Za-z0-9]{{1,2}}|[A-Za-z]*[0-9][A-Za-z0-9]*)"
+ID_PATTERN = rf"^(?=[A-Za-z0-9-]{{1,64}}$)(?!.*-(?:{_DATE})(?:-|$))[A-Z]{{1,4}}(?:-{_PART}){{1,6}}$"
+PSEUDONYM_PATTERN = f"^{rules.PSEUDONYM.pattern}$"  # [A-Za-z0-9_-]{6,64}: the same in ECMA-262
+# Rules of schemas/rules.py across fields or with the caller, which JSON Schema cannot say: in the field's description.
+_BEYOND_SCHEMA = {
+    **{name: " Not before the event's day (occurred_at, in Dortmund) (else 422)." for name in rules.DEADLINES},
+    "appointment_at": " Not before occurred_at (else 422).",
+    "from_agency": " Must be the caller's agency, the token's (else 422).",
+    "to_agency": " Must differ from from_agency (else 422).",
+    "needs": " At most one entry per Lebenslage (else 422).",
 }
 
 
@@ -34,10 +58,11 @@ def event_schema(codec: Codec, event_type: str) -> dict[str, Any]:
     properties["payload"] = json_schema(payload, named)
     if event_type in SEALED:
         properties["payload"] = _clear_client(properties["payload"])
+    properties["payload"] = _with_field_rules(properties["payload"])
     out: dict[str, Any] = {
         "type": "object",
         "title": event_type,
-        "description": payload.get("doc", ""),
+        "description": payload.get("doc", "") + _who_may_publish(event_type, current.topic),
         "required": ["event_type", "payload"],
         "properties": properties,
         "additionalProperties": False,
@@ -48,6 +73,44 @@ def event_schema(codec: Codec, event_type: str) -> dict[str, Any]:
     if payload.get("kim.emitted_by"):
         out["x-kim-emitted-by"] = payload["kim.emitted_by"]
     return out
+
+
+def _who_may_publish(event_type: str, topic: str) -> str:
+    """Which agency may send ``event_type``: the immigration offices alone for their topic (else 422), and who has a
+    part in the case or application (projections/authority.py; else 403). The token's agency is the publisher."""
+    who = WHO.get(event_type, "any agency")
+    refused = "" if who.startswith("any agency") else " (another agency's token: 403)"
+    offices = " or ".join(rules.IMMIGRATION_OFFICES)
+    only = f" Only {offices} may publish it (another agency's token: 422)." if topic == IMMIGRATION else ""
+    return f"\n\nWho may publish it: {who}{refused}.{only}"
+
+
+def _with_field_rules(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with the domain rules on single fields that JSON Schema can say exactly (schemas/rules.py): the
+    id and pseudonym patterns, lists that must name one and may not repeat one."""
+    properties = {name: _described(name, _field_rule(name, schema)) for name, schema in payload["properties"].items()}
+    return {**payload, "properties": properties}
+
+
+def _described(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if name not in _BEYOND_SCHEMA:
+        return schema
+    return {**schema, "description": schema.get("description", "") + _BEYOND_SCHEMA[name]}
+
+
+def _field_rule(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:  # an optional field: null, or the value the rule is about
+        return {**schema, "anyOf": [b if b.get("type") == "null" else _field_rule(name, b) for b in schema["anyOf"]]}
+    if schema.get("type") == "string" and name.endswith("_id"):
+        return {**schema, "minLength": 1, "maxLength": 64, "pattern": ID_PATTERN}
+    if schema.get("type") == "string" and name.endswith("_ref"):
+        return {**schema, "minLength": 6, "maxLength": 64, "pattern": PSEUDONYM_PATTERN}
+    if schema.get("type") == "array":
+        out = {**schema, "minItems": 1} if name in rules.MUST_NAME_ONE else dict(schema)
+        if name != "needs":  # needs: at most one entry per Lebenslage, which uniqueItems cannot say
+            out["uniqueItems"] = True
+        return out
+    return schema
 
 
 def _clear_client(payload: dict[str, Any]) -> dict[str, Any]:
