@@ -16,6 +16,7 @@ from typing import Any
 from schemas.catalog import Catalog, EventSchema, load_catalog
 from schemas.docs import LIFECYCLE, TOPIC_ORDER
 from schemas.history import jsonable
+from schemas.publishers import WHO
 from schemas.samples import SOURCE_AGENCY, sample_event
 from schemas.topics import CASES, DLQ, IMMIGRATION
 from schemas.upcasters import UPCASTERS
@@ -82,6 +83,12 @@ def _message(catalog: Catalog, current: EventSchema) -> dict[str, Any]:
     description = [
         f"Emitted by {payload['kim.emitted_by']}; key `{current.key_field}`; current version v{current.version}.",
     ]
+    who = WHO.get(current.event_type)
+    if who is not None:
+        description.append(
+            f"Relative to its case or application, it is published by {who}; a record of any other agency is "
+            "dead-lettered (its agency sees it at the gateway's `GET /v1/dead-letters`)."
+        )
     for version in range(1, current.version):
         upcast = UPCASTERS.get((current.event_type, version))
         if upcast is not None:
