@@ -30,7 +30,15 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CHARTS = ("chart-backlog-age", "chart-flow", "chart-cases", "chart-referrals", "chart-districts", "chart-manager-load")
+CHARTS = (
+    "chart-backlog-age",
+    "chart-flow",
+    "chart-cases",
+    "chart-referrals",
+    "chart-districts",
+    "chart-goals",
+    "chart-manager-load",
+)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +108,7 @@ def test_loads_without_console_errors(page: Page):
     assert [row.split("\t")[0] for row in page.page.inner_text("#freshness tbody").splitlines()] == [
         "backlog",
         "caseload",
+        "outcomes",
         "referrals",
     ]
 
@@ -116,7 +125,12 @@ def test_every_chart_draws_data(page: Page):
     assert sum(page.shown("chart-referrals")) > 100
     districts = page.page.evaluate("document.getElementById('chart-districts').data[0].x")
     assert "Innenstadt-Nord" in districts and len(districts) == 12
-    for chart in CHARTS:  # no suppressed small count ever reaches a chart
+    goals = page.page.evaluate("document.getElementById('chart-goals').data.map((t) => [t.name, t.x.length])")
+    assert [name for name, _ in goals] == ["achieved", "abandoned", "open and overdue"] and goals[0][1] >= 5, goals
+    assert sum(page.shown("chart-goals")) > 20  # goals achieved over the year, per Lebenslage
+    returns = page.page.evaluate("document.getElementById('chart-returns').data.map((t) => t.name)")
+    assert returns == ["successful endings, 12 months passed", "came back within 12 months"]
+    for chart in (*CHARTS, "chart-returns"):  # no suppressed small count ever reaches a chart
         for trace in range(len(page.page.evaluate(f"document.getElementById('{chart}').data"))):
             assert not [v for v in page.shown(chart, trace) if 1 <= v <= 4], chart
 

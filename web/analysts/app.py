@@ -24,7 +24,7 @@ from aiohttp import web
 from analytics import queries
 from analytics.render import to_csv, to_json
 from projections.registry import PROJECTIONS
-from schemas.labels import AGENCY, STADTBEZIRK
+from schemas.labels import AGENCY, LEBENSLAGE, STADTBEZIRK
 from web.analysts import params
 from web.analysts.openapi import document
 from web.problems import SERVICE, Problem, error_response, json_errors
@@ -111,6 +111,22 @@ ENDPOINTS = (
         queries.backlog_flow,
         ("from", "to", "procedure"),
         "backlog",
+    ),
+    Endpoint(
+        "/v1/outcomes",
+        "Goals agreed, achieved and abandoned in the period (from..to, Dortmund days) per Lebenslage, agency or "
+        "Stadtbezirk; open and overdue at as_of; the achievement rate and the median days to achievement",
+        queries.outcomes,
+        ("from", "to", "as_of", "goals_by"),
+        "outcomes",
+    ),
+    Endpoint(
+        "/v1/outcomes/returns",
+        "Cases closed in the period per Stadtbezirk or agency, the successful endings (goals achieved or into a "
+        "Regelsystem), and of those the clients who came back with a new case within 6 and 12 months",
+        queries.returns,
+        ("from", "to", "as_of", "group_by"),
+        "outcomes",
     ),
     Endpoint(
         "/v1/backlog/age-history",
@@ -282,7 +298,7 @@ async def freshness(request: web.Request) -> web.Response:
 
 async def labels(request: web.Request) -> web.Response:
     """Display names of the symbols (for the dashboard's axes)."""
-    return web.json_response({"district": STADTBEZIRK, "agency": AGENCY})
+    return web.json_response({"district": STADTBEZIRK, "agency": AGENCY, "lebenslage": LEBENSLAGE})
 
 
 async def openapi(request: web.Request) -> web.Response:

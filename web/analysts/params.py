@@ -40,7 +40,17 @@ PARAMS: dict[str, Param] = {
         ),
         Param("to", {"type": "string", "format": "date"}, "last day of the period (YYYY-MM-DD)"),
         Param("weeks", {"type": "integer", "minimum": 1, "maximum": 104, "default": 8}, "weeks of throughput"),
-        Param("group_by", {"type": "string", "enum": ["district", "agency"], "default": "district"}, "caseloads: rows"),
+        Param(
+            "group_by",
+            {"type": "string", "enum": ["district", "agency"], "default": "district"},
+            "rows: per Stadtbezirk or agency (caseloads: the responsible one; returns: the one holding the case at "
+            "its end)",
+        ),
+        Param(
+            "goals_by",
+            {"type": "string", "enum": ["lebenslage", "agency", "district"], "default": "lebenslage"},
+            "outcomes: rows per Lebenslage, agreeing agency or Stadtbezirk",
+        ),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "page size"),
         Param("offset", {"type": "integer", "minimum": 0, "default": 0}, "rows to skip"),
         Param("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}, "or Accept: text/csv"),
@@ -130,6 +140,12 @@ def parse_offsets(name: str, text: str) -> dict[tuple[str, int], int]:
     return wanted
 
 
+def _grouping(q: Mapping[str, str], allowed: tuple[str, ...]) -> str:
+    """The rows asked for: ``goals_by`` (outcomes) or ``group_by`` (the others); each endpoint allows one of them."""
+    name = "goals_by" if "goals_by" in allowed else "group_by"
+    return _enum(name, q[name]) if name in q else PARAMS[name].schema["default"]
+
+
 def parse(query: Mapping[str, str], allowed: tuple[str, ...], header_offsets: str | None = None) -> Request:
     """The request's parameters; anything unknown to this endpoint, malformed or out of range is a 400."""
     for name in query:
@@ -149,7 +165,7 @@ def parse(query: Mapping[str, str], allowed: tuple[str, ...], header_offsets: st
         from_day=from_day,
         to_day=to_day,
         weeks=_int("weeks", q["weeks"], 1, 104) if "weeks" in q else 8,
-        group_by=_enum("group_by", q["group_by"]) if "group_by" in q else "district",
+        group_by=_grouping(q, allowed),
     )
     offsets_text = q.get("min_offsets", header_offsets)
     wait = 5.0

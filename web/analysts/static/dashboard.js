@@ -3,7 +3,7 @@
 
 const BUCKETS = ["0-30", "31-90", "91-180", ">180"];
 const CONFIG = { displayModeBar: false, responsive: true };
-let LABELS = { district: {}, agency: {} };
+let LABELS = { district: {}, agency: {}, lebenslage: {} };
 
 function label(kind, symbol) {
   if (symbol === "ALL") return "total";
@@ -92,6 +92,37 @@ async function drawDistricts(f) {
     { type: "bar", name: "waiting for a case manager", x, y: rows.map((r) => shown(r, "waiting")) },
   ];
   await Plotly.newPlot("chart-districts", traces, layout({ barmode: "group", xaxis: { tickangle: -30, automargin: true }, legend: { orientation: "h", y: 1.12 } }), CONFIG);
+}
+
+// Which goals are reached in which Lebenslage: goals that ended in the period, achieved or abandoned, and those
+// still open at the end of the "to" day that are past their target date.
+async function drawGoals(f) {
+  const asOf = f.to ? `${f.to}T23:59:59Z` : "";
+  const body = await getJSON(`/v1/outcomes?${query({ from: f.from, to: f.to, as_of: asOf, limit: 1000 })}`);
+  const rows = body.rows.filter((r) => r.group_key !== "ALL");
+  const x = rows.map((r) => label("lebenslage", r.group_key));
+  const traces = [
+    { type: "bar", name: "achieved", x, y: rows.map((r) => shown(r, "achieved")), marker: { color: "#2a7f62" } },
+    { type: "bar", name: "abandoned", x, y: rows.map((r) => shown(r, "abandoned")), marker: { color: "#c2692b" } },
+    { type: "bar", name: "open and overdue", x, y: rows.map((r) => shown(r, "overdue")), marker: { color: "#9aa5b1" } },
+  ];
+  await Plotly.newPlot("chart-goals", traces, layout({ barmode: "group", yaxis: { title: "goals" },
+    xaxis: { tickangle: -30, automargin: true } }), CONFIG);
+}
+
+// Who comes back: per Stadtbezirk, the successful endings whose 12 months have passed and the clients among them
+// who opened a new case within those months (linked by the key of their sealed pseudonym, never the pseudonym).
+async function drawReturns(f) {
+  const asOf = f.to ? `${f.to}T23:59:59Z` : "";
+  const body = await getJSON(`/v1/outcomes/returns?${query({ from: f.from, to: f.to, as_of: asOf, limit: 1000 })}`);
+  const rows = body.rows.filter((r) => r.group_key !== "ALL");
+  const x = rows.map((r) => label("district", r.group_key));
+  const traces = [
+    { type: "bar", name: "successful endings, 12 months passed", x, y: rows.map((r) => shown(r, "observable_12m")) },
+    { type: "bar", name: "came back within 12 months", x, y: rows.map((r) => shown(r, "returned_12m")) },
+  ];
+  await Plotly.newPlot("chart-returns", traces, layout({ barmode: "group", yaxis: { title: "cases" },
+    xaxis: { tickangle: -30, automargin: true } }), CONFIG);
 }
 
 const LOAD_BANDS = [["load_1_10", "1-10"], ["load_11_20", "11-20"], ["load_21_30", "21-30"], ["load_31_40", "31-40"],
@@ -195,7 +226,7 @@ async function drawAll() {
   status.textContent = "";
   const f = filters();
   const results = await Promise.allSettled([drawBacklogAge(f), drawFlow(f), drawCases(f), drawReferrals(f),
-    drawDistricts(f), drawCaseManagers(), drawAnswers(f)]);
+    drawDistricts(f), drawGoals(f), drawReturns(f), drawCaseManagers(), drawAnswers(f)]);
   const failed = results.filter((r) => r.status === "rejected").map((r) => r.reason.message);
   status.textContent = failed.join("; ");
   document.body.dataset.ready = failed.length ? "error" : "true";
