@@ -11,12 +11,15 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
+from benchmarks.usage import Meter
 from infra.platform_identity import child_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
@@ -47,8 +50,11 @@ async def publish_all(lane: BenchLane, events: list[AgencyEvent], chunk: int = 2
     return progress.done / progress.elapsed
 
 
-async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> float:
-    """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode (of these topics)."""
+async def consume_all(
+    lane: BenchLane, topics: tuple[str, ...], decode: Callable[[bytes], Any] | None
+) -> tuple[int, float]:
+    """aiokafka getmany over every partition of ``topics`` from the start to the end, ``decode`` on each record
+    (None: nothing); (records, seconds)."""
     ends = {
         TopicPartition(t, p): e
         for (t, p), e in (await end_offsets(lane.kafka, [lane.topic(t) for t in topics])).items()
@@ -56,7 +62,6 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
     }
     consumer = lane.kafka.consumer(max_partition_fetch_bytes=4 * 1024 * 1024)
     await consumer.start()
-    codec = Codec()
     try:
         consumer.assign(list(ends))
         await consumer.seek_to_beginning(*ends)
@@ -64,25 +69,36 @@ async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> fl
         started = time.perf_counter()
         while todo:
             for records in (await consumer.getmany(*todo, timeout_ms=1000, max_records=10_000)).values():
-                for record in records:
-                    codec.decode(record.value)
+                if decode is not None:
+                    for record in records:
+                        decode(record.value)
                 seen += len(records)
             for tp in list(todo):
                 if await consumer.position(tp) >= ends[tp]:
                     todo.discard(tp)
-        return seen / (time.perf_counter() - started)
+        return seen, time.perf_counter() - started
     finally:
         await consumer.stop()
 
 
-async def bulk(lane: BenchLane, projection: str = "caseload", attempt: int = 0) -> float:
+async def raw_ceiling(lane: BenchLane, topics: tuple[str, ...] = (CASES,)) -> float:
+    """aiokafka getmany + decode and nothing else: the one-core ceiling of consume+decode (of these topics)."""
+    records, seconds = await consume_all(lane, topics, Codec().decode)
+    return records / seconds
+
+
+async def bulk(lane: BenchLane, projection: str = "caseload", attempt: int = 0) -> tuple[float, dict[str, Any]]:
+    """The bulk path of one projection into a fresh database; (records applied/s, usage)."""
     url = await lane.database(f"bulk_{projection}" + (f"_{attempt}" if attempt else ""))
     secret = lane.platform_secret
-    result = await catch_up(PROJECTIONS[projection], lane.kafka, url, platform_secret=secret, topic_prefix=lane.prefix)
-    return result.rate
+    with Meter(lane.settings, url) as meter:
+        result = await catch_up(
+            PROJECTIONS[projection], lane.kafka, url, platform_secret=secret, topic_prefix=lane.prefix
+        )
+    return result.rate, meter.usage(result.applied, result.rate)
 
 
-def _env(lane: BenchLane, **extra: str) -> dict[str, str]:
+def lane_env(lane: BenchLane, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "KIM_KAFKA_BOOTSTRAP": lane.settings.kafka_bootstrap,
@@ -96,7 +112,7 @@ def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "",
     """Run a reference faust agent until it has seen every event; returns its events/s."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        env = _env(
+        env = lane_env(
             lane,
             BENCH_DATADIR=str(Path(tmp) / "faust-data"),
             BENCH_TOPIC=lane.topic(CASES),
@@ -145,7 +161,7 @@ def start_worker(lane: BenchLane, database_url: str, log: Path, projection: str 
             cwd=log.parent,  # faust's data directory goes to the temporary directory, not the repo
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO)),
+            env=lane_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO)),
         )
 
 

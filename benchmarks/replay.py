@@ -10,7 +10,8 @@ Each process runs in a fresh interpreter (``spawn``), so the parent's list of ge
 it nothing; it reports how many log records it read (each once), how many records the projections
 applied between them (a kim.cases record counts for caseload and for referrals) and when
 (``time.monotonic``, the same clock in every process on Linux) it started and finished; the rate is
-all log records read over the span from the first start to the last finish.
+all log records read over the span from the first start to the last finish. Each also reports its own
+CPU seconds and garbage collections over its span, so the cost per process is its own, not the parent's.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
+from benchmarks.usage import gc_collections, gc_delta
 from infra.platform_identity import signing_secret
 from projections.registry import PROJECTIONS
 from streams.kafka.connection import KafkaConnection
@@ -32,12 +34,26 @@ from streams.runtime.progress import Progress
 
 @dataclass(frozen=True)
 class Share:
-    """What one process replayed: log records read, records applied (all projections), ``time.monotonic`` span."""
+    """What one process replayed: log records read, records applied (all projections), ``time.monotonic`` span,
+    and what it cost that process over the span: CPU seconds and garbage collections per generation."""
 
     read: int
     applied: int
     started: float
     finished: float
+    cpu_s: float = 0.0
+    gc_collections: tuple[int, ...] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """A whole rebuild: log records/s over the span of all processes, and each process's own CPU seconds."""
+
+    rate: float
+    read: int
+    applied: int
+    python_cpu_s: list[float]
+    gc_collections: list[int]
 
 
 async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
@@ -46,6 +62,7 @@ async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group:
     ends = await end_offsets(kafka, topics)
     targets = {tp: end for tp, end in ends.items() if group is None or tp[1] % groups == group}
     quiet = Progress(sum(targets.values()), "replay", out=io.StringIO())
+    collections, cpu = gc_collections(), time.process_time()
     started = time.monotonic()
     result = await catch_up_many(
         projections,
@@ -57,17 +74,16 @@ async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group:
         progress=quiet,
     )
     finished = time.monotonic()
-    return Share(result.read, result.applied, started, finished)
+    cpu = time.process_time() - cpu
+    return Share(result.read, result.applied, started, finished, cpu, tuple(gc_delta(collections)))
 
 
 def _child(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
     return asyncio.run(_replay(kafka, database_url, prefix, group, groups))
 
 
-def replay(kafka: KafkaConnection, database_url: str, prefix: str, processes: int = 1) -> tuple[float, int, int]:
-    """Replay everything into ``database_url`` (empty, migrated) with ``processes`` processes.
-
-    Returns (log records/s, log records read, records applied by the projections)."""
+def replay(kafka: KafkaConnection, database_url: str, prefix: str, processes: int = 1) -> Rebuilt:
+    """Replay everything into ``database_url`` (empty, migrated) with ``processes`` processes."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
         groups = [None] if processes == 1 else list(range(processes))
@@ -75,4 +91,11 @@ def replay(kafka: KafkaConnection, database_url: str, prefix: str, processes: in
         shares = [f.result() for f in futures]
     read = sum(s.read for s in shares)
     span = max(s.finished for s in shares) - min(s.started for s in shares)
-    return (read / span if span > 0 else 0.0), read, sum(s.applied for s in shares)
+    collections = [sum(generation) for generation in zip(*(s.gc_collections for s in shares), strict=True)]
+    return Rebuilt(
+        read / span if span > 0 else 0.0,
+        read,
+        sum(s.applied for s in shares),
+        [s.cpu_s for s in shares],
+        collections,
+    )

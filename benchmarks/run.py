@@ -8,8 +8,11 @@ history into all three projections through the bulk path, in one process and in 
 with the partitions split); end-to-end latency at a steady rate; a worker's peak RSS. Results
 are also given as ratios to the reference lines, so they hold on a noisy machine. ``--repeat N``
 measures the one-core rows (raw ceilings, bulk paths, one-process rebuild) in N rounds and keeps
-the best of each, so one busy spell does not decide a ratio. Prints a table and writes JSON
-(default ``results/bench-<time>.json``).
+the best of each, so one busy spell does not decide a ratio. Yardsticks the platform does not control
+(``benchmarks.yardsticks``: aiokafka getmany alone, + fastavro, Quix Streams with and without the decode)
+run on the same topics; the rebuilds and the codec are also given as ratios to them. Metered rows also
+report CPU seconds per process (Python, PostgreSQL backends, Kafka broker), load and GC
+(``benchmarks.usage``). Prints a table and writes JSON (default ``results/bench-<time>.json``).
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from analytics.table import table as text_table
-from benchmarks import measures, replay
+from benchmarks import measures, replay, yardsticks
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
+from benchmarks.usage import Meter
 from infra import bringup
 from infra.errors import SetupError
 from infra.settings import load_settings
-from schemas.topics import CASES, IMMIGRATION
+from schemas.topics import IMMIGRATION
 from simulation import SimulationConfig, simulate_list
 
+YARDSTICK_ROWS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
 
@@ -70,38 +75,65 @@ def _history(count: int, seed: int) -> tuple[list, list]:
         scale *= 2
 
 
-async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[float, int, int]:
+async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[replay.Rebuilt, dict[str, Any]]:
+    """A rebuild into a fresh database, metered: each process's own CPU and GC, the backends', the broker's."""
     url = await lane.database(purpose)
-    return await asyncio.to_thread(replay.replay, lane.kafka, url, lane.prefix, processes)
+    with Meter(lane.settings, url) as meter:
+        rebuilt = await asyncio.to_thread(replay.replay, lane.kafka, url, lane.prefix, processes)
+    return rebuilt, meter.usage(rebuilt.read, rebuilt.rate, rebuilt.python_cpu_s, rebuilt.gc_collections)
 
 
-async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], None]) -> dict[str, Any]:
+class _Best:
+    """The best rate of each row over the rounds, and what that round cost (its usage)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.usage: dict[str, dict[str, Any]] = {}
+
+    def keep(self, name: str, value: float, usage: dict[str, Any] | None = None) -> bool:
+        if name in self.values and value <= self.values[name]:
+            return False
+        self.values[name] = value
+        if usage is not None:
+            self.usage[name.removesuffix("_per_s")] = usage
+        return True
+
+    def keep_measured(self, name: str, measured: tuple[float, dict[str, Any]]) -> bool:
+        return self.keep(name, *measured)
+
+
+async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], None], records: int) -> dict[str, Any]:
     """The one-core measurements and their references, in ``repeat`` rounds; the best of each counts.
 
-    Each round measures every raw ceiling and, right after, the bulk paths and the one-process rebuild
-    compared with it, so a busy spell on a shared machine slows a reference and what is compared with
-    it alike instead of one of them.
+    Each round measures every raw ceiling and yardstick and, right after, the bulk paths and the
+    one-process rebuild compared with them, so a busy spell on a shared machine slows a reference and
+    what is compared with it alike instead of one of them. ``records``: every log record of both topics.
     """
-    best: dict[str, Any] = {}
-
-    def keep(name: str, value: float) -> None:
-        best[name] = max(best.get(name, 0.0), value)
-
+    best = _Best()
     for attempt in range(repeat):
         suffix = f" (round {attempt + 1} of {repeat})" if repeat > 1 else ""
         step("raw getmany+decode ceilings" + suffix)
-        keep("raw_ceiling_per_s", await measures.raw_ceiling(lane))
-        keep("raw_ceiling_immigration_per_s", await measures.raw_ceiling(lane, (IMMIGRATION,)))
-        keep("raw_ceiling_all_per_s", await measures.raw_ceiling(lane, (CASES, IMMIGRATION)))
+        best.keep("raw_ceiling_per_s", await measures.raw_ceiling(lane))
+        best.keep("raw_ceiling_immigration_per_s", await measures.raw_ceiling(lane, (IMMIGRATION,)))
+        step("yardsticks: getmany alone / + fastavro / + Codec.decode, both topics" + suffix)
+        for row, measured in (await yardsticks.fetch_rows(lane)).items():
+            best.keep_measured(f"{row}_per_s", measured)
+        step("yardsticks: Quix Streams do-nothing / + fastavro decode" + suffix)
+        best.keep_measured("quix_noop_per_s", await asyncio.to_thread(yardsticks.quix, lane, "noop", records))
+        best.keep_measured("quix_decode_per_s", await asyncio.to_thread(yardsticks.quix, lane, "decode", records))
         step("bulk path: caseload, referrals, backlog" + suffix)
-        keep("bulk_per_s", await measures.bulk(lane, "caseload", attempt))
-        keep("bulk_referrals_per_s", await measures.bulk(lane, "referrals", attempt))
-        keep("bulk_backlog_per_s", await measures.bulk(lane, "backlog", attempt))
+        best.keep_measured("bulk_per_s", await measures.bulk(lane, "caseload", attempt))
+        best.keep_measured("bulk_referrals_per_s", await measures.bulk(lane, "referrals", attempt))
+        best.keep_measured("bulk_backlog_per_s", await measures.bulk(lane, "backlog", attempt))
         step("rebuild: the whole history into all three projections, 1 process" + suffix)
-        rate, read, applied = await _rebuild(lane, 1, f"rebuild_1_{attempt}")
-        keep("rebuild_1p_per_s", rate)
-        best["rebuild_1p_records_read"], best["rebuild_1p_records_applied"] = read, applied
-    return best
+        rebuilt, usage = await _rebuild(lane, 1, f"rebuild_1_{attempt}")
+        best.keep("rebuild_1p_per_s", rebuilt.rate, usage)
+        best.values["rebuild_1p_records_read"], best.values["rebuild_1p_records_applied"] = (
+            rebuilt.read,
+            rebuilt.applied,
+        )
+    # the platform's codec on the same fetch as the fastavro reference is the ceiling of both topics
+    return {**best.values, "raw_ceiling_all_per_s": best.values["codec_ceiling_per_s"], "usage": best.usage}
 
 
 async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, repeat: int = 1) -> dict:
@@ -123,7 +155,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         results["publish_per_s"] = await measures.publish_all(lane, history)
         del history
         step = lambda name: print(f"measuring {name} …", file=sys.stderr)  # noqa: E731
-        results.update(await _one_core_rounds(lane, repeat, step))
+        results.update(await _one_core_rounds(lane, repeat, step, n + m))
         step("faust do-nothing agent")
         results["faust_noop_per_s"] = measures.faust_agent(lane, "noop", n)
         step("naive baseline (one upsert per event)")
@@ -135,9 +167,9 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         step("backlog projection: live path on the kim.immigration events")
         results["live_backlog_per_s"], _ = await measures.live(lane, m, projection="backlog")
         step("rebuild: the whole history into all three projections, 2 processes")
-        rate, read, applied = await _rebuild(lane, 2, "rebuild_2")
-        results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rate, read
-        results["rebuild_2p_records_applied"] = applied
+        rebuilt, results["usage"]["rebuild_2p"] = await _rebuild(lane, 2, "rebuild_2")
+        results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rebuilt.rate, rebuilt.read
+        results["rebuild_2p_records_applied"] = rebuilt.applied
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
@@ -157,67 +189,134 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         "live_backlog_to_faust_noop": results["live_backlog_per_s"] / results["faust_noop_per_s"],
         "rebuild_1p_to_raw_ceiling": results["rebuild_1p_per_s"] / results["raw_ceiling_all_per_s"],
         "rebuild_2p_to_raw_ceiling": results["rebuild_2p_per_s"] / results["raw_ceiling_all_per_s"],
+        **yardstick_ratios(results),
     }
     return results
 
 
+def _decode_cpu_us(usage: dict[str, dict[str, Any]], row: str) -> float:
+    """Python CPU µs per record a getmany row spent beyond getmany alone: the decode's own cost."""
+    per_record = {name: sum(usage[name]["python_cpu_s"]) / usage[name]["records"] for name in (row, "getmany_only")}
+    return 1e6 * (per_record[row] - per_record["getmany_only"])
+
+
+def yardstick_ratios(results: dict[str, Any]) -> dict[str, float | None]:
+    """The platform against what it does not control: Quix Streams decoding the same records, fastavro.
+
+    ``codec_decode_cpu_to_fastavro`` compares the decode's own CPU per record (getmany's taken off);
+    None when the run was too short for the 10 ms CPU clock to tell fastavro's decode from nothing.
+    """
+    codec_us = _decode_cpu_us(results["usage"], "codec_ceiling")
+    fastavro_us = _decode_cpu_us(results["usage"], "fastavro_ceiling")
+    return {
+        "rebuild_1p_to_quix_decode": results["rebuild_1p_per_s"] / results["quix_decode_per_s"],
+        "rebuild_2p_to_quix_decode": results["rebuild_2p_per_s"] / results["quix_decode_per_s"],
+        "codec_to_fastavro": results["codec_ceiling_per_s"] / results["fastavro_ceiling_per_s"],
+        "codec_decode_cpu_to_fastavro": codec_us / fastavro_us if fastavro_us > 0 else None,
+    }
+
+
+def _cost(results: dict, row: str) -> str:
+    """A metered row's cost: CPU seconds per process (python, each worker), postgres backends, broker; load; GC."""
+    usage = results["usage"].get(row)
+    if usage is None:
+        return ""
+    python = "+".join(f"{cpu:.2f}" for cpu in usage["python_cpu_s"])
+    broker = usage["kafka_broker_cpu_s"]
+    load = "→".join(f"{usage[k][0]:.1f}" for k in ("loadavg_start", "loadavg_end"))
+    gc_runs = "/".join(str(n) for n in usage["gc_collections"])
+    kafka = "n/a" if broker is None else f"{broker:.2f}"
+    return f"py {python} / pg {usage['postgres_cpu_s']:.2f} / kafka {kafka}; load {load}; gc {gc_runs}"
+
+
+def _yardstick_rows(r: dict) -> list[list[str]]:
+    ratios = r["ratios"]
+    decode_cpu = ratios["codec_decode_cpu_to_fastavro"]
+    decode_cpu_text = "n/a (too short)" if decode_cpu is None else f"{decode_cpu:.2f}x"
+    return [
+        ["yardstick: aiokafka getmany alone (both topics)", f"{r['getmany_only_per_s']:,.0f}/s", "not ours"],
+        ["yardstick: getmany + fastavro by writer fingerprint", f"{r['fastavro_ceiling_per_s']:,.0f}/s", "not ours"],
+        [
+            "getmany + platform Codec.decode (both topics)",
+            f"{r['codec_ceiling_per_s']:,.0f}/s",
+            f"{ratios['codec_to_fastavro']:.0%} of fastavro; decode CPU {decode_cpu_text} fastavro's",
+        ],
+        ["yardstick: Quix Streams do-nothing", f"{r['quix_noop_per_s']:,.0f}/s", "not ours"],
+        ["yardstick: Quix Streams + fastavro decode", f"{r['quix_decode_per_s']:,.0f}/s", "not ours"],
+    ]
+
+
 def summary(results: dict) -> str:
     r, lat = results, results["latency"]
+    q = r["ratios"]
     rows = [
-        ["SDK publish (acks=all, idempotent)", f"{r['publish_per_s']:,.0f}/s", ""],
-        ["raw ceiling: getmany + decode (kim.cases)", f"{r['raw_ceiling_per_s']:,.0f}/s", "reference"],
+        ["SDK publish (acks=all, idempotent)", f"{r['publish_per_s']:,.0f}/s", "", ""],
+        ["raw ceiling: getmany + decode (kim.cases)", f"{r['raw_ceiling_per_s']:,.0f}/s", "reference", ""],
         [
             "raw ceiling: kim.immigration / both topics",
             f"{r['raw_ceiling_immigration_per_s']:,.0f}/s / {r['raw_ceiling_all_per_s']:,.0f}/s",
             "reference",
+            "",
         ],
-        ["faust do-nothing agent", f"{r['faust_noop_per_s']:,.0f}/s", "reference"],
-        ["naive: faust + 1 upsert per event", f"{r['naive_per_s']:,.0f}/s", "baseline"],
+        *[[*row, _cost(r, row_key)] for row, row_key in zip(_yardstick_rows(r), YARDSTICK_ROWS, strict=True)],
+        ["faust do-nothing agent", f"{r['faust_noop_per_s']:,.0f}/s", "reference", ""],
+        ["naive: faust + 1 upsert per event", f"{r['naive_per_s']:,.0f}/s", "baseline", ""],
         [
             "live path (faust worker, batched sink)",
             f"{r['live_per_s']:,.0f}/s",
-            f"{r['ratios']['live_to_faust_noop']:.0%} of do-nothing, {r['ratios']['live_to_naive']:.1f}x naive",
+            f"{q['live_to_faust_noop']:.0%} of do-nothing, {q['live_to_naive']:.1f}x naive",
+            "",
         ],
         [
             "bulk path (getmany, batched sink)",
             f"{r['bulk_per_s']:,.0f}/s",
-            f"{r['ratios']['bulk_to_raw_ceiling']:.0%} of raw ceiling",
+            f"{q['bulk_to_raw_ceiling']:.0%} of raw ceiling",
+            _cost(r, "bulk"),
         ],
         [
             "referrals: live path / bulk path",
             f"{r['live_referrals_per_s']:,.0f}/s / {r['bulk_referrals_per_s']:,.0f}/s",
-            f"{r['ratios']['live_referrals_to_faust_noop']:.0%} of do-nothing, "
-            f"{r['ratios']['bulk_referrals_to_raw_ceiling']:.0%} of raw ceiling",
+            f"{q['live_referrals_to_faust_noop']:.0%} of do-nothing, "
+            f"{q['bulk_referrals_to_raw_ceiling']:.0%} of raw ceiling",
+            "bulk: " + _cost(r, "bulk_referrals"),
         ],
         [
             f"backlog ({r['immigration_events']:,} events): live / bulk",
             f"{r['live_backlog_per_s']:,.0f}/s / {r['bulk_backlog_per_s']:,.0f}/s",
-            f"{r['ratios']['live_backlog_to_faust_noop']:.0%} of do-nothing, "
-            f"{r['ratios']['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
+            f"{q['live_backlog_to_faust_noop']:.0%} of do-nothing, "
+            f"{q['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
+            "bulk: " + _cost(r, "bulk_backlog"),
         ],
         [
             f"rebuild, 3 projections, 1 process ({r['rebuild_1p_records_read']:,} log records, each read once)",
             f"{r['rebuild_1p_per_s']:,.0f}/s",
-            f"{r['ratios']['rebuild_1p_to_raw_ceiling']:.0%} of raw ceiling (both topics)",
+            f"{q['rebuild_1p_to_raw_ceiling']:.0%} of raw ceiling (both topics), "
+            f"{q['rebuild_1p_to_quix_decode']:.2f}x Quix+fastavro",
+            _cost(r, "rebuild_1p"),
         ],
         [
             "rebuild, 2 processes (even/odd partitions)",
             f"{r['rebuild_2p_per_s']:,.0f}/s",
-            f"{r['ratios']['rebuild_2p_to_raw_ceiling']:.0%} of one core's raw ceiling, "
-            f"{r['rebuild_2p_per_s'] / r['rebuild_1p_per_s']:.2f}x one process",
+            f"{q['rebuild_2p_to_raw_ceiling']:.0%} of one core's raw ceiling, "
+            f"{r['rebuild_2p_per_s'] / r['rebuild_1p_per_s']:.2f}x one process, "
+            f"{q['rebuild_2p_to_quix_decode']:.2f}x Quix+fastavro",
+            _cost(r, "rebuild_2p"),
         ],
         [
             f"latency p50/p95/p99 at {lat['rate']}/s",
             f"{lat['p50_ms']:.0f}/{lat['p95_ms']:.0f}/{lat['p99_ms']:.0f} ms",
             f"{lat['visible']}/{lat['events']} events seen",
+            "",
         ],
         [
             "worker peak RSS (live / latency run)",
             f"{r['live_worker_peak_rss_mb']:.0f} / {lat['worker_peak_rss_mb']:.0f} MB",
             "",
+            "",
         ],
     ]
-    return text_table([f"{r['events']:,} case events", "result", "compared"], rows)
+    headers = [f"{r['events']:,} case events", "result", "compared", "CPU s: python / postgres / kafka; load; gc"]
+    return text_table(headers, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

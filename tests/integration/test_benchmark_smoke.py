@@ -62,6 +62,30 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     assert numbers["rebuild_1p_records_read"] == numbers["rebuild_2p_records_read"] == everything
     assert numbers["latency"]["visible"] == numbers["latency"]["events"] == 200
     assert numbers["latency"]["p50_ms"] <= numbers["latency"]["p99_ms"]
+    _check_yardsticks(numbers, everything)
     assert "of raw ceiling" in result.stdout
-    for row in ("backlog (", "rebuild, 3 projections, 1 process", "rebuild, 2 processes"):
+    for row in ("backlog (", "rebuild, 3 projections, 1 process", "rebuild, 2 processes", "Quix Streams + fastavro"):
         assert row in result.stdout, row
+
+
+YARDSTICKS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
+METERED = (*YARDSTICKS, "bulk", "bulk_referrals", "bulk_backlog", "rebuild_1p", "rebuild_2p")
+
+
+def _check_yardsticks(numbers: dict, everything: int) -> None:
+    """Every yardstick read every record of both topics; every metered row has its rate and its costs."""
+    for row in METERED:
+        usage = numbers["usage"][row]
+        assert numbers[f"{row}_per_s"] == usage["rate_per_s"] > 0, row
+        assert all(cpu > 0 for cpu in usage["python_cpu_s"]), row
+        assert usage["postgres_cpu_s"] >= 0 and usage["kafka_broker_cpu_s"] >= 0, row
+        assert len(usage["loadavg_start"]) == len(usage["loadavg_end"]) == 3, row
+        assert len(usage["gc_collections"]) == 3, row
+    for row in YARDSTICKS:
+        assert numbers["usage"][row]["records"] == everything, row
+    assert numbers["usage"]["quix_decode"]["python_cpu_total_s"] >= numbers["usage"]["quix_decode"]["python_cpu_s"][0]
+    assert len(numbers["usage"]["rebuild_2p"]["python_cpu_s"]) == 2  # each process's own CPU
+    assert numbers["usage"]["rebuild_1p"]["postgres_cpu_s"] > 0  # the backends the rebuild wrote through
+    ratios = numbers["ratios"]
+    for ratio in ("rebuild_1p_to_quix_decode", "rebuild_2p_to_quix_decode", "codec_to_fastavro"):
+        assert ratios[ratio] > 0, ratio

@@ -61,6 +61,13 @@ CALLS = {
     "protect_rows": "SELECT analytics.protect_rows('{3,9,12}', 1, '{f,f,t}')",
     "case_manager_figures": "SELECT analytics.case_manager_figures()",
     "require_case_manager_figures": "SELECT analytics.require_case_manager_figures()",
+    "kim_day": "SELECT analytics.kim_day('2025-12-31T23:30Z')",
+    "months_after": "SELECT analytics.months_after('2025-08-31T10:00Z', 6)",
+    "goal_outcomes": "SELECT * FROM analytics.goal_outcomes('2025-01-01', '2025-12-31', '2025-12-31T12:00Z')",
+    "goal_abandon_reasons": "SELECT * FROM analytics.goal_abandon_reasons('2025-01-01', '2025-12-31', now())",
+    "case_endings": "SELECT * FROM analytics.case_endings('2025-01-01', '2025-12-31', '2025-12-31T12:00Z')",
+    "first_contact": "SELECT * FROM analytics.first_contact('2025-01-01', '2025-12-31', '2025-12-31T12:00Z')",
+    "immigration_decisions": "SELECT * FROM analytics.immigration_decisions('2025-01-01', '2025-12-31', now())",
 }
 
 # Every object's output columns, from the catalog: a view's columns; a function's OUT/TABLE columns, or its name.
