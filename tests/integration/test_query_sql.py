@@ -25,6 +25,7 @@ OBJECTS = (
     "referral_decline_reasons",
     "projection_freshness",
     "case_manager_load",
+    "indicators",
 )
 
 
@@ -83,7 +84,9 @@ async def test_every_view_column_is_documented(filled: Lane):
 async def test_no_small_counts_anywhere(filled: Lane):
     conn = await _conn(filled)
     try:
-        for sql in [f"SELECT * FROM analytics.{v}" for v in OBJECTS if v != "projection_freshness"] + [
+        for sql in [
+            f"SELECT * FROM analytics.{v}" for v in OBJECTS if v not in ("projection_freshness", "indicators")
+        ] + [
             "SELECT * FROM analytics.caseloads('2025-12-31T12:00Z')",
             "SELECT * FROM analytics.caseloads('2025-12-31T12:00Z', 'agency')",
             "SELECT * FROM analytics.caseload_weekly()",
@@ -92,6 +95,12 @@ async def test_no_small_counts_anywhere(filled: Lane):
             "SELECT * FROM analytics.backlog('2025-12-31T12:00Z')",
             "SELECT * FROM analytics.backlog_flow_weekly()",
             "SELECT * FROM analytics.backlog_age_history('2025-01-01', '2025-12-31')",
+            "SELECT * FROM analytics.goal_outcomes('2025-01-01', '2025-12-31', '2025-12-31T12:00Z')",
+            "SELECT * FROM analytics.goal_outcomes('2025-01-01', '2025-06-30', '2025-12-31T12:00Z', 'district')",
+            "SELECT * FROM analytics.goal_abandon_reasons('2025-01-01', '2025-12-31', '2025-12-31T12:00Z')",
+            "SELECT * FROM analytics.case_endings('2025-01-01', '2025-12-31', '2025-12-31T12:00Z', 'agency')",
+            "SELECT * FROM analytics.first_contact('2025-04-01', '2025-09-30', '2025-12-31T12:00Z')",
+            "SELECT * FROM analytics.immigration_decisions('2025-01-01', '2025-03-31', '2025-12-31T12:00Z')",
         ]:
             for row in await conn.fetch(sql):
                 for key, value in dict(row).items():
