@@ -1,8 +1,8 @@
-"""The rebuild benchmark (issue 6): replay the whole history into all three projections with the bulk path.
+"""The rebuild benchmark (issue 6): replay the whole history into every projection with the bulk path.
 
 One process replays every partition into an empty database; then two processes, each with a disjoint
 half of the partitions (even / odd partition numbers of every topic), replay into another empty
-database at the same time — one core each. Each process reads every topic ONCE for all three
+database at the same time — one core each. Each process reads every topic ONCE for all the
 projections (``streams.runtime.bulk.catch_up_many``: one fetch and one decode per record, each projection
 committing its share with its own checkpoints); its ``targets`` limit it to its partitions.
 
