@@ -157,6 +157,11 @@ class Settings:
         return f"postgresql://kim{password}@127.0.0.1:{self.postgres_port}/kim"
 
     @property
+    def tls_dir(self) -> Path:
+        """The local installation's CA and server certificate (infra/tls.py), made by `kim up`."""
+        return self.home / "tls"
+
+    @property
     def kafka_password_file(self) -> Path:
         """The local broker's platform principal's password (mode 0600), like the PostgreSQL one."""
         return self.home / "kafka-password"
