@@ -18,13 +18,15 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_settings()
         kafka = kafka_connection(settings)
+        for warning in settings.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     except KimError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
-    from faust import Worker
+    from streams.operations.worker import OutageWorker, worker_app
+    from streams.runtime.outage_log import OutageReport
 
-    from streams.operations.worker import worker_app
-
+    outages = OutageReport()
     app = worker_app(
         argv[0],
         kafka,
@@ -33,8 +35,9 @@ def main(argv: list[str]) -> int:
         topic_prefix=settings.topic_prefix,
         metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
         datadir=settings.run_dir / "faust",
+        outages=outages,
     )
-    worker = Worker(app, loglevel="warn", quiet=True)
+    worker = OutageWorker(app, outages, loglevel="warn", quiet=True)
     worker.spinner = None  # its output is a log file, not a terminal
     worker.execute_from_commandline()
     return 0

@@ -1,12 +1,15 @@
-"""One projection's worker process, composed: the live driver with its metrics endpoint.
+"""One projection's worker process, composed: the live driver with its metrics endpoint and its outage report.
 
 The runtime's live driver knows nothing of Prometheus; here it is given the worker's metrics as its observer
 and the metrics endpoint as a service that runs beside it (``KIM_METRICS_PORT``; none when metrics are off).
+``OutageWorker`` folds the Kafka clients' connection errors into the outage report once faust set up logging.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -16,6 +19,7 @@ from streams.kafka.connection import KafkaConnection
 from streams.operations.metrics import WorkerMetrics
 from streams.operations.metrics_io import MetricsServer
 from streams.runtime.live import build_app
+from streams.runtime.outage_log import OutageReport, install
 
 
 def worker_app(
@@ -27,6 +31,7 @@ def worker_app(
     topic_prefix: str = "",
     metrics_port: int | None = None,
     datadir: Path | None = None,
+    outages: OutageReport | None = None,
 ) -> faust.App:
     projection = PROJECTIONS[projection_name]
     metrics = WorkerMetrics(projection.name)
@@ -45,4 +50,17 @@ def worker_app(
         observer=metrics,
         services=services,
         datadir=datadir,
+        outages=outages,
     )
+
+
+class OutageWorker(faust.Worker):
+    """faust's Worker whose log handlers fold connection errors into ``outages`` (``outage_log.install``)."""
+
+    def __init__(self, app: faust.App, outages: OutageReport, **options: Any) -> None:
+        self.outages = outages
+        super().__init__(app, **options)
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        install(self.outages, logger)

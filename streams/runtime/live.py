@@ -2,15 +2,21 @@
 
 One consumer group per projection (faust gives group membership and rebalances). Events are collected into
 batches (``_Batches``: cut at ``batch_size`` events or ``within`` seconds) that the record loop
-(``loop.py``) decodes and commits — rows and checkpoints in one transaction; faust hears of an event (ack)
-only after its batch committed. On assignment the worker seeks every partition to its checkpoint; the loop
-also drops records below the checkpoint, so losing a race with faust's own positioning costs time, never
-correctness. A batch the database refuses is retried until it commits (``loop.LIVE``).
+(``loop.py``) decodes and commits — rows and checkpoints in one transaction. On assignment the worker commits
+the checkpoints to the group and seeks every partition to them; the loop also drops records below the
+checkpoint, so losing a race with faust's own positioning costs time, never correctness. A batch the database
+refuses is retried until it commits (``loop.LIVE``).
+
+Faust commits nothing itself (the source topic does not ack): the group's committed offsets mirror the
+checkpoints, committed after every batch, on every assignment and revocation and every ``REFRESH_SECONDS``
+(``group_commit.py``), so Kafka's lag tools agree with ``kim status``. ``outages`` hears whether Kafka and
+PostgreSQL answer and logs one line per change (``outage_log.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import tempfile
@@ -32,9 +38,16 @@ from streams.kafka.topics import consumer_group
 from streams.runtime.batch import OnRejected
 from streams.runtime.collector import EVERY_SECONDS
 from streams.runtime.dlq import send_once
-from streams.runtime.loop import LIVE, LoopObserver, RecordLoop
+from streams.runtime.group_commit import GroupMirror
+from streams.runtime.group_offsets import GroupOffsets, next_offsets
+from streams.runtime.loop import LIVE, UNREACHABLE, LoopObserver, RecordLoop
+from streams.runtime.outage_log import KAFKA, POSTGRES, OutageReport
 
 log = logging.getLogger("kim.worker")
+
+REFRESH_SECONDS = 10.0  # the checkpoints are read again and mirrored (another writer may have moved them)
+DRAIN_SECONDS = 10.0  # how long a revocation or shutdown waits for the batches in flight to commit
+READ_SECONDS = 5.0  # the refresh's read of the checkpoints (a database that does not answer is an outage)
 
 
 class LiveObserver(LoopObserver, Protocol):
@@ -100,12 +113,15 @@ def build_app(
     observer: LiveObserver | None = None,
     services: Sequence[Service] = (),
     datadir: Path | None = None,
+    outages: OutageReport | None = None,
 ) -> faust.App:
     """The faust app of one projection's worker; ``observer`` hears of assignments and commits, ``services``
-    run beside the agent (started with it, stopped before the last batch is drained)."""
+    run beside the agent (started with it, stopped before the last batch is drained), ``outages`` of services
+    that do not answer (default: a report of its own, logging to ``kim.outage``)."""
     source_topics = tuple(topic_prefix + t for t in projection.source_topics)
     dlq_topic = topic_prefix + DLQ
     resources = _Resources(kafka, database_url, f"kim-worker-{projection.name}")
+    outages = outages or OutageReport()
 
     async def dead_letter(rejections: list, *, conn: asyncpg.Connection, name: str) -> None:
         await send_once(conn, await resources.producer(), dlq_topic, name, rejections)
@@ -121,6 +137,7 @@ def build_app(
         platform_secret=platform_secret,
         retry=LIVE,
         observer=observer,
+        outages=outages,
     )
 
     datadir = datadir or Path(tempfile.gettempdir()) / "kim-faust"
@@ -140,29 +157,82 @@ def build_app(
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
     )
-    source = app.topic(*source_topics, key_type=bytes, value_type=bytes, internal=False)
+    # acks=False: faust tracks no acknowledgements and commits no offsets; the group mirror commits the checkpoints.
+    source = app.topic(*source_topics, key_type=bytes, value_type=bytes, internal=False, acks=False)
+    group = GroupOffsets()
+    mirror = GroupMirror(app, group, on_answer=lambda: outages.succeeded(KAFKA))
+    batches: list[_Batches] = []
+
+    async def read_checkpoints() -> dict[tuple[str, int], int]:
+        pool = await resources.pool()
+        async with pool.acquire() as conn:
+            return await checkpoints.load(conn, projection.name)
+
+    async def checkpoints_once_reachable() -> dict[tuple[str, int], int]:
+        """The checkpoints, waiting out a PostgreSQL outage (reported as one) instead of crashing the assignment:
+        nothing can be applied before they are known anyway."""
+        while True:
+            try:
+                seen = await asyncio.wait_for(read_checkpoints(), READ_SECONDS)
+            except (*UNREACHABLE, TimeoutError) as why:
+                outages.failed(POSTGRES, f"{type(why).__name__}: {why}")
+                await asyncio.sleep(1.0)
+            else:
+                outages.succeeded(POSTGRES)
+                return seen
 
     @app.on_partitions_assigned.connect
     async def seek_to_checkpoints(sender: Any, assigned: set[Any], **_: Any) -> None:
+        outages.succeeded(KAFKA)  # the group coordinator answered
         mine = [tp for tp in assigned if tp.topic in source_topics]
+        seen = await checkpoints_once_reachable() if mine else {}
+        group.assigned(seen, [(tp.topic, tp.partition) for tp in mine])
         if not mine:
             return
-        pool = await resources.pool()
-        async with pool.acquire() as conn:
-            seen = await checkpoints.load(conn, projection.name)
+        # Before the seek: faust's recovery positions the partitions at the group's offsets, now the checkpoints.
+        await mirror.commit_now()
         # seek_wait runs in faust's consumer thread; a plain seek() from here races its fetcher.
         await app.consumer.seek_wait({tp: seen.get((tp.topic, tp.partition), 0) for tp in mine})
         if observer is not None:
             observer.assign(seen, [(tp.topic, tp.partition) for tp in mine])
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
 
-    batches: list[_Batches] = []
+    @app.on_partitions_revoked.connect
+    async def hand_over(sender: Any, revoked: set[Any], **_: Any) -> None:
+        """The batches in flight commit and their checkpoints reach the group while the worker still owns them."""
+        for batcher in batches:
+            batcher.cut()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(loop.settled(), DRAIN_SECONDS)
+            await asyncio.wait_for(mirror.commit_now(), DRAIN_SECONDS)
+        group.revoked((tp.topic, tp.partition) for tp in revoked)
+
+    @app.task
+    async def mirror_checkpoints() -> None:
+        await mirror.run()
+
+    @app.timer(REFRESH_SECONDS)
+    async def refresh_checkpoints() -> None:
+        """Mirror checkpoints another writer moved; while Kafka is down, every commit attempt is a probe."""
+        if group.positions:
+            try:
+                group.refreshed(await asyncio.wait_for(read_checkpoints(), READ_SECONDS))
+                outages.succeeded(POSTGRES)
+            except UNREACHABLE as why:
+                outages.failed(POSTGRES, f"{type(why).__name__}: {why}")
+            except Exception as why:  # the next tick tries again; the batches report their own failures
+                log.warning("%s: checkpoints not read for the group offsets (%r)", projection.name, why)
+        mirror.request(everything=outages.down(KAFKA))
+
+    @app.timer(1.0)
+    async def outage_clock() -> None:
+        outages.tick()
 
     @app.agent(source, name=f"{projection.name}-sink")
     async def sink(stream: faust.StreamT) -> None:
-        # Plain iteration with manual acknowledgement: faust's take_events() costs ~25 us per event more.
+        # Plain iteration, nothing acknowledged (the group mirror commits): take_events() costs ~25 us per event more.
         manual = stream.noack()
-        batcher = _Batches(manual, loop, batch_size, within)
+        batcher = _Batches(loop, batch_size, within, group, mirror, outages)
         batches.append(batcher)
         with loop:
             async for event in manual.events():
@@ -188,28 +258,39 @@ def build_app(
                 await asyncio.wait_for(batcher.drain(), timeout=10.0)
             except Exception as why:
                 log.warning("%s: last batch not committed before shutdown (%s)", projection.name, why)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(mirror.commit_now(), DRAIN_SECONDS)
         await resources.close()
 
     return app
 
 
 class _Batches:
-    """Collects faust events into batches for the record loop, and acknowledges each batch's events to faust
-    only after its transaction committed.
+    """Collects faust events into batches for the record loop, and mirrors each batch's checkpoints to the
+    consumer group only after its transaction committed.
 
     A batch is cut at ``size`` events or ``within`` seconds after its first event. While one batch
     commits, the next one fills (faust keeps fetching and iterating) and is decoded; at most one
-    commit is in flight. Because faust learns of an event only once its batch is committed, the
-    offsets faust commits to Kafka never run ahead of the checkpoints in PostgreSQL — so positioning
-    from either after a crash or rebalance can cost time (records the checkpoint filter drops),
-    never an event.
+    commit is in flight. Because the group hears of a batch only once it is committed, the offsets in
+    Kafka never run ahead of the checkpoints in PostgreSQL — so positioning from either after a crash or
+    rebalance can cost time (records the checkpoint filter drops), never an event.
     """
 
-    def __init__(self, stream: faust.StreamT, loop: RecordLoop, size: int, within: float) -> None:
-        self.stream = stream
+    def __init__(
+        self,
+        loop: RecordLoop,
+        size: int,
+        within: float,
+        group: GroupOffsets,
+        mirror: GroupMirror,
+        outages: OutageReport,
+    ) -> None:
         self.loop = loop
         self.size = size
         self.within = within
+        self.group = group
+        self.mirror = mirror
+        self.outages = outages
         self.events: list[Any] = []
         self.timer: asyncio.TimerHandle | None = None
 
@@ -243,11 +324,13 @@ class _Batches:
             )
             for e in events
         ]
-        self.loop.submit(records, after=functools.partial(self._acknowledge, events))
+        self.outages.succeeded(KAFKA)  # it delivered these
+        ends = next_offsets((r.topic, r.partition, r.offset) for r in records)
+        self.loop.submit(records, after=functools.partial(self._committed, ends))
 
-    async def _acknowledge(self, events: list[Any]) -> None:
-        for event in events:
-            await self.stream.ack(event)
+    async def _committed(self, ends: dict[tuple[str, int], int]) -> None:
+        self.group.applied(ends)
+        self.mirror.request()
 
     async def drain(self) -> None:
         self.cut()

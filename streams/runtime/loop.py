@@ -14,8 +14,10 @@ with aiokafka ``getmany`` (catch-up, rebuilds) — and calls ``submit`` with eac
    connection) with the same records until it commits, as ``retry`` says; a batch is never skipped;
 5. runs the garbage collector on a clock instead of per allocation (``collector.py``).
 
-``after`` runs once a batch committed: the live driver acknowledges the batch's events to faust there, so
-the offsets faust commits to Kafka never run ahead of the checkpoints in PostgreSQL.
+``after`` runs once a batch committed: the live driver mirrors the new checkpoints to its Kafka consumer group
+there (``group_commit.py``), so the group's offsets never run ahead of the checkpoints in PostgreSQL.
+``outages`` hears whether PostgreSQL answers: a connection lost while a batch retries is one outage to report,
+not an ERROR line per attempt (``outage_log.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from schemas import Codec
 from streams.runtime.batch import OnRejected, Prepared, prepare, prepare_many
 from streams.runtime.batch_io import apply_prepared
 from streams.runtime.collector import ClockedCollection
+from streams.runtime.outage_log import DATABASE_GONE, POSTGRES
 
 log = logging.getLogger("kim.loop")
 
@@ -51,6 +54,14 @@ class LoopObserver(Protocol):
     def batch_committed(
         self, records: Sequence[LogRecord], dead_lettered: Sequence[Rejection], seconds: float
     ) -> None: ...
+
+
+class Reachability(Protocol):
+    """Told when a service failed to answer and when it answered (``outage_log.OutageReport``)."""
+
+    def failed(self, service: str, reason: str) -> None: ...
+
+    def succeeded(self, service: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 LIVE = Retry((*CONNECTION_ERRORS, asyncpg.PostgresError))
 BULK = Retry(CONNECTION_ERRORS, attempts=30)
+# Errors that mean PostgreSQL is not there (rather than that it refused this batch): an outage to report once.
+UNREACHABLE = DATABASE_GONE
 
 
 class RecordLoop:
@@ -93,6 +106,7 @@ class RecordLoop:
         platform_secret: bytes | None,
         retry: Retry,
         observer: LoopObserver | None = None,
+        outages: Reachability | None = None,
     ) -> None:
         if not projections:
             raise ValueError("a record loop needs at least one projection")
@@ -103,6 +117,7 @@ class RecordLoop:
         self.platform_secret = platform_secret
         self.retry = retry
         self.observer = observer
+        self.outages = outages
         self.applied = 0  # records new to the projections, summed over them
         self.read = 0  # records submitted, each once
         self.gc_clock = ClockedCollection()
@@ -142,6 +157,11 @@ class RecordLoop:
         while self._commits:
             await self._commits.popleft()
 
+    async def settled(self) -> None:
+        """Wait until every batch submitted so far committed or failed, leaving the queue to the driver."""
+        if self._commits:
+            await asyncio.wait(list(self._commits))
+
     async def cancel(self) -> None:
         """Cut off: open transactions roll back; their batches are applied again next time (checkpoints)."""
         commits, self._commits = list(self._commits), collections.deque()
@@ -180,18 +200,23 @@ class RecordLoop:
                     )
                 if self.observer is not None:
                     self.observer.batch_committed(prepared.records, sent, time.monotonic() - started)
+                if self.outages is not None:
+                    self.outages.succeeded(POSTGRES)
                 return fresh
             except self.retry.errors as why:
                 failures += 1
                 if self.retry.attempts is not None and failures >= self.retry.attempts:
                     raise
-                log.error(
-                    "%s: batch of %d not applied (%s); retrying in %.0f s",
-                    projection.name,
-                    len(prepared.records),
-                    why,
-                    self.retry.pause,
-                )
+                if self.outages is not None and isinstance(why, UNREACHABLE):
+                    self.outages.failed(POSTGRES, f"{type(why).__name__}: {why}")
+                else:
+                    log.error(
+                        "%s: batch of %d not applied (%s); retrying in %.0f s",
+                        projection.name,
+                        len(prepared.records),
+                        why,
+                        self.retry.pause,
+                    )
                 await asyncio.sleep(self.retry.pause)
 
 
