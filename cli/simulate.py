@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from cli.preflight import require_kafka
+from cli.simulate_publish import ACK_TIMEOUT, publish_simulation
 from infra import audit, db_roles
 from infra.client_keys import ClientKeyStore
 from infra.errors import SetupError
@@ -25,6 +26,7 @@ from simulation import SimEvent, SimulationConfig, simulate
 from simulation.calendar import LOCAL
 from simulation.jsonl import write_jsonl
 from streams.runtime.progress import Progress
+from streams.usecases.delivery import quiet_kafka_logs
 from streams.usecases.publish_in_order import AgencyEvent, publish_in_order
 
 TopicPartition = tuple[str, int]
@@ -37,11 +39,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", default="2025-01-01", help="first simulated day (default 2025-01-01)")
     parser.add_argument("--publish", action="store_true", help="publish through the SDK, each case in order")
     parser.add_argument("--out", type=Path, default=None, help="write JSON lines to FILE (default: stdout)")
+    parser.add_argument(
+        "--resume", action="store_true", help="with --publish: publish the rest of the same run that stopped"
+    )
+    parser.add_argument(
+        "--ack-timeout",
+        type=float,
+        default=ACK_TIMEOUT,
+        help=f"seconds without an acknowledgement before Kafka counts as gone (default {ACK_TIMEOUT:g})",
+    )
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     config = make_config(args.years, args.seed, args.scale, args.start)
-    return run_simulation(settings, config, publish=args.publish, out=args.out)
+    if args.resume and not args.publish:
+        raise SetupError("--resume goes with --publish: it publishes the rest of a simulation that stopped")
+    if not args.ack_timeout > 0:
+        raise SetupError("--ack-timeout must be a positive number of seconds")
+    return run_simulation(
+        settings, config, publish=args.publish, out=args.out, resume=args.resume, ack_timeout=args.ack_timeout
+    )
 
 
 def _number(name: str, value: str | float, kind: type[int] | type[float]) -> Any:
@@ -141,6 +158,8 @@ def run_simulation(
     publish: bool = False,
     out: Path | None = None,
     stdout: TextIO = sys.stdout,
+    resume: bool = False,
+    ack_timeout: float = ACK_TIMEOUT,
 ) -> int:
     if publish and out is not None:
         raise SetupError("choose --publish or --out FILE, not both")
@@ -149,10 +168,15 @@ def run_simulation(
         require_kafka(settings)
         events = list(simulate(config))
         started = time.monotonic()
-        targets = run_sync(publish_events(settings, events, action="events.simulate", target=simulation_target(config)))
+        target = simulation_target(config)
+        with quiet_kafka_logs():
+            done = run_sync(
+                publish_simulation(settings, config, events, target, resume=resume, ack_timeout=ack_timeout)
+            )
         took = time.monotonic() - started
-        partitions = len(targets)
-        stdout.write(f"published {describe(events, config)} in {took:.1f} s to {partitions} partitions\n")
+        skipped = f"; {done.skipped} of them were in the log already" if done.resumed else ""
+        partitions = len(done.tally.targets)
+        stdout.write(f"published {describe(events, config)} in {took:.1f} s to {partitions} partitions{skipped}\n")
         return 0
     if out is not None:
         try:

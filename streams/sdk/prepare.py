@@ -36,10 +36,12 @@ def new_envelope(
     occurred_at: datetime | None = None,
     correlation_id: str | None = None,
     causation_id: str | None = None,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
-    """The envelope of a new event: a fresh id, recorded now, occurred now unless told; a correlation of its own."""
+    """The envelope of a new event: a fresh id (unless told), recorded now, occurred now unless told; a correlation
+    of its own."""
     now = datetime.now(UTC)
-    event_id = str(uuid.uuid4())
+    event_id = event_id or str(uuid.uuid4())
     return {
         "event_id": event_id,
         "event_type": event_type,
@@ -73,9 +75,10 @@ class Preparer:
         self.topic_prefix = topic_prefix
         self.keys = keys
 
-    def prepare(self, draft: EventDraft) -> Outgoing:
+    def prepare(self, draft: EventDraft, *, event_id: str | None = None) -> Outgoing:
         """Validate (schema and domain rules) and encode one event; raises ``EncodeError`` listing every invalid
-        field."""
+        field. ``event_id``: the id to give it (a UUID) instead of a fresh one — a publisher that may have to resume
+        derives it from its input, so what already reached the log can be recognised (``kim publish --resume``)."""
         self.codec.schema_for(draft.event_type)  # an unknown type is refused before anything else
         envelope = new_envelope(
             draft.event_type,
@@ -83,6 +86,7 @@ class Preparer:
             occurred_at=draft.occurred_at,
             correlation_id=draft.correlation_id,
             causation_id=draft.causation_id,
+            event_id=event_id,
         )
         payload = draft.payload
         if draft.event_type in SEALED or draft.event_type in ERASURES:

@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 
 from aiokafka.errors import (
     ClusterAuthorizationFailedError,
+    KafkaConnectionError,
     KafkaError,
     MessageSizeTooLargeError,
     TopicAuthorizationFailedError,
@@ -68,10 +69,11 @@ class Publisher(Preparer):
         case_gate: CaseCheck | None = None,
         client_keys: KeyStore | None = None,
     ) -> None:
-        """``kafka``: the brokers and the login (a ``KafkaConnection``, or ``host:port,…`` for a cluster without
-        one); ``username``/``password`` replace its login. ``signing_key``: the key every record is signed with —
-        an agency's as `kim agency add` printed it (``KEYID:secret``), or the platform's when the platform speaks
-        for an agency (``infra.platform_identity``); required.
+        """``kafka``: the brokers, TLS and the login (a ``KafkaConnection``, or ``host:port,…`` for a cluster
+        without logins whose certificates the system trusts); ``username``/``password`` replace its login.
+        ``signing_key``: the key every record is signed with — an agency's as `kim agency add` printed it
+        (``KEYID:secret``), or the platform's when the platform speaks for an agency (``infra.platform_identity``);
+        required.
 
         ``client_keys``: the platform's key table (started and closed by the caller), needed to publish CaseOpened
         and ApplicationFiled — they carry the client only sealed. A partner's publisher has none: those two
@@ -88,6 +90,7 @@ class Publisher(Preparer):
         self.case_gate = case_gate  # judge each draft against its case first: the agency's part, the consent
         self._producer = self.kafka.producer(linger_ms=linger_ms, request_timeout_ms=request_timeout_ms)
         self._started = False
+        self._unacknowledged: set[asyncio.Future] = set()  # what ``abort`` fails
 
     async def start(self) -> None:
         """Connect to the broker; raises aiokafka's ``KafkaConnectionError`` when it cannot be reached
@@ -106,6 +109,25 @@ class Publisher(Preparer):
         if self._started:
             self._started = False
             await self._producer.stop()
+
+    async def abort(self) -> None:
+        """Disconnect at once, without waiting for what is in flight — ``stop`` waits for it, and an idempotent
+        producer retries until the broker answers, however long it is gone. Acknowledgements that arrive while the
+        requests in flight end still count; every other send fails (``DeliveryError``). Twice, or after ``stop``,
+        is harmless."""
+        if not self._started:
+            return
+        self._started = False
+        sender = getattr(self._producer, "_sender", None)  # aiokafka has no public "give up": stop its sender
+        task = getattr(sender, "sender_task", None)
+        if task is not None and not task.done():
+            task.cancel()  # it ends its requests in flight (each within request_timeout_ms), then stops
+            await asyncio.gather(task, return_exceptions=True)
+        for ack in list(self._unacknowledged):  # nothing can acknowledge them any more
+            if not ack.done():
+                ack.set_exception(KafkaConnectionError("the publisher gave up: Kafka did not acknowledge in time"))
+        self._unacknowledged.clear()
+        await self._producer.stop()  # its sender is gone, so it does not wait for the unsent batches
 
     async def __aenter__(self) -> Publisher:
         await self.start()
@@ -128,9 +150,7 @@ class Publisher(Preparer):
                 futures.append(None)
                 continue
             try:
-                futures.append(
-                    await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
-                )
+                futures.append(await self._send(item))
             except KafkaError as error:
                 reasons[i] = _describe(error, item.topic)
                 futures.append(None)
@@ -153,10 +173,17 @@ class Publisher(Preparer):
         partition; await each result."""
         self._require_started()
         try:
-            ack = await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+            ack = await self._send(item)
         except KafkaError as error:
             return _failed(_describe(error, item.topic))
         return _acked(ack, item)
+
+    async def _send(self, item: Outgoing) -> asyncio.Future:
+        """Hand one event to the producer; its acknowledgement, which ``abort`` fails if it never comes."""
+        ack = await self._producer.send(item.topic, item.value, key=item.key, headers=self._sign(item))
+        self._unacknowledged.add(ack)
+        ack.add_done_callback(self._unacknowledged.discard)
+        return ack
 
     async def publish(self, draft: EventDraft) -> Published:
         """Publish one event; raises ``EncodeError`` when it is invalid (or, with a case gate, about a case the
