@@ -36,8 +36,9 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("up", "cli.up", "start Kafka, PostgreSQL, topics, migrations and projection workers"),
-    Command("down", "cli.down", "stop workers, Kafka and PostgreSQL (nothing left running)"),
+    Command("up", "cli.up", "start Kafka, PostgreSQL, topics, migrations and projection workers (or some of them)"),
+    Command("down", "cli.down", "stop workers, Kafka and PostgreSQL (or some of them; nothing left running)"),
+    Command("restart", "cli.restart", "down, then up: everything, or only kafka, postgres or the workers"),
     Command("status", "cli.status", "broker, database, topics; per projection lag, freshness, workers, DLQ"),
     Command("demo", "cli.demo", "bring everything up, publish a realistic batch, print the caseload"),
     Command("simulate", "cli.simulate", "simulate Dortmund's KIM network: JSON lines, or --publish in order"),

@@ -1,5 +1,6 @@
-"""`kim status [--json]`: broker, database, topics, and per projection its lag, freshness, workers,
-dead letters and running rebuilds. Reads only; what it prints is derived in ``cli/status_view.py``.
+"""`kim status [--json]`: broker, database, the Kafka cluster's brokers and each topic's replication, topics,
+and per projection its lag, freshness, workers, dead letters and running rebuilds. Reads only; what it prints
+is derived in ``cli/status_view.py``.
 
 Dead letters are counted per projection by the ``kim.projection`` header of the records in ``kim.dlq``
 (the topic's record count is in the topic table). The count is a tally kept in the database
@@ -29,6 +30,7 @@ from schemas.topics import DLQ, TOPICS
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import consumer_group, end_offsets
 from streams.operations import dlq_tally_io
+from streams.operations.cluster_health_io import describe_cluster
 from streams.operations.dlq_tally import totals
 from streams.operations.health import Group, ProjectionHealth, partition_states
 from streams.operations.health_io import LogReader, describe_groups, read_checkpoints, read_rebuilds, read_redriven
@@ -52,9 +54,10 @@ def _endpoint(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
-def _database_problem(url: str) -> str | None:
+def _database_problem(url: str, local: bool) -> str | None:
+    """Why the database is not up; a server that is shutting down or starting up is named at once."""
     try:
-        postgres_server.wait_for_database(url, timeout=3.0)
+        postgres_server.wait_for_database(url, timeout=3.0, local=local)
     except SetupError as why:
         return str(why)
     return None
@@ -66,7 +69,7 @@ async def snapshot(settings: Settings) -> Snapshot:
     broker = Service(settings.kafka_bootstrap, settings.local_kafka, kafka_error)
     try:
         url = db_roles.database_url(settings, db_roles.OPERATIONS)  # status reads as operations
-        problem = _database_problem(url)
+        problem = _database_problem(url, settings.local_postgres)
     except SetupError as why:  # its login is not set up yet
         url, problem = settings.database_url, str(why)
     database = Service(_endpoint(url), settings.local_postgres, problem)
@@ -74,9 +77,16 @@ async def snapshot(settings: Settings) -> Snapshot:
         return Snapshot(broker, database)
     topics = tuple(settings.topic(spec.name) for spec in TOPICS)
     ends = await end_offsets(kafka, list(topics))
+    notes: list[str] = []
+    cluster = None
+    try:
+        cluster = await describe_cluster(kafka, topics)
+    except Exception as why:  # the rest of the status is still worth printing
+        notes.append(f"cluster metadata not read (brokers and replication unknown): {why!r}")
     if not database.up:
-        return Snapshot(broker, database, ends, topics)
-    notes: list[str] = [note] if (note := db_roles.fallback_note(settings)) else []
+        return Snapshot(broker, database, ends, topics, notes=tuple(notes), cluster=cluster)
+    if note := db_roles.fallback_note(settings):
+        notes.append(note)
     groups: dict[str, Group] = {}
     try:
         groups = await describe_groups(kafka, [consumer_group(n, settings.topic_prefix) for n in PROJECTIONS])
@@ -90,7 +100,7 @@ async def snapshot(settings: Settings) -> Snapshot:
     try:
         if not await conn.fetchval("SELECT to_regclass('projection_checkpoints') IS NOT NULL"):
             notes.append("the database has no projection tables yet; `kim up` applies the migrations")
-            return Snapshot(broker, database, ends, topics, None, tuple(notes))
+            return Snapshot(broker, database, ends, topics, None, tuple(notes), cluster)
         if dlq_partitions:
             letters = await _dead_letters(conn, kafka, settings, dlq_partitions, notes)
         redriven = await read_redriven(conn, settings.topic(DLQ))
@@ -112,7 +122,7 @@ async def snapshot(settings: Settings) -> Snapshot:
             )
     finally:
         await conn.close()
-    return Snapshot(broker, database, ends, topics, tuple(healths), tuple(notes))
+    return Snapshot(broker, database, ends, topics, tuple(healths), tuple(notes), cluster)
 
 
 async def _dead_letters(

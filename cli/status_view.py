@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from analytics.table import table
+from streams.operations.cluster_health import ClusterHealth, broker_rows, count_text, factor_text, topic_json
 from streams.operations.health import ProjectionHealth, age, dead_letters_text, processing_text, rebuild_text
 
 LEGEND = (
@@ -33,6 +34,7 @@ class Snapshot:
     topics: tuple[str, ...] = ()
     projections: tuple[ProjectionHealth, ...] | None = None  # None: the database is down
     notes: tuple[str, ...] = field(default=())  # what could not be read, one line each
+    cluster: ClusterHealth | None = None  # None: the broker is down or the metadata could not be read
 
     @property
     def healthy(self) -> bool:
@@ -48,8 +50,11 @@ def _service_line(label: str, service: Service) -> str:
 def text(snapshot: Snapshot, now: datetime) -> str:
     lines = [_service_line("broker", snapshot.broker), _service_line("database", snapshot.database)]
     if snapshot.ends is None:
-        return "\n".join([*lines, "", "start the services with `kim up`"])
-    lines += ["", table(["topic", "partitions", "records", "end offsets"], _topic_rows(snapshot))]
+        hint = "start it with `kim up kafka`" if snapshot.broker.local else "start the services with `kim up`"
+        return "\n".join([*lines, "", hint])
+    if snapshot.cluster is not None:
+        lines += ["", table(["broker id", "address", "state"], broker_rows(snapshot.cluster))]
+    lines += ["", table(_TOPIC_HEADERS, _topic_rows(snapshot))]
     if snapshot.projections is not None:
         lines += ["", table(_HEADERS, [_projection_row(h, now) for h in snapshot.projections])]
         rebuilds = [(h.name, r) for h in snapshot.projections for r in h.rebuilds]
@@ -77,11 +82,26 @@ _HEADERS = [
 ]
 
 
+_TOPIC_HEADERS = ["topic", "partitions", "replication factor", "under-replicated", "offline", "records", "end offsets"]
+
+
 def _topic_rows(snapshot: Snapshot) -> list[list[object]]:
+    """Per topic its partitions, their replication (``?`` where the metadata was not read) and end offsets."""
     rows: list[list[object]] = []
     for name in snapshot.topics:
         parts = sorted((p, end) for (t, p), end in (snapshot.ends or {}).items() if t == name)
-        rows.append([name, len(parts) or "missing", sum(e for _, e in parts), " ".join(f"{p}:{e}" for p, e in parts)])
+        replicas = snapshot.cluster.topic(name) if snapshot.cluster else None
+        rows.append(
+            [
+                name,
+                len(parts) or "missing",
+                factor_text(replicas),
+                count_text(replicas, replicas.under_replicated if replicas else None),
+                count_text(replicas, replicas.offline if replicas else None),
+                sum(e for _, e in parts),
+                " ".join(f"{p}:{e}" for p, e in parts),
+            ]
+        )
     return rows
 
 
@@ -116,6 +136,7 @@ def as_json(snapshot: Snapshot, now: datetime) -> dict[str, object]:
         "checked_at": now.isoformat(),
         "broker": _service_json(snapshot.broker),
         "database": _service_json(snapshot.database),
+        "cluster": None if snapshot.cluster is None else snapshot.cluster.as_json(),
         "topics": None
         if snapshot.ends is None
         else [
@@ -123,6 +144,7 @@ def as_json(snapshot: Snapshot, now: datetime) -> dict[str, object]:
                 "name": name,
                 "end_offsets": {str(p): e for (t, p), e in sorted(snapshot.ends.items()) if t == name},
                 "records": sum(e for (t, _), e in snapshot.ends.items() if t == name),
+                "replication": _replication_json(snapshot.cluster, name),
             }
             for name in snapshot.topics
         ],
@@ -133,3 +155,9 @@ def as_json(snapshot: Snapshot, now: datetime) -> dict[str, object]:
 
 def _service_json(service: Service) -> dict[str, object]:
     return {"endpoint": service.endpoint, "local": service.local, "up": service.up, "error": service.error}
+
+
+def _replication_json(cluster: ClusterHealth | None, topic: str) -> dict[str, object] | None:
+    """The topic's partitions, replication factor, under-replicated and offline partitions; None when unknown."""
+    replicas = cluster.topic(topic) if cluster else None
+    return None if replicas is None else topic_json(replicas)

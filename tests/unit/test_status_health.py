@@ -117,7 +117,12 @@ def test_json_has_the_same_facts() -> None:
     health = _health((0, 5), local_pid=None, group=group, dead_letters=2, redriven={"failed_again": 1})
     doc = json.loads(json.dumps(as_json(_snapshot(health), NOW)))
     assert doc["healthy"] is True
-    assert doc["topics"][0] == {"name": "kim.cases", "end_offsets": {"0": 100, "1": 100}, "records": 200}
+    assert doc["topics"][0] == {
+        "name": "kim.cases",
+        "end_offsets": {"0": 100, "1": 100},
+        "records": 200,
+        "replication": None,  # no cluster metadata in this snapshot
+    }
     (projection,) = doc["projections"]
     assert projection["lag"] == 5 and projection["processing"] == "behind"
     assert [p["lag"] for p in projection["partitions"]] == [0, 5]
