@@ -63,5 +63,5 @@ class BenchLane:
 
 async def new_lane(settings: Settings) -> BenchLane:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
-    await provision(kafka_connection(settings), prefix)
+    await provision(kafka_connection(settings), prefix, settings.kafka_replication)
     return BenchLane(settings, prefix)

@@ -255,6 +255,7 @@ async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
+        "max_ms": 1000 * latencies[-1] if latencies else float("nan"),
         "worker_peak_rss_mb": rss,
     }
 

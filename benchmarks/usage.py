@@ -114,9 +114,15 @@ class BackendSampler:
             self.last[row["pid"]] = cpu
 
 
-def broker_pid(settings: Settings) -> int | None:
-    """The local broker's pid (as ``kim up`` records it); None when Kafka is not this machine's."""
-    return kafka_broker.broker_pid(settings) if settings.local_kafka else None
+def broker_pids(settings: Settings) -> list[int]:
+    """The local cluster's node pids (as ``kim up`` records them); none when Kafka is not this machine's."""
+    return list(kafka_broker.running_nodes(settings).values()) if settings.local_kafka else []
+
+
+def brokers_cpu_s(pids: list[int]) -> float | None:
+    """CPU seconds of all these broker processes together (None when none can be read)."""
+    readings = [cpu for pid in pids if (cpu := process_cpu_s(pid)) is not None]
+    return sum(readings) if readings else None
 
 
 @dataclass
@@ -135,8 +141,8 @@ class Meter:
         if self.database_url is not None:
             self._sampler = BackendSampler(self.settings.database_url, database_name(self.database_url))
             self._sampler.start()
-        self._broker = broker_pid(self.settings)
-        self._broker_cpu = process_cpu_s(self._broker) if self._broker else None
+        self._brokers = broker_pids(self.settings)
+        self._broker_cpu = brokers_cpu_s(self._brokers)
         self._load = os.getloadavg()
         self._gc = gc_collections()
         self._cpu, self._wall = time.process_time(), time.perf_counter()
@@ -147,7 +153,7 @@ class Meter:
         gc_runs = gc_delta(self._gc)
         postgres = self._sampler.stop() if self._sampler else 0.0
         sampler_cpu = self._sampler.thread_cpu_s if self._sampler else 0.0
-        broker_now = process_cpu_s(self._broker) if self._broker else None
+        broker_now = brokers_cpu_s(self._brokers)
         broker = broker_now - self._broker_cpu if broker_now is not None and self._broker_cpu is not None else None
         self.readings = {
             "wall_s": wall,

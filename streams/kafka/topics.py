@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -15,14 +17,36 @@ class TopicMismatch(KimError):
     """A topic on the broker does not match its declaration in schemas/topics.py."""
 
 
+def durable(spec: TopicSpec, replication_factor: int) -> TopicSpec:
+    """The topic as a cluster of ``replication_factor`` copies keeps it: with three or more, a write needs two
+    copies in sync and no out-of-sync copy may become leader, so losing one broker loses nothing acknowledged."""
+    if replication_factor < 3:
+        return spec
+    extra = {"min.insync.replicas": "2", "unclean.leader.election.enable": "false"}
+    return replace(spec, config={**spec.config, **extra})
+
+
 async def provision(kafka: KafkaConnection, prefix: str = "", replication_factor: int = 1) -> list[str]:
-    """Create missing topics and bring configs of existing ones in line. Returns the actions taken."""
+    """Create missing topics and bring configs of existing ones in line. Returns the actions taken; a line
+    starting ``warning:`` for what it cannot fix itself (a cluster larger than the replication factor, a topic
+    with fewer copies than wanted)."""
     admin = kafka.admin()
     await admin.start()
     try:
         actions: list[str] = []
+        brokers = len((await admin.describe_cluster()).get("brokers") or [])
+        if replication_factor > brokers:
+            raise TopicMismatch(
+                f"the topics are to keep {replication_factor} copies but the cluster at {kafka.bootstrap} has "
+                f"{brokers} broker{'s' if brokers != 1 else ''}; start the others or lower KIM_KAFKA_REPLICATION"
+            )
+        if replication_factor == 1 and brokers > 1:
+            actions.append(
+                f"warning: the cluster has {brokers} brokers but the topics keep one copy: losing a broker loses "
+                "events; set KIM_KAFKA_REPLICATION=3"
+            )
         existing = set(await admin.list_topics())
-        wanted = {prefix + spec.name: spec for spec in TOPICS}
+        wanted = {prefix + spec.name: durable(spec, replication_factor) for spec in TOPICS}
         missing = [
             NewTopic(name, s.partitions, replication_factor, topic_configs=s.config)
             for name, s in wanted.items()
@@ -33,17 +57,23 @@ async def provision(kafka: KafkaConnection, prefix: str = "", replication_factor
             actions += [f"created topic {t.name} ({t.num_partitions} partitions)" for t in missing]
         present = [name for name in wanted if name in existing]
         if present:
-            actions += await _check_present(admin, {name: wanted[name] for name in present})
+            actions += await _check_present(admin, {name: wanted[name] for name in present}, replication_factor)
         return actions
     finally:
         await admin.close()
 
 
-async def _check_present(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec]) -> list[str]:
+async def _check_present(admin: AIOKafkaAdminClient, specs: dict[str, TopicSpec], replication_factor: int) -> list[str]:
     actions = []
     described = await admin.describe_topics(list(specs))
     for topic in described:
         spec = specs[topic["topic"]]
+        copies = min((len(p["replicas"]) for p in topic["partitions"]), default=replication_factor)
+        if copies < replication_factor:
+            actions.append(
+                f"warning: topic {topic['topic']} keeps {copies} cop{'y' if copies == 1 else 'ies'}, "
+                f"{replication_factor} wanted; raise it with kafka-reassign-partitions"
+            )
         if len(topic["partitions"]) != spec.partitions:
             raise TopicMismatch(
                 f"topic {topic['topic']} has {len(topic['partitions'])} partitions but {spec.partitions} are declared; "
