@@ -31,18 +31,15 @@ if TYPE_CHECKING:  # quixstreams costs a second to import (and warns): only the 
 
 
 def connection_config(kafka: KafkaConnection) -> ConnectionConfig:
-    """The platform's login as librdkafka settings."""
+    """The platform's login and TLS as librdkafka settings."""
     from quixstreams.kafka.configuration import ConnectionConfig
 
-    if kafka.username is None:
-        return ConnectionConfig(bootstrap_servers=kafka.bootstrap)
-    return ConnectionConfig(
-        bootstrap_servers=kafka.bootstrap,
-        security_protocol="sasl_plaintext",
-        sasl_mechanism=kafka.mechanism,
-        sasl_username=kafka.username,
-        sasl_password=kafka.password,
-    )
+    options: dict[str, Any] = {"bootstrap_servers": kafka.bootstrap, "security_protocol": kafka.security_protocol}
+    if kafka.tls and kafka.ca_file:
+        options["ssl_ca_location"] = kafka.ca_file
+    if kafka.username is not None:
+        options.update(sasl_mechanism=kafka.mechanism, sasl_username=kafka.username, sasl_password=kafka.password)
+    return ConnectionConfig(**options)
 
 
 class Clock:

@@ -9,6 +9,7 @@ import asyncpg
 
 from infra import agencies, db_roles, kafka_admin
 from infra.errors import SetupError
+from infra.platform_identity import kafka_connection
 from infra.processes import run_sync
 from infra.settings import Settings
 from streams.sdk.draft import agencies as known_agencies
@@ -82,10 +83,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  Kafka password   {c.password}")
         print(f"  signing key      {c.signing_key.export()}")
         print(f"  gateway token    {c.token}")
+        ca = kafka_connection(settings).ca_file
+        if ca:
+            print(f"  Kafka CA file    {ca}")
         print(
             "SDK: Publisher(bootstrap, "
             f'"{c.agency}", username=…, password=…, signing_key=…); gateway: Authorization: Bearer <token>'
         )
+        if ca:
+            print("The CA file is not secret: hand it over too; clients verify the brokers' certificates against it.")
     elif args.verb == "remove":
         agency, retired_at = remove(settings, args.name)
         print(f"agency {agency} removed: Kafka login, ACLs and gateway token revoked")

@@ -1,4 +1,4 @@
-"""`kim gateway`: check Kafka and the port, then run the HTTP gateway until Ctrl-C / SIGTERM."""
+"""`kim gateway`: check Kafka and the port, then run the HTTP gateway (HTTPS) until Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from cli.preflight import require_kafka
 from infra import db_roles, postgres_server
 from infra.client_keys import verified_pepper
 from infra.errors import SetupError
+from infra.http_tls import http_tls, plaintext_warning
 from infra.platform_identity import kafka_connection
 from infra.platform_secrets import Secrets
 from infra.processes import port_in_use, run_sync
 from infra.settings import Settings
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 MIB = 1024 * 1024
 
 
@@ -39,13 +39,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         raise SetupError(f"cannot listen on {host}:{port} ({why.strerror}); choose another --host") from None
     if taken:
         raise SetupError(f"port {port} on {host} is already in use; choose another with --port")
+    tls = http_tls(settings)  # a broken certificate stops here, before Kafka and the database are asked
     require_kafka(settings)
-    if host not in LOOPBACK:
-        print(
-            f"warning: listening on {host} over plain HTTP: bearer tokens travel unencrypted; "
-            "put a TLS-terminating proxy in front of the gateway",
-            file=sys.stderr,
-        )
+    if tls.context is None:
+        print(f"warning: {plaintext_warning('kim gateway', host)}", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     database_url = db_roles.database_url(settings, db_roles.GATEWAY)  # tokens, keys, consents, idempotency keys
     postgres_server.wait_for_database(database_url, timeout=5.0)
@@ -63,7 +60,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         database_url=database_url,
         secrets=secrets,
     )
-    serve(config, host, port)
+    serve(config, host, port, ssl_context=tls.context, note=tls.trust_note())
     return 0
 
 

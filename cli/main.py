@@ -34,7 +34,10 @@ def _named(argv: Sequence[str]) -> str | None:
 
 def run(argv: Sequence[str]) -> int:
     args = parser(argv).parse_args(argv)
-    return BY_NAME[args.command].load().run(load_settings(), args)
+    settings = load_settings()
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return BY_NAME[args.command].load().run(settings, args)
 
 
 def main() -> None:

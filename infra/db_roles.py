@@ -100,6 +100,17 @@ def refusal(error: BaseException) -> str | None:
             "KIM_<ROLE>_DATABASE_URL names that role's login (`kim status` shows which roles fall back), "
             "or run `kim up` to renew the grants"
         )
+    if isinstance(error, asyncpg.InvalidAuthorizationSpecificationError) and "no encryption" in str(error):
+        return (
+            f"PostgreSQL refused a connection without TLS ({error}); remove sslmode=disable (or allow) from "
+            "KIM_DATABASE_URL / KIM_<ROLE>_DATABASE_URL"
+        )
+    if isinstance(error, asyncpg.ClientConfigurationError):
+        return (
+            f"the database URL cannot be used: {str(error).splitlines()[0]}; with sslmode=verify-full (the default "
+            "for a database on another machine) name the server's CA with sslrootcert=FILE in KIM_DATABASE_URL / "
+            "KIM_<ROLE>_DATABASE_URL"
+        )
     if isinstance(error, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidPasswordError):
         return (
             f"PostgreSQL refused the login ({error}); fix the user or password in KIM_<ROLE>_DATABASE_URL, "

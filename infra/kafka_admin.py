@@ -23,9 +23,9 @@ ACL = "org.apache.kafka.tools.AclCommand"
 
 
 def _require_auth(settings: Settings) -> None:
-    if not settings.local_kafka and settings.kafka_security != "sasl_scram":
+    if not settings.local_kafka and not settings.kafka_security.startswith("sasl"):
         raise SetupError(
-            "agency principals need a cluster with authentication; set KIM_KAFKA_SECURITY=sasl_scram with the "
+            "agency principals need a cluster with SCRAM logins; set KIM_KAFKA_SECURITY=sasl_ssl with the "
             "platform's KIM_KAFKA_USERNAME/KIM_KAFKA_PASSWORD"
         )
 

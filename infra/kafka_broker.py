@@ -1,19 +1,32 @@
-"""The local single-node Kafka broker (KRaft) that `kim up` runs when KIM_KAFKA_BOOTSTRAP is unset.
+"""The local Kafka cluster (KRaft) that `kim up` runs when KIM_KAFKA_BOOTSTRAP is unset: one node, or three.
+
+Every node is broker and controller at once (``process.roles=broker,controller``). Node 1 keeps the paths of the
+single-node broker (``$KIM_HOME/kafka``, ``run/kafka.pid``, ``run/kafka.log``); nodes 2 and 3 have their own
+(``kafka-2``, ``run/kafka-2.pid`` …), ports 10 apart (``Settings.kafka_node_port``). With three nodes the topics
+keep three copies, a write needs two in sync (``min.insync.replicas=2``) and no out-of-sync replica is ever
+elected leader, so losing any one node loses nothing acknowledged.
+
+Both listeners speak TLS (SASL_SSL) with the installation's own certificate (``infra/tls.py``, PEM key and trust
+stores, which Kafka reads natively), so the tested path is the production path.
 
 The broker jars come from Maven Central via `mvn` (checksums enforced) into the user's cache, once.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
 import os
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -34,9 +47,11 @@ from infra.processes import (
     run_sync,
     spawn_detached,
     terminate,
+    wait_gone,
     write_pid,
 )
 from infra.settings import KAFKA_VERSION, Settings
+from infra.tls import TlsFiles, ensure_tls
 from streams.kafka.connection import MECHANISM, KafkaConnection, KafkaLoginError
 
 Log = Callable[[str], None]
@@ -166,32 +181,61 @@ def ensure_jars(settings: Settings, log: Log = print) -> None:
 # --- configuration ---
 
 
-def _config_path(settings: Settings) -> Path:
-    return settings.kafka_dir / "server.properties"
+def _suffix(node: int) -> str:
+    return "" if node == 1 else f"-{node}"
+
+
+def _node_dir(settings: Settings, node: int = 1) -> Path:
+    return settings.kafka_dir if node == 1 else settings.home / f"kafka{_suffix(node)}"
+
+
+def _config_path(settings: Settings, node: int = 1) -> Path:
+    return _node_dir(settings, node) / "server.properties"
 
 
 def _log4j_path(settings: Settings) -> Path:
     return settings.kafka_dir / "log4j2.properties"
 
 
-def _data_dir(settings: Settings) -> Path:
-    return settings.kafka_dir / "data"
+def _data_dir(settings: Settings, node: int = 1) -> Path:
+    return _node_dir(settings, node) / "data"
 
 
-def _pid_path(settings: Settings) -> Path:
-    return settings.run_dir / "kafka.pid"
+def _pid_path(settings: Settings, node: int = 1) -> Path:
+    return settings.run_dir / f"kafka{_suffix(node)}.pid"
 
 
-def log_path(settings: Settings) -> Path:
-    return settings.run_dir / "kafka.log"
+def log_path(settings: Settings, node: int = 1) -> Path:
+    return settings.run_dir / f"kafka{_suffix(node)}.log"
 
 
 CONTROLLER_USER = "kim-controller"
 _SCRAM_MARK = "scram-sha-512 v1"
 
 
-def _listeners(settings: Settings) -> str:
-    return f"listeners=CLIENT://{HOST}:{settings.kafka_port},CONTROLLER://{HOST}:{settings.kafka_controller_port}"
+def _listeners(settings: Settings, node: int = 1) -> str:
+    client, controller = settings.kafka_node_port(node), settings.kafka_controller_node_port(node)
+    return f"listeners=CLIENT://{HOST}:{client},CONTROLLER://{HOST}:{controller}"
+
+
+def _controllers(settings: Settings) -> str:
+    return ",".join(f"{HOST}:{settings.kafka_controller_node_port(n)}" for n in settings.kafka_nodes)
+
+
+def _durability(settings: Settings) -> str:
+    """How many copies internal topics keep and how many must be in sync: all nodes, a majority."""
+    copies = settings.kafka_brokers
+    in_sync = 2 if copies >= 3 else 1
+    return f"""\
+offsets.topic.replication.factor={copies}
+transaction.state.log.replication.factor={copies}
+transaction.state.log.min.isr={in_sync}
+share.coordinator.state.topic.replication.factor={copies}
+share.coordinator.state.topic.min.isr={in_sync}
+default.replication.factor={copies}
+min.insync.replicas={in_sync}
+unclean.leader.election.enable=false
+"""
 
 
 def _controller_password_file(settings: Settings) -> Path:
@@ -215,8 +259,14 @@ def _secret(path: Path) -> str:
     return password
 
 
+def _protocol_map(settings: Settings) -> str:
+    """Both listeners SASL over TLS — or, only where the operator set KIM_KAFKA_SECURITY=sasl_scram, without."""
+    protocol = "SASL_SSL" if settings.kafka_security == "sasl_ssl" else "SASL_PLAINTEXT"
+    return f"listener.security.protocol.map=CLIENT:{protocol},CONTROLLER:{protocol}"
+
+
 def _auth_properties(settings: Settings, upgrade: bool = False) -> str:
-    """SASL on both listeners and the ACL authorizer; nothing is allowed without an ACL.
+    """TLS and SASL on both listeners and the ACL authorizer; nothing is allowed without an ACL.
 
     Clients log in with SCRAM-SHA-512 (users live in the cluster metadata, so agencies can be added
     live). The controller listener uses PLAIN with one static user the broker itself logs in as —
@@ -228,8 +278,13 @@ def _auth_properties(settings: Settings, upgrade: bool = False) -> str:
     controller = _secret(_controller_password_file(settings))
     plain = "org.apache.kafka.common.security.plain.PlainLoginModule required"
     scram = "org.apache.kafka.common.security.scram.ScramLoginModule required"
+    tls = TlsFiles(settings.tls_dir)
     lines = [
-        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+        _protocol_map(settings),
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={tls.keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={tls.ca}",
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
         f'listener.name.controller.plain.sasl.jaas.config={plain} username="{CONTROLLER_USER}" '
@@ -255,28 +310,20 @@ def _auth_properties(settings: Settings, upgrade: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def server_properties(settings: Settings, upgrade: bool = False) -> str:
-    cport = settings.kafka_controller_port
+def server_properties(settings: Settings, upgrade: bool = False, node: int = 1) -> str:
     return f"""\
 # Written by kim (infra/kafka_broker.py) on every start; edits are lost. Holds passwords: mode 0600.
 process.roles=broker,controller
-node.id=1
-{_listeners(settings)}
-advertised.listeners=CLIENT://{HOST}:{settings.kafka_port}
+node.id={node}
+{_listeners(settings, node)}
+advertised.listeners=CLIENT://{HOST}:{settings.kafka_node_port(node)}
 inter.broker.listener.name=CLIENT
 controller.listener.names=CONTROLLER
-controller.quorum.bootstrap.servers={HOST}:{cport}
-{_auth_properties(settings, upgrade)}log.dirs={_data_dir(settings)}
+controller.quorum.bootstrap.servers={_controllers(settings)}
+{_auth_properties(settings, upgrade)}log.dirs={_data_dir(settings, node)}
 num.partitions=6
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-default.replication.factor=1
-min.insync.replicas=1
-group.initial.rebalance.delay.ms=0
+{_durability(settings)}group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
 """
 
@@ -333,12 +380,10 @@ def _java_argv(settings: Settings, main_class: str, *args: str, heap: str = TOOL
 
 
 def _write_config(settings: Settings, upgrade: bool = False) -> None:
-    settings.kafka_dir.mkdir(parents=True, exist_ok=True)
-    for path, text in (
-        (_config_path(settings), server_properties(settings, upgrade)),
-        (_log4j_path(settings), log4j_properties()),
-    ):
-        _write_private(path, text)
+    for node in settings.kafka_nodes:
+        _node_dir(settings, node).mkdir(parents=True, exist_ok=True)
+        _write_private(_config_path(settings, node), server_properties(settings, upgrade, node))
+    _write_private(_log4j_path(settings), log4j_properties())
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -350,28 +395,56 @@ def _write_private(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _formatted(settings: Settings, node: int) -> bool:
+    return (_data_dir(settings, node) / "meta.properties").exists()
+
+
+def _kafka_uuid() -> str:
+    """A random id as Kafka writes them (16 bytes, base64url without padding, never starting with '-')."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
+
+
 def _format_storage(settings: Settings, log: Log) -> None:
-    """Give the empty log directory a cluster id, once (KRaft needs it before the first start)."""
-    data = _data_dir(settings)
-    if (data / "meta.properties").exists():
+    """Give every node's empty log directory the cluster id, once (KRaft needs it before the first start)."""
+    nodes = list(settings.kafka_nodes)
+    done = [n for n in nodes if _formatted(settings, n)]
+    if len(settings.kafka_nodes) == 1 and _formatted(settings, 2):
+        raise SetupError(
+            f"{settings.home} holds a three-node Kafka cluster; set KIM_KAFKA_BROKERS=3 (or use another KIM_HOME)"
+        )
+    if done == nodes:
         return
-    log("  formatting Kafka storage (first start)")
-    # Without meta.properties no broker ever ran here: whatever is left is from an interrupted format.
-    shutil.rmtree(data, ignore_errors=True)
-    uuid = _run_java_tool(settings, "kafka.tools.StorageTool", "random-uuid").strip().splitlines()[-1]
+    if done:
+        raise SetupError(
+            f"{settings.home} holds a single-node Kafka broker, which cannot grow into a three-node cluster in place; "
+            "use a new KIM_HOME for the cluster (or unset KIM_KAFKA_BROKERS)"
+        )
+    log(f"  formatting Kafka storage of {len(nodes)} node{'s' if len(nodes) > 1 else ''} (first start)")
+    cluster = _kafka_uuid()
     password = _secret(settings.kafka_password_file)
-    _run_java_tool(
-        settings,
-        "kafka.tools.StorageTool",
-        "format",
-        "-t",
-        uuid,
-        "-c",
-        str(_config_path(settings)),
-        "--standalone",
-        "--add-scram",
-        f"{MECHANISM}=[name={PLATFORM_USER},password={password}]",
-    )
+    if len(nodes) == 1:
+        quorum = ["--standalone"]
+    else:
+        voters = ",".join(f"{n}@{HOST}:{settings.kafka_controller_node_port(n)}:{_kafka_uuid()}" for n in nodes)
+        quorum = ["--initial-controllers", voters]
+    for node in nodes:
+        # Without meta.properties no broker ever ran here: whatever is left is from an interrupted format.
+        shutil.rmtree(_data_dir(settings, node), ignore_errors=True)
+        _run_java_tool(
+            settings,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster,
+            "-c",
+            str(_config_path(settings, node)),
+            *quorum,
+            "--add-scram",
+            f"{MECHANISM}=[name={PLATFORM_USER},password={password}]",
+        )
     _auth_marker(settings).write_text(_SCRAM_MARK + "\n")
 
 
@@ -415,9 +488,9 @@ def _first_server(bootstrap: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def kafka_answers(kafka: KafkaConnection, timeout: float = 2.0) -> str | None:
-    """None when a broker of `kafka` answers a metadata request listing a broker and a controller,
-    else the reason it does not."""
+def kafka_answers(kafka: KafkaConnection, timeout: float = 2.0, brokers: int = 1) -> str | None:
+    """None when a broker of `kafka` answers a metadata request listing at least ``brokers`` brokers and a
+    controller, else the reason it does not."""
     servers = [_first_server(s) for s in kafka.bootstrap.split(",")]
     if not any(port_open(host, port, timeout=min(timeout, 1.0)) for host, port in servers):
         return "connection refused"
@@ -428,14 +501,19 @@ def kafka_answers(kafka: KafkaConnection, timeout: float = 2.0) -> str | None:
         return str(why)
     except Exception as exc:  # any failure means "not ready yet"; the caller reports the reason
         return f"{type(exc).__name__}: {exc}".rstrip(": ")
-    if not info.get("brokers"):
+    registered = len(info.get("brokers") or [])
+    if not registered:
         return "no broker registered yet"
+    if registered < brokers:
+        return f"only {registered} of {brokers} brokers registered yet"
     if info.get("controller_id", -1) < 0:
         return "no active controller yet"
     return None
 
 
-def wait_for_kafka(kafka: KafkaConnection, timeout: float, alive: Callable[[], bool] | None = None) -> None:
+def wait_for_kafka(
+    kafka: KafkaConnection, timeout: float, alive: Callable[[], bool] | None = None, brokers: int = 1
+) -> None:
     """Poll until Kafka answers metadata requests, or raise SetupError after `timeout` seconds.
 
     `alive` (optional) is checked between polls so a dead local broker fails fast instead of at the timeout.
@@ -443,7 +521,7 @@ def wait_for_kafka(kafka: KafkaConnection, timeout: float, alive: Callable[[], b
     bootstrap = kafka.bootstrap
     deadline = time.monotonic() + timeout
     while True:
-        reason = kafka_answers(kafka, min(5.0, max(1.0, deadline - time.monotonic()))) or ""
+        reason = kafka_answers(kafka, min(5.0, max(1.0, deadline - time.monotonic())), brokers) or ""
         if not reason:
             return
         if "refused the login" in reason:  # waiting does not fix a password
@@ -461,99 +539,143 @@ def wait_for_kafka(kafka: KafkaConnection, timeout: float, alive: Callable[[], b
 # --- lifecycle ---
 
 
-def _ours(settings: Settings) -> tuple[str, str]:
-    """What the command line of our broker contains: the main class and this KIM_HOME's config file."""
-    return (MAIN_CLASS, str(_config_path(settings)))
+def _ours(settings: Settings, node: int = 1) -> tuple[str, str]:
+    """What the command line of a node contains: the main class and this KIM_HOME's config file of that node."""
+    return (MAIN_CLASS, str(_config_path(settings, node)))
 
 
-def broker_pid(settings: Settings) -> int | None:
-    """Pid of this KIM_HOME's broker when it runs (adopting one whose pid file was lost), else None."""
-    pid = read_pid(_pid_path(settings))
-    if pid_alive(pid, _ours(settings)):
+def node_pid(settings: Settings, node: int = 1) -> int | None:
+    """Pid of this KIM_HOME's Kafka node when it runs (adopting one whose pid file was lost), else None."""
+    pid = read_pid(_pid_path(settings, node))
+    if pid_alive(pid, _ours(settings, node)):
         return pid
-    found = find_pids(_ours(settings))
+    found = find_pids(_ours(settings, node))
     if found:
-        write_pid(_pid_path(settings), found[0])
+        write_pid(_pid_path(settings, node), found[0])
         return found[0]
     return None
 
 
+def broker_pid(settings: Settings) -> int | None:
+    """Pid of node 1 (the single broker, or the cluster's first node) when it runs."""
+    return node_pid(settings, 1)
+
+
+def running_nodes(settings: Settings) -> dict[int, int]:
+    """The local cluster's running nodes and their pids."""
+    return {node: pid for node in settings.kafka_nodes if (pid := node_pid(settings, node)) is not None}
+
+
 def broker_running(settings: Settings) -> bool:
-    return broker_pid(settings) is not None
+    """True when any node of the local cluster runs."""
+    return bool(running_nodes(settings))
 
 
-def _running_listeners(settings: Settings) -> str | None:
-    """The `listeners=` line the running broker was started with (from the config file on disk)."""
+def _running_line(settings: Settings, key: str, node: int = 1) -> str | None:
+    """The ``key=`` line a running node was started with (from its config file on disk)."""
     try:
-        for line in _config_path(settings).read_text().splitlines():
-            if line.startswith("listeners="):
+        for line in _config_path(settings, node).read_text().splitlines():
+            if line.startswith(f"{key}="):
                 return line
     except FileNotFoundError:
         return None
     return None
 
 
-def _check_ports(settings: Settings) -> None:
-    for port, var in (
-        (settings.kafka_port, "KIM_KAFKA_PORT"),
-        (settings.kafka_controller_port, "KIM_KAFKA_CONTROLLER_PORT"),
-    ):
-        if port_in_use(HOST, port):
-            raise SetupError(
-                f"port {port} on {HOST} is already in use by another program; stop it or set {var} to a free port"
-            )
+def _check_ports(settings: Settings, nodes: list[int]) -> None:
     if settings.kafka_port == settings.kafka_controller_port:
         raise SetupError(
             "KIM_KAFKA_PORT and KIM_KAFKA_CONTROLLER_PORT are the same port; set them to two different ports"
         )
+    for node in nodes:
+        for port, var in (
+            (settings.kafka_node_port(node), "KIM_KAFKA_PORT"),
+            (settings.kafka_controller_node_port(node), "KIM_KAFKA_CONTROLLER_PORT"),
+        ):
+            if _still_in_use(port):
+                where = "" if node == 1 else f" (node {node}: the setting + {10 * (node - 1)})"
+                raise SetupError(
+                    f"port {port} on {HOST} is already in use by another program; stop it or set {var} to a free "
+                    f"port{where}"
+                )
+
+
+def _still_in_use(port: int, grace: float = 10.0) -> bool:
+    """``port_in_use``, waiting up to ``grace`` s: a node killed a moment ago leaves connections closing."""
+    deadline = time.monotonic() + grace
+    while port_in_use(HOST, port):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.25)
+    return False
 
 
 def start_broker(settings: Settings, timeout: float = 60.0, log: Log = print) -> None:
-    """Start this KIM_HOME's Kafka broker on 127.0.0.1 and wait until it answers; harmless when it already runs."""
+    """Start this KIM_HOME's Kafka nodes that are not running and wait until the cluster answers with all of
+    them; harmless when they all run."""
     with file_lock(settings.run_dir / ".kafka.lock"):
         _start_broker(settings, timeout, log)
 
 
 def _start_broker(settings: Settings, timeout: float, log: Log) -> None:
-    bootstrap = f"{HOST}:{settings.kafka_port}"
-    pid = broker_pid(settings)
-    if pid is not None:
-        if _running_listeners(settings) != _listeners(settings) or not _auth_marker(settings).exists():
+    running = running_nodes(settings)
+    for node in running:
+        listeners = _running_line(settings, "listeners", node)
+        if (
+            listeners != _listeners(settings, node)
+            or _running_line(settings, "listener.security.protocol.map", node) != _protocol_map(settings)
+            or not _auth_marker(settings).exists()
+        ):
             raise SetupError(
-                f"the Kafka broker of {settings.home} already runs with {_running_listeners(settings)}, "
-                "not the ports or authentication now configured (a broker started by an older kim runs without "
-                "authentication); stop it first (kim down), then kim up"
+                f"the Kafka broker of {settings.home} already runs with {listeners}, "
+                "not the ports, TLS or authentication now configured (a broker started by an older kim runs without "
+                "them); stop it first (kim down), then kim up"
             )
+    missing = [node for node in settings.kafka_nodes if node not in running]
+    if not missing:
         try:
-            wait_for_kafka(_login(settings), timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+            wait_for_kafka(_login(settings), timeout, alive=lambda: bool(running_nodes(settings)), brokers=len(running))
         except SetupError as exc:
             raise SetupError(
-                f"the Kafka broker of {settings.home} (pid {pid}) runs but does not answer: {exc}; "
-                f"see {log_path(settings)}, stop it (kim down) and retry"
+                f"the Kafka broker of {settings.home} (pid {', '.join(map(str, running.values()))}) runs but does not "
+                f"answer: {exc}; see {log_path(settings)}, stop it (kim down) and retry"
             ) from None
         return
-    _check_ports(settings)
+    _check_ports(settings, missing)
     ensure_jars(settings, log)
+    ensure_tls(settings.tls_dir)
     started = time.monotonic()
-    log(f"starting Kafka {KAFKA_VERSION} broker on {bootstrap} …")
-    _format_or_upgrade(settings, timeout, log)
+    what = "broker" if settings.kafka_brokers == 1 else f"node{'s' if len(missing) > 1 else ''} {_listed(missing)}"
+    log(f"starting Kafka {KAFKA_VERSION} {what} on {_bootstrap_of(settings, missing)} …")
+    if not running:
+        _format_or_upgrade(settings, timeout, log)
     _write_config(settings)
-    _spawn_and_wait(settings, timeout, _login(settings))
-    log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {log_path(settings)})")
+    _spawn_and_wait(settings, timeout, _login(settings), missing)
+    log(f"  Kafka ready in {time.monotonic() - started:.1f} s (log: {log_path(settings, missing[0])})")
+
+
+def _listed(nodes: list[int]) -> str:
+    return ", ".join(map(str, nodes))
+
+
+def _bootstrap_of(settings: Settings, nodes: list[int]) -> str:
+    return ",".join(f"{HOST}:{settings.kafka_node_port(n)}" for n in nodes)
 
 
 def _login(settings: Settings, mechanism: str = MECHANISM) -> KafkaConnection:
-    """The platform's connection to this broker (PLAIN only during the upgrade)."""
-    return replace(kafka_connection(settings), bootstrap=f"{HOST}:{settings.kafka_port}", mechanism=mechanism)
+    """The platform's connection to this cluster (PLAIN only during the upgrade)."""
+    return replace(
+        kafka_connection(settings), bootstrap=_bootstrap_of(settings, list(settings.kafka_nodes)), mechanism=mechanism
+    )
 
 
 def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
-    """Format a new broker with the platform's SCRAM user; give one formatted by an older kim that user, once.
+    """Format new nodes with the platform's SCRAM user; give a broker formatted by an older kim that user, once.
 
     The upgrade keeps every topic and offset: the broker starts once with a static PLAIN login for the
     platform, which then creates its own SCRAM user (ConfigCommand), and stops again.
     """
-    if not (_data_dir(settings) / "meta.properties").exists():
+    if not _formatted(settings, 1) or settings.kafka_brokers > 1:
         _write_config(settings)
         _format_storage(settings, log)
         return
@@ -561,12 +683,10 @@ def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
         return
     log("  upgrading this broker to authentication (one-off): creating the platform's SCRAM user")
     _write_config(settings, upgrade=True)
-    _spawn_and_wait(settings, timeout, _login(settings, "PLAIN"))
+    _spawn_and_wait(settings, timeout, _login(settings, "PLAIN"), [1])
     try:
         password = _secret(settings.kafka_password_file)
-        properties = KafkaConnection(
-            f"{HOST}:{settings.kafka_port}", PLATFORM_USER, password, "PLAIN"
-        ).java_properties()
+        properties = _login(settings, "PLAIN").java_properties()
         with tempfile.TemporaryDirectory(prefix="kim-admin-") as tmp:
             config = Path(tmp) / "client.properties"
             _write_private(config, properties)
@@ -590,30 +710,66 @@ def _format_or_upgrade(settings: Settings, timeout: float, log: Log) -> None:
     _auth_marker(settings).write_text(_SCRAM_MARK + "\n")
 
 
-def _spawn_and_wait(settings: Settings, timeout: float, kafka: KafkaConnection) -> None:
-    bootstrap = f"{HOST}:{settings.kafka_port}"
-    logfile = log_path(settings)
-    rotate_log(logfile)
-    mark = logfile.stat().st_size if logfile.exists() else 0
-    pid = spawn_detached(
-        _java_argv(settings, MAIN_CLASS, str(_config_path(settings)), heap=HEAP), logfile, cwd=settings.kafka_dir
-    )
-    write_pid(_pid_path(settings), pid)
+def _spawn_and_wait(settings: Settings, timeout: float, kafka: KafkaConnection, nodes: list[int]) -> None:
+    """Start ``nodes`` together (a quorum of three needs two before any answers), then wait for the cluster."""
+    marks: dict[int, int] = {}
+    pids: dict[int, int] = {}
+    for node in nodes:
+        logfile = log_path(settings, node)
+        rotate_log(logfile)
+        marks[node] = logfile.stat().st_size if logfile.exists() else 0
+        argv = _java_argv(settings, MAIN_CLASS, str(_config_path(settings, node)), heap=HEAP)
+        pids[node] = spawn_detached(argv, logfile, cwd=_node_dir(settings, node))
+        write_pid(_pid_path(settings, node), pids[node])
+
+    def alive() -> bool:  # the pids are our own children of a moment ago: no command-line check needed
+        return all(pid_alive(pid) for pid in pids.values())
+
     try:
-        wait_for_kafka(kafka, timeout, alive=lambda: pid_alive(pid, _ours(settings)))
+        deadline = time.monotonic() + timeout
+        for node in nodes:  # each new node answers itself (a killed one may still look registered for a while)
+            own = replace(kafka, bootstrap=_bootstrap_of(settings, [node]))
+            left = max(1.0, deadline - time.monotonic())
+            wait_for_kafka(own, left, alive=alive, brokers=settings.kafka_brokers)
     except SetupError as exc:
-        died = not pid_alive(pid, _ours(settings))
-        stop_broker(settings)
-        reason = "the process exited" if died else str(exc)
+        dead = [node for node, pid in pids.items() if not pid_alive(pid)]
+        node = dead[0] if dead else nodes[0]
+        for started in nodes:
+            stop_node(settings, started)
+        reason = "the process exited" if dead else str(exc)
         raise SetupError(
-            f"Kafka broker failed to start on {bootstrap}: {reason}; last lines of {logfile}:\n"
-            + (log_tail(logfile, 15, offset=mark) or "(nothing logged)")
+            f"Kafka failed to start on {_bootstrap_of(settings, nodes)}: {reason}; last lines of "
+            f"{log_path(settings, node)}:\n"
+            + (log_tail(log_path(settings, node), 15, offset=marks[node]) or "(nothing logged)")
         ) from None
 
 
-def stop_broker(settings: Settings, timeout: float = 30.0) -> bool:
-    """Stop this KIM_HOME's broker (SIGTERM; SIGKILL only after `timeout`). False when it was not running."""
-    pid = broker_pid(settings)
-    stopped = pid is not None and terminate(pid, timeout, _ours(settings))
-    remove_pid(_pid_path(settings))
+def stop_node(settings: Settings, node: int, timeout: float = 30.0, kill: bool = False) -> bool:
+    """Stop one node (SIGTERM, or SIGKILL at once with ``kill``); False when it was not running."""
+    pid = node_pid(settings, node)
+    if pid is None:
+        remove_pid(_pid_path(settings, node))
+        return False
+    if kill:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        wait_gone(pid, 10.0, _ours(settings, node))
+        stopped = True
+    else:
+        stopped = terminate(pid, timeout, _ours(settings, node))
+    remove_pid(_pid_path(settings, node))
     return stopped
+
+
+def stop_broker(settings: Settings, timeout: float = 30.0) -> bool:
+    """Stop every node of this KIM_HOME's cluster (all told at once, so none waits for a quorum the others
+    already left; SIGKILL only after ``timeout``). False when none was running."""
+    running = running_nodes(settings)
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    for node in running:
+        stop_node(settings, node, timeout)
+    for node in settings.kafka_nodes:
+        remove_pid(_pid_path(settings, node))
+    return bool(running)

@@ -3,7 +3,10 @@
 It uses the distribution's PostgreSQL binaries (Debian: /usr/lib/postgresql/<N>/bin) with a cluster of our
 own under KIM_HOME, on its own port, so it never touches a system cluster on 5432. As root, every server
 command runs as the unprivileged `postgres` OS user (PostgreSQL refuses to run as root).
-The superuser `kim` gets a random password kept in `settings.postgres_password_file`; clients connect over TCP.
+The superuser `kim` gets a random password kept in `settings.postgres_password_file`; clients connect over TCP,
+with TLS only: the server presents the installation's certificate (infra/tls.py), `pg_hba.conf` (rewritten at
+every start, so a cluster made by an older kim is upgraded too) accepts TCP logins only as ``hostssl``, and every
+URL the platform hands out verifies the certificate (``sslmode=verify-full``, infra/database_tls.py).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from infra.errors import SetupError
+from infra.postgres_state import refusal_line, refusal_state
 from infra.processes import file_lock, log_tail, meaningful_tail, pid_alive, port_in_use, run_as, run_sync, user_ids
 from infra.settings import Settings
+from infra.tls import ensure_tls
 
 Log = Callable[[str], None]
 
@@ -182,6 +187,64 @@ def _prepare_dirs(settings: Settings, user: str | None) -> None:
     _give_to(log_file, user, 0o640)
 
 
+# --- TLS ---
+
+HBA = """\
+# Written by kim at every start (infra/postgres_server.py); edits here are lost.
+# TCP logins only over TLS (hostssl) with a password; the Unix socket only for the server's own OS user.
+local    all  all                 peer
+hostssl  all  all  127.0.0.1/32   scram-sha-256
+hostssl  all  all  ::1/128        scram-sha-256
+"""
+
+
+def _server_tls(settings: Settings, user: str | None) -> tuple[Path, Path]:
+    """The installation's server certificate and key, copied where the server's OS user owns them.
+
+    PostgreSQL refuses a key that is not its own user's with mode 0600, and as root the server runs as
+    `postgres`, which may not read $KIM_HOME/tls: so a copy under the cluster's directory, renewed every start.
+    """
+    files = ensure_tls(settings.tls_dir)
+    directory = settings.postgres_dir / "tls"
+    directory.mkdir(exist_ok=True)
+    _give_to(directory, user, 0o700)
+    cert, key = directory / "server.pem", directory / "server-key.pem"
+    _copy(files.cert, cert, user, 0o644)
+    _copy(files.key, key, user, 0o600)
+    return cert, key
+
+
+def _copy(source: Path, target: Path, user: str | None, mode: int) -> None:
+    temp = target.with_name(f".{target.name}.tmp")
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(source.read_bytes())
+    _give_to(temp, user, mode)
+    os.replace(temp, target)
+
+
+def _write_hba(settings: Settings, user: str | None) -> None:
+    path = data_dir(settings) / "pg_hba.conf"
+    if path.exists() and path.read_text() == HBA:
+        return
+    temp = path.with_name(".pg_hba.conf.tmp")
+    temp.unlink(missing_ok=True)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(HBA)
+    _give_to(temp, user, 0o600)
+    os.replace(temp, path)
+
+
+def _serves_tls(settings: Settings) -> bool:
+    """Whether the running server was started with TLS (by this kim); unknown counts as yes."""
+    try:
+        return "ssl=on" in (data_dir(settings) / "postmaster.opts").read_text()
+    except (FileNotFoundError, PermissionError):
+        return True
+
+
 # --- password ---
 
 
@@ -275,7 +338,10 @@ def _running_port(settings: Settings) -> int | None:
 
 def _pg_ctl_start(settings: Settings, bin_dir: Path, user: str | None, timeout: float) -> None:
     socket_dir = _socket_dir(settings)
+    cert, key = _server_tls(settings, user)
+    _write_hba(settings, user)
     options = f"-p {settings.postgres_port} -h {HOST} -k {shlex.quote(str(socket_dir) if socket_dir else '')}"
+    options += f" -c ssl=on -c ssl_cert_file={shlex.quote(str(cert))} -c ssl_key_file={shlex.quote(str(key))}"
     argv = [str(bin_dir / "pg_ctl"), "start", "-D", str(data_dir(settings)), "-l", str(log_path(settings))]
     argv += ["-w", "-t", str(max(1, int(timeout))), "-o", options]
     logfile = log_path(settings)
@@ -297,6 +363,9 @@ def start_postgres(settings: Settings, timeout: float = 30.0, log: Log = print) 
 
 
 def _start_postgres(settings: Settings, timeout: float, log: Log) -> None:
+    if postgres_running(settings) and not _serves_tls(settings):
+        log("  restarting PostgreSQL with TLS (an earlier kim started it without)")
+        stop_postgres(settings)
     if postgres_running(settings):
         port = _running_port(settings)
         if port is not None and port != settings.postgres_port:
@@ -389,10 +458,27 @@ def _scrub(text: str, url: str) -> str:
 
 
 def _permanent(exc: BaseException) -> bool:
-    """Errors that retrying will not fix (wrong password, unknown database/user)."""
+    """Errors that retrying will not fix (wrong password, unknown database/user, a certificate not trusted)."""
+    import ssl
+
     import asyncpg
 
-    return isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError | asyncpg.InvalidCatalogNameError)
+    return isinstance(
+        exc,
+        asyncpg.InvalidAuthorizationSpecificationError
+        | asyncpg.InvalidCatalogNameError
+        | asyncpg.ClientConfigurationError
+        | ssl.SSLCertVerificationError,
+    )
+
+
+def _hint(exc: BaseException) -> str:
+    """What to do about a failed connection."""
+    import ssl
+
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "the server's certificate is not trusted: name its CA with sslrootcert=FILE in KIM_DATABASE_URL"
+    return "start it (kim up) or fix KIM_DATABASE_URL"
 
 
 async def _connect(url: str, timeout: float):  # -> asyncpg.Connection
@@ -401,29 +487,37 @@ async def _connect(url: str, timeout: float):  # -> asyncpg.Connection
     return await asyncpg.connect(url, timeout=timeout)
 
 
-async def _wait_connect(url: str, timeout: float):  # -> asyncpg.Connection
-    """Connect to `url`, retrying while the server is not up yet; SetupError (without the password) on giving up."""
+async def _wait_connect(url: str, timeout: float, local: bool = True):  # -> asyncpg.Connection
+    """Connect to `url`, retrying while the server is not up yet; SetupError (without the password) on giving up.
+
+    A server that runs but refuses for a reason waiting will not cure (shutting down) is named at once, one that
+    is starting up or recovering is named when the time is up (infra/postgres_state.py; `local`: kim runs it).
+    """
     deadline = time.monotonic() + timeout
     while True:
         try:
             return await _connect(url, timeout=max(1.0, min(5.0, deadline - time.monotonic())))
         except Exception as exc:  # reported below, without the password
+            state = refusal_state(exc)
+            if state is not None and (not state.passing or time.monotonic() >= deadline):
+                raise SetupError(refusal_line(state, _endpoint(url), _scrub(str(exc), url), local=local)) from None
             if _permanent(exc) or time.monotonic() >= deadline:
-                reason = _scrub(f"{type(exc).__name__}: {exc}".rstrip(": "), url)
-                raise SetupError(
-                    f"cannot reach PostgreSQL at {_endpoint(url)} ({reason}); start it (kim up) or fix KIM_DATABASE_URL"
-                ) from None
+                reason = _scrub(f"{type(exc).__name__}: {exc}".splitlines()[0].rstrip(": "), url)
+                raise SetupError(f"cannot reach PostgreSQL at {_endpoint(url)} ({reason}); {_hint(exc)}") from None
             await asyncio.sleep(0.2)
 
 
-async def _wait(url: str, timeout: float) -> None:
-    conn = await _wait_connect(url, timeout)
+async def _wait(url: str, timeout: float, local: bool) -> None:
+    conn = await _wait_connect(url, timeout, local)
     await conn.close()
 
 
-def wait_for_database(url: str, timeout: float) -> None:
-    """Poll until PostgreSQL at `url` accepts a connection, or raise SetupError (never showing the password)."""
-    run_sync(_wait(url, timeout))
+def wait_for_database(url: str, timeout: float, local: bool = True) -> None:
+    """Poll until PostgreSQL at `url` accepts a connection, or raise SetupError (never showing the password).
+
+    `local`: the server is the one kim runs (the advice names `kim down postgres`/`kim up postgres`).
+    """
+    run_sync(_wait(url, timeout, local))
 
 
 def _quote_ident(name: str) -> str:

@@ -39,6 +39,7 @@ from streams.runtime.bulk import catch_up
 from streams.sdk.draft import agencies
 from streams.usecases.publish_in_order import publish_in_order
 from tests.integration.conftest import REPO, Lane, _delete_topics, _migrate, role_urls
+from tests.integration.https import trusting
 
 START = date(2025, 1, 1)
 AS_OF = datetime(2025, 12, 31, 12, 0, tzinfo=UTC)
@@ -121,9 +122,12 @@ def free_port() -> int:
 
 
 class Server:
+    """`kim serve` on the lane over HTTPS with the lane installation's certificate; requests verify it."""
+
     def __init__(self, lane: Lane, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.home = lane.home
+        self.base = f"https://127.0.0.1:{self.port}"
         self.log = lane.home / f"serve-{self.port}.log"
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
@@ -148,7 +152,7 @@ class Server:
     def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
         request = urllib.request.Request(self.base + path, headers=headers or {})
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=60, context=trusting(self.home)) as response:
                 return response.status, dict(response.headers), response.read()
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), error.read()

@@ -22,7 +22,7 @@ from infra.client_keys import ClientKeyStore
 from schemas import EncodeError
 from schemas.sealing import KeyRing, new_key
 from schemas.signing import SigningKey
-from streams.kafka.connection import KafkaConnection, KafkaLoginError
+from streams.kafka.connection import KafkaLoginError
 from streams.sdk.prepare import Preparer
 from streams.sdk.publisher import EventDraft, Publisher
 from tests.integration.conftest import Lane
@@ -40,7 +40,7 @@ def credentials(output: str) -> dict[str, str]:
     """The lines `kim agency add` prints once: Kafka username/password, signing key, gateway token."""
     fields = {}
     for line in output.splitlines():
-        for label in ("Kafka username", "Kafka password", "signing key", "gateway token"):
+        for label in ("Kafka username", "Kafka password", "signing key", "gateway token", "Kafka CA file"):
             if line.strip().startswith(label):
                 fields[label] = line.strip()[len(label) :].strip()
     return fields
@@ -71,7 +71,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
     assert added.returncode == 0, added.stderr
     creds = credentials(added.stdout)
     assert creds["Kafka username"] == "agency-jobcenter"
-    login = KafkaConnection(lane.bootstrap, creds["Kafka username"], creds["Kafka password"])
+    login = lane.kafka.login_as(creds["Kafka username"], creds["Kafka password"])
     key = SigningKey.parse(creds["signing key"])
     listed = kim(lane, "agency", "list")
     assert listed.returncode == 0 and "JOBCENTER" in listed.stdout and key.key_id in listed.stdout
@@ -86,18 +86,18 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
     async def scenario() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
-        async with Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, **sdk) as partner:
+        async with Publisher(lane.kafka, "JOBCENTER", topic_prefix=lane.prefix, **sdk) as partner:
             with pytest.raises(EncodeError, match="cannot seal the client's pseudonym"):
                 await partner.publish(opened("DO-W9-0"))  # no key table on the partner's side: never in clear
         async with (
             # the agency's login, publishing from the platform machine
             ClientKeyStore(lane.database_url, lane.secrets) as keys,
-            Publisher(lane.bootstrap, "JOBCENTER", topic_prefix=lane.prefix, client_keys=keys, **sdk) as jobcenter,
+            Publisher(lane.kafka, "JOBCENTER", topic_prefix=lane.prefix, client_keys=keys, **sdk) as jobcenter,
         ):
             own = await jobcenter.publish(opened("DO-W9-1"))
         reached(own.topic, own.partition, own.offset)
         with pytest.raises(ValueError, match="the signing key is JOBCENTER's, not JUGENDAMT's"):
-            Publisher(lane.bootstrap, "JUGENDAMT", topic_prefix=lane.prefix, **sdk)
+            Publisher(lane.kafka, "JUGENDAMT", topic_prefix=lane.prefix, **sdk)
 
         # With its own Kafka login, a raw producer sends events that claim another agency.
         ring = KeyRing()  # sealing keys in memory: what is tested here is the signature
@@ -154,7 +154,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
         # A wrong password is refused by name, not as "cannot bootstrap".
         wrong = dict(sdk, password="not-the-password")
-        refused = await expect_refused(Publisher(lane.bootstrap, "JOBCENTER", **wrong).start(), KafkaLoginError)
+        refused = await expect_refused(Publisher(lane.kafka, "JOBCENTER", **wrong).start(), KafkaLoginError)
         assert str(refused).startswith("Kafka refused the login of 'agency-jobcenter': wrong username or password")
 
         # The gateway: the token names the agency; no token, or a claim of another agency, is refused.
@@ -186,7 +186,7 @@ def test_an_agency_publishes_only_as_itself_reads_nothing_and_loses_access_when_
 
     async def after_removal() -> None:
         sdk = dict(username=login.username, password=login.password, signing_key=creds["signing key"])
-        await expect_refused(Publisher(lane.bootstrap, "JOBCENTER", **sdk).start(), KafkaLoginError)
+        await expect_refused(Publisher(lane.kafka, "JOBCENTER", **sdk).start(), KafkaLoginError)
         config = GatewayConfig(lane.kafka, lane.prefix, database_url=lane.database_url, secrets=lane.secrets)
         async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
             bearer = {"Authorization": f"Bearer {creds['gateway token']}"}
@@ -204,10 +204,17 @@ def test_refusals_of_the_cli_are_one_line(lane: Lane) -> None:
     absent = kim(lane, "agency", "remove", "JUGENDAMT")
     assert absent.returncode == 1
     assert absent.stderr == "error: JUGENDAMT has no identity to remove (kim agency list shows who has one)\n"
-    plain = {"KIM_KAFKA_SECURITY": "plaintext", "KIM_KAFKA_USERNAME": "", "KIM_KAFKA_PASSWORD": ""}
+    plain = {
+        "KIM_KAFKA_SECURITY": "plaintext",
+        "KIM_KAFKA_USERNAME": "",
+        "KIM_KAFKA_PASSWORD": "",
+        "KIM_KAFKA_CA_FILE": "",
+    }
     unauthenticated = kim(lane, "agency", "add", "JUGENDAMT", **plain)
     assert unauthenticated.returncode == 1
-    assert unauthenticated.stderr.startswith("error: agency principals need a cluster with authentication")
+    warning, refusal = unauthenticated.stderr.splitlines()
+    assert warning.startswith("warning: KIM_KAFKA_SECURITY=plaintext: events and logins travel to Kafka unencrypted")
+    assert refusal.startswith("error: agency principals need a cluster with SCRAM logins")
     assert kim(lane, "agency", "list", **plain).returncode == 0  # the database alone answers a listing
     events = lane.home / "one.jsonl"
     events.write_text(
@@ -220,6 +227,7 @@ def test_refusals_of_the_cli_are_one_line(lane: Lane) -> None:
     missing = kim(lane, "status", KIM_KAFKA_USERNAME="")
     assert missing.returncode == 1
     assert missing.stderr == (
-        "error: KIM_KAFKA_SECURITY=sasl_scram needs KIM_KAFKA_USERNAME and KIM_KAFKA_PASSWORD (the platform "
-        "principal of the cluster); set both\n"
+        "error: KIM_KAFKA_SECURITY=sasl_ssl needs KIM_KAFKA_USERNAME and KIM_KAFKA_PASSWORD (the platform "
+        "principal of the cluster); set both, or KIM_KAFKA_SECURITY=ssl for a cluster that authenticates by "
+        "certificate\n"
     )

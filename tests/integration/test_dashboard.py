@@ -17,6 +17,7 @@ from infra.processes import run_sync
 from infra.settings import Settings
 from tests.integration.analytics_lane import Server, analytics_lane, case_manager_figures
 from tests.integration.conftest import Lane
+from tests.integration.https import spki_pin
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +55,13 @@ def server(filled: Lane) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(server: Server):
     assert CHROMIUM.exists(), "/usr/bin/chromium is missing: run the suite with ./kim test (it installs chromium)"
     from playwright.sync_api import sync_playwright
 
+    trust = f"--ignore-certificate-errors-spki-list={spki_pin(server.home)}"  # the installation's CA, nothing else
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*FLAGS, trust])
         yield browser
         browser.close()
 

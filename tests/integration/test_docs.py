@@ -56,6 +56,7 @@ from streams.sdk.draft import EventDraft
 from streams.sdk.prepare import Preparer
 from tests.integration.conftest import REPO, Lane
 from tests.integration.docs_blocks import SHELL, Block, Command, blocks, commands, missing_output
+from tests.integration.https import trusting
 
 pytestmark = pytest.mark.integration
 
@@ -174,10 +175,11 @@ class PageRun:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert server.poll() is None, f"{command.where(self.page)}: `{command.text}` ended:\n{log.read_text()}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+            try:  # over HTTPS, verified against the CA the server made under the page's KIM_HOME
+                context = trusting(Path(self.env["KIM_HOME"]))
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=5, context=context):
                     return
-            except OSError:  # not listening yet (urllib's URLError is an OSError)
+            except OSError:  # not listening yet, or its CA not made yet (urllib's URLError is an OSError)
                 time.sleep(0.2)
         raise AssertionError(f"{command.where(self.page)}: `{command.text}` did not answer:\n{log.read_text()}")
 

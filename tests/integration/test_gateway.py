@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from infra import agencies
 from infra.processes import free_port, run_sync
@@ -21,6 +21,7 @@ from streams.kafka.topics import end_offsets
 from streams.sdk.pool import PublisherPool
 from tests.integration.conftest import Lane
 from tests.integration.helpers import client_keys, read_all
+from tests.integration.https import https_client
 from web.gateway import GatewayConfig, make_app
 from web.gateway.app import POOL
 
@@ -50,11 +51,11 @@ CLOSED = {
 Scenario = Callable[[TestClient], Awaitable[None]]
 
 
-def with_gateway(config: GatewayConfig, scenario: Scenario) -> None:
-    """Run ``scenario`` against a real HTTP server on a loopback port; the app (and its producers) close after."""
+def with_gateway(config: GatewayConfig, scenario: Scenario, lane: Lane) -> None:
+    """Run ``scenario`` against a real HTTPS server on a loopback port; the app (and its producers) close after."""
 
     async def main() -> None:
-        async with TestClient(TestServer(make_app(config), host="127.0.0.1")) as client:
+        async with https_client(make_app(config), lane.env(), lane.home) as client:
             await scenario(client)
 
     asyncio.run(main())
@@ -119,7 +120,7 @@ def test_one_event_is_acknowledged_by_kafka_and_readable_from_its_offset(lane: L
         assert await as_sent(lane, event) == OPENED["payload"]
         assert b"P-7f3a9c" not in record.value  # sealed by the gateway: never on the log in clear
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_a_batch_is_published_in_order_with_an_offset_per_event(lane: Lane) -> None:
@@ -141,7 +142,7 @@ def test_a_batch_is_published_in_order_with_an_offset_per_event(lane: Lane) -> N
             assert (event.event_type, event.event_id) == (sent["event_type"], result["event_id"])
             assert await as_sent(lane, event) == sent["payload"]
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_an_invalid_batch_publishes_nothing_and_names_each_bad_event_by_index(lane: Lane) -> None:
@@ -168,7 +169,7 @@ def test_an_invalid_batch_publishes_nothing_and_names_each_bad_event_by_index(la
         }
         assert await total_end_offset(lane) == before  # not one event reached Kafka
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_an_invalid_single_event_lists_every_field_and_domain_rules_apply(lane: Lane) -> None:
@@ -193,7 +194,7 @@ def test_an_invalid_single_event_lists_every_field_and_domain_rules_apply(lane: 
         )
         assert await total_end_offset(lane) == 0
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_size_limits_give_413(lane: Lane) -> None:
@@ -218,7 +219,7 @@ def test_size_limits_give_413(lane: Lane) -> None:
         assert body["error"] == "the batch holds 4 events; at most 3 per request"
         assert await total_end_offset(lane) == 0
 
-    with_gateway(lane_config(lane, max_body_bytes=4096, max_batch=3), scenario)
+    with_gateway(lane_config(lane, max_body_bytes=4096, max_batch=3), scenario, lane)
 
 
 def test_the_calling_agency_is_its_token_and_nothing_it_claims(lane: Lane) -> None:
@@ -253,7 +254,7 @@ def test_the_calling_agency_is_its_token_and_nothing_it_claims(lane: Lane) -> No
         (record,) = await read_all(lane, "kim.cases")
         assert dict(record.headers)["kim.signer"].decode().startswith("JOBCENTER.")  # signed with its own key
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 @pytest.mark.parametrize(
@@ -281,7 +282,7 @@ def test_unusable_requests_get_a_one_line_reason_never_a_traceback(
         assert body["error"].startswith(error), body
         assert "\n" not in body["error"] and "Traceback" not in body["error"]
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_openapi_document_describes_every_event_type_and_health_answers(lane: Lane) -> None:
@@ -327,7 +328,7 @@ def test_openapi_document_describes_every_event_type_and_health_answers(lane: La
         response = await client.get("/v1/events")
         assert response.status == 405 and response.headers["Allow"] == "POST"
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_date_fields_are_described_as_iso_dates(lane: Lane) -> None:
@@ -350,7 +351,7 @@ def test_date_fields_are_described_as_iso_dates(lane: Lane) -> None:
         }
         assert declared <= dates
 
-    with_gateway(lane_config(lane), scenario)
+    with_gateway(lane_config(lane), scenario, lane)
 
 
 def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
@@ -360,7 +361,7 @@ def test_kafka_unreachable_is_a_503_and_never_a_202(lane: Lane) -> None:
     app[POOL] = PublisherPool(nowhere, topic_prefix="nowhere.", request_timeout_ms=2000)
 
     async def main() -> None:
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        async with https_client(app, lane.env(), lane.home) as client:
             response = await client.post("/v1/events", json=OPENED, headers=AGENCY)
             body = await body_of(response)
             assert response.status == 503, body
@@ -388,4 +389,4 @@ def test_an_unacknowledged_send_is_a_503_naming_what_was_not_published(lane: Lan
         )
         assert body["errors"][1]["reason"] == "not sent after an earlier failure"
 
-    with_gateway(config, scenario)
+    with_gateway(config, scenario, lane)

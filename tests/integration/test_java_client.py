@@ -105,7 +105,7 @@ def test_java_client_reproduces_every_vector_and_refuses_what_partners_may_not_s
 
 def credentials(output: str) -> dict[str, str]:
     """The secrets `kim agency add` prints once, by label."""
-    labels = ("Kafka username", "Kafka password", "signing key")
+    labels = ("Kafka username", "Kafka password", "signing key", "Kafka CA file")
     return {
         label: line.strip()[len(label) :].strip()
         for line in output.splitlines()
@@ -123,6 +123,7 @@ def run_example(lane: Lane, creds: dict[str, str]) -> subprocess.CompletedProces
         KIM_AGENCY_USERNAME=creds["Kafka username"],
         KIM_AGENCY_PASSWORD=creds["Kafka password"],
         KIM_AGENCY_SIGNING_KEY=creds["signing key"],
+        KIM_KAFKA_CA_FILE=creds["Kafka CA file"],
         KIM_TOPIC_PREFIX=lane.prefix,
         KIM_CASE_ID=CASE,
         KIM_CASE_MANAGER_REF=MANAGER,
@@ -137,7 +138,7 @@ def test_java_example_publishes_as_the_agency_and_the_caseload_applies_it(lane: 
     added = run_kim(lane, "agency", "add", "JOBCENTER", timeout=300)
     assert added.returncode == 0, added.stderr
     creds = credentials(added.stdout)
-    assert creds.keys() == {"Kafka username", "Kafka password", "signing key"}, list(creds)
+    assert creds.keys() == {"Kafka username", "Kafka password", "signing key", "Kafka CA file"}, list(creds)
     worker = lane.worker("caseload")
 
     async def open_case() -> tuple[str, int, int]:

@@ -24,9 +24,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from infra.http_tls import HttpTls, http_tls
 from infra.processes import free_port
+from infra.settings import load_settings
 from tests.integration.conftest import REPO, Lane
 from tests.integration.helpers import run_kim
+from tests.integration.https import ca_file
 from web.analysts.app import ENDPOINTS, WebConfig
 from web.analysts.app import make_app as analysts_app
 from web.analysts.params import OFFSET
@@ -95,21 +98,29 @@ def agency_token(lane: Lane, agency: str) -> str:
 
 
 @asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    """``app`` on a free loopback port until the block ends; yields its base URL."""
+async def serving(app: web.Application, tls: HttpTls) -> AsyncIterator[str]:
+    """``app`` on a free loopback port over HTTPS, as `kim gateway` and `kim serve` listen, until the block ends;
+    yields its base URL."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
     try:
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        yield f"http://127.0.0.1:{port}"
+        await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls.context).start()
+        yield f"{tls.scheme}://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 
 
+def lane_tls(lane: Lane) -> HttpTls:
+    """The lane installation's HTTPS, made as the servers make it (its own CA under the lane's KIM_HOME)."""
+    tls = http_tls(load_settings(lane.env()))
+    assert tls.context is not None and tls.ca is not None
+    return tls
+
+
 async def schemathesis(base: str, home: Path, settings: str, *options: str) -> tuple[int, str]:
     """`st run BASE/openapi.json --checks all` with ``settings`` (schemathesis.toml), bounded and seeded, without a
-    stored example database."""
+    stored example database; it verifies the server's certificate against the CA under ``home`` (KIM_HOME)."""
     config = home / f"schemathesis-{base.rsplit(':', 1)[1]}.toml"  # one per server
     config.write_text(settings)
     process = await asyncio.create_subprocess_exec(
@@ -131,6 +142,8 @@ async def schemathesis(base: str, home: Path, settings: str, *options: str) -> t
         "none",
         "--workers",
         "1",
+        "--tls-verify",
+        str(ca_file(home)),
         *options,
         cwd=home,  # its crash cache (.schemathesis/) stays in the lane's home, not the checkout
         env={**os.environ, "SCHEMATHESIS_HOOKS": __name__, "PYTHONPATH": str(REPO)},
@@ -162,7 +175,7 @@ def test_the_gateway_does_what_its_openapi_document_says(lane: Lane, token: str)
     config = GatewayConfig(lane.kafka, lane.prefix, database_url=url, secrets=lane.secrets)
 
     async def run() -> tuple[int, str]:
-        async with serving(gateway_app(config)) as base:
+        async with serving(gateway_app(config), lane_tls(lane)) as base:
             # filter_too_much is Hypothesis's health check on its own effort (drawn batches of 26 event shapes that a
             # oneOf discards), not a check of the server: suppressed, the fuzzer keeps drawing instead of giving up.
             options = ("--header", f"Authorization: Bearer {token}", "--suppress-health-check", "filter_too_much")
@@ -175,7 +188,7 @@ def test_the_analysts_api_does_what_its_openapi_document_says(lane: Lane) -> Non
     config = WebConfig(lane.role_urls.get("analyst", lane.database_url), lane.prefix, max_wait=MAX_WAIT)
 
     async def run() -> tuple[int, str]:
-        async with serving(analysts_app(config)) as base:
+        async with serving(analysts_app(config), lane_tls(lane)) as base:
             return await schemathesis(base, lane.home, ANALYSTS_CONFIG)
 
     assert_conforms(asyncio.run(run()))

@@ -113,7 +113,7 @@ def test_a_removed_agencys_key_counts_only_for_what_the_broker_appended_before_t
     added = kim(lane, "agency", "add", "WOHNUNGSAMT")
     assert added.returncode == 0, added.stderr
     creds = credentials(added.stdout)
-    login = KafkaConnection(lane.bootstrap, creds["Kafka username"], creds["Kafka password"])
+    login = lane.kafka.login_as(creds["Kafka username"], creds["Kafka password"])
     key = SigningKey.parse(creds["signing key"])
     wohnungsamt = preparer(lane, "WOHNUNGSAMT")
     worker = lane.worker("caseload")

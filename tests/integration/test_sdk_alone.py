@@ -82,6 +82,7 @@ def test_the_sdk_installs_alone_and_publishes_as_the_agency(lane: Lane, tmp_path
         "KIM_AGENCY_USERNAME": creds["Kafka username"],
         "KIM_AGENCY_PASSWORD": creds["Kafka password"],
         "KIM_AGENCY_SIGNING_KEY": creds["signing key"],
+        "KIM_KAFKA_CA_FILE": creds["Kafka CA file"],
         "KIM_AGENCY": "JUGENDMIGRATIONSDIENST",
         "KIM_CASE_ID": case_id,
         "KIM_TOPIC_PREFIX": lane.prefix,

@@ -85,6 +85,7 @@ def test_an_agency_publishes_with_the_typescript_client_and_the_worker_applies_i
                 "KIM_AGENCY_USERNAME": creds["Kafka username"],
                 "KIM_AGENCY_PASSWORD": creds["Kafka password"],
                 "KIM_AGENCY_SIGNING_KEY": creds["signing key"],
+                "KIM_KAFKA_CA_FILE": creds["Kafka CA file"],
                 "KIM_TOPIC_PREFIX": lane.prefix,
                 "KIM_CASE_ID": CASE,
                 "KIM_LEBENSLAGE": "WORK",

@@ -21,7 +21,8 @@ def test_a_local_role_logs_in_with_its_own_password_file_and_never_the_owners(tm
         db_roles.database_url(settings, db_roles.WORKER)
     (tmp_path / "db-worker.password").write_text("w/rk+er\n")
     url = db_roles.database_url(settings, db_roles.WORKER)
-    assert url == "postgresql://kim_worker_login:w%2Frk%2Ber@127.0.0.1:15432/kim"
+    ca = tmp_path / "tls" / "ca.pem"
+    assert url == f"postgresql://kim_worker_login:w%2Frk%2Ber@127.0.0.1:15432/kim?sslmode=verify-full&sslrootcert={ca}"
     assert "owner-secret" not in url
     assert db_roles.database_url(settings, db_roles.ADMIN) == settings.database_url
     assert db_roles.fallbacks(settings) == [] and db_roles.fallback_note(settings) is None
@@ -31,8 +32,8 @@ def test_an_external_database_takes_a_url_per_role_and_says_which_roles_fall_bac
     env = {"KIM_HOME": str(tmp_path), "KIM_DATABASE_URL": EXTERNAL}
     worker = "postgresql://w:pw@db.example:5432/kim"
     settings = load_settings({**env, "KIM_WORKER_DATABASE_URL": worker})
-    assert db_roles.database_url(settings, db_roles.WORKER) == worker
-    assert db_roles.database_url(settings, db_roles.ANALYST) == EXTERNAL
+    assert db_roles.database_url(settings, db_roles.WORKER) == worker + "?sslmode=verify-full"
+    assert db_roles.database_url(settings, db_roles.ANALYST) == EXTERNAL + "?sslmode=verify-full"
     assert db_roles.fallbacks(settings) == ["operations", "analyst", "gateway"]
     note = db_roles.fallback_note(settings)
     assert note is not None and "no separation" in note and "KIM_GATEWAY_DATABASE_URL" in note

@@ -12,10 +12,16 @@ def test_defaults_run_local_services() -> None:
 
 
 def test_existing_services_are_used_when_configured() -> None:
-    settings = load_settings({"KIM_KAFKA_BOOTSTRAP": "b1:9092,b2:9092", "KIM_DATABASE_URL": "postgresql://u:p@db/kim"})
+    settings = load_settings(
+        {
+            "KIM_KAFKA_BOOTSTRAP": "b1:9092,b2:9092",
+            "KIM_KAFKA_SECURITY": "ssl",
+            "KIM_DATABASE_URL": "postgresql://u:p@db/kim",
+        }
+    )
     assert not settings.local_kafka and not settings.local_postgres
     assert settings.kafka_bootstrap == "b1:9092,b2:9092"
-    assert settings.database_url == "postgresql://u:p@db/kim"
+    assert settings.database_url == "postgresql://u:p@db/kim?sslmode=verify-full"  # TLS verified unless told otherwise
 
 
 @pytest.mark.parametrize(

@@ -87,10 +87,14 @@ def test_unsigned_records_count_only_below_the_pre_signing_cutoff() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"KIM_KAFKA_SECURITY": "ssl"}, "KIM_KAFKA_SECURITY='ssl' is not one of plaintext, sasl_scram"),
+        ({"KIM_KAFKA_SECURITY": "tls"}, "KIM_KAFKA_SECURITY='tls' is not one of sasl_ssl, ssl, sasl_scram, plaintext"),
         ({"KIM_KAFKA_USERNAME": "u"}, "are for an external cluster"),
         ({"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "sasl_scram"}, "needs KIM_KAFKA_USERNAME and"),
-        ({"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_PASSWORD": "p"}, "but KIM_KAFKA_SECURITY is plaintext"),
+        (
+            {"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "ssl", "KIM_KAFKA_PASSWORD": "p"},
+            "but KIM_KAFKA_SECURITY is ssl",
+        ),
+        ({"KIM_KAFKA_BOOTSTRAP": "b:9092"}, "KIM_KAFKA_SECURITY=sasl_ssl needs KIM_KAFKA_USERNAME"),
     ],
 )
 def test_kafka_security_settings_are_checked(env: dict[str, str], message: str) -> None:
@@ -107,8 +111,10 @@ def test_an_external_cluster_with_a_login_gives_every_client_those_options() -> 
     assert kafka.options()["bootstrap_servers"] == "b:9092"
     assert child_env(kafka)["KIM_KAFKA_PASSWORD"] == "secret"
     assert "secret" not in repr(kafka)
-    plain = kafka_connection(load_settings({"KIM_KAFKA_BOOTSTRAP": "b:9092"}))
-    assert plain.options() == {"bootstrap_servers": "b:9092"}
+    plain_settings = load_settings({"KIM_KAFKA_BOOTSTRAP": "b:9092", "KIM_KAFKA_SECURITY": "plaintext"})
+    assert plain_settings.warnings and "unencrypted" in plain_settings.warnings[0]
+    plain = kafka_connection(plain_settings)
+    assert plain.options() == {"bootstrap_servers": "b:9092", "security_protocol": "PLAINTEXT"}
     assert signing_secret(plain) is None
     with pytest.raises(SetupError, match="only on an authenticated cluster"):
         required_signing_secret(plain)

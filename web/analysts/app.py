@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -319,14 +320,26 @@ async def plotly_js(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(path, headers={"Content-Type": "text/javascript; charset=utf-8"})
 
 
-def serve(config: WebConfig, host: str, port: int, announce: Callable[[str], None] = print) -> None:
+def serve(
+    config: WebConfig,
+    host: str,
+    port: int,
+    announce: Callable[[str], None] = print,
+    ssl_context: ssl.SSLContext | None = None,
+    note: str = "",
+) -> None:
+    """Serve HTTPS with ``ssl_context`` (plain HTTP without one); ``note`` says which certificate clients trust."""
     app = make_app(config)
-    url = f"http://{host}:{port}"
+    url = f"{'https' if ssl_context else 'http'}://{host}:{port}"
     web.run_app(
         app,
         host=host,
         port=port,
-        print=lambda _: announce(f"KIM analytics on {url}/ (dashboard), {url}/openapi.json (API); Ctrl-C stops it"),
+        ssl_context=ssl_context,
+        print=lambda _: announce(
+            f"KIM analytics on {url}/ (dashboard), {url}/openapi.json (API){'; ' + note if note else ''}; "
+            "Ctrl-C stops it"
+        ),
         handle_signals=True,
         access_log=None,
     )

@@ -11,9 +11,11 @@
  *   KIM_CASE_ID              the case, e.g. DO-2026-000123
  *   KIM_TOPIC_PREFIX         prefix of the topic names (default none)
  *   KIM_SCHEMAS              the contract's schemas/avro directory (default: the repository's)
- *   KIM_KAFKA_TLS            "1" to connect with TLS (default plaintext)
+ *   KIM_KAFKA_CA_FILE        the CA file `kim agency add` named (default: node's trust store)
+ *   KIM_KAFKA_TLS            "0" to connect without TLS (closed test networks only; default TLS)
  *   KIM_LEBENSLAGE, KIM_PRIORITY  the need (default LANGUAGE, HIGH)
  */
+import * as fs from "node:fs";
 import * as path from "node:path";
 
 import { KimError, KimPublisher, loadCatalog } from "../src";
@@ -22,6 +24,12 @@ function setting(name: string, fallback?: string): string {
   const value = process.env[name] ?? fallback;
   if (value === undefined || value === "") throw new KimError(`set ${name} (see the top of examples/publish_need.ts)`);
   return value;
+}
+
+function tls(): boolean | { ca: string[] } {
+  if (process.env.KIM_KAFKA_TLS === "0") return false;
+  const ca = process.env.KIM_KAFKA_CA_FILE;
+  return ca ? { ca: [fs.readFileSync(ca, "utf8")] } : true;
 }
 
 async function main(): Promise<void> {
@@ -33,7 +41,7 @@ async function main(): Promise<void> {
     password: setting("KIM_AGENCY_PASSWORD"),
     signingKey: setting("KIM_AGENCY_SIGNING_KEY"),
     topicPrefix: process.env.KIM_TOPIC_PREFIX ?? "",
-    ssl: process.env.KIM_KAFKA_TLS === "1",
+    ssl: tls(),
   });
   try {
     const caseId = setting("KIM_CASE_ID");

@@ -1,8 +1,8 @@
 /**
  * `KimPublisher`: one long-lived kafkajs producer that publishes an agency's drafts as signed records.
  * Idempotent (so a retried send is never stored twice) with acks from all in-sync replicas; logs in with
- * SASL/SCRAM-SHA-512 (`ssl` passes through to kafkajs, for brokers with TLS). The partition is chosen by the
- * contract's rule (`partitionOf`), the same one Kafka's Java client and the platform use.
+ * SASL/SCRAM-SHA-512 over TLS (`ssl` passes through to kafkajs; give it the installation's CA). The partition
+ * is chosen by the contract's rule (`partitionOf`), the same one Kafka's Java client and the platform use.
  */
 import type { ConnectionOptions } from "node:tls";
 import { Kafka, logLevel, type Producer } from "kafkajs";
@@ -25,7 +25,8 @@ export interface PublisherOptions {
   agency?: string;
   /** Prepended to the contract's topic names (test installations use `test-xxxx.`). */
   topicPrefix?: string;
-  /** TLS for the broker connection: true, or node's TLS options (CA, …). Default: plaintext. */
+  /** TLS for the broker connection: node's TLS options (`{ ca: [pem] }` with the CA `kim agency add` named), true
+   * (node's trust store), or false (plaintext, closed test networks only). Default: true. */
   ssl?: boolean | ConnectionOptions;
   clientId?: string;
   /** How long to wait for the broker, per request (ms). */
@@ -57,7 +58,7 @@ export class KimPublisher {
     const kafka = new Kafka({
       clientId: options.clientId ?? `kim-ts-${this.agency.toLowerCase()}`,
       brokers: brokers.map((b) => b.trim()).filter(Boolean),
-      ssl: options.ssl ?? false,
+      ssl: options.ssl ?? true,
       sasl: { mechanism: "scram-sha-512", username: options.username, password: options.password },
       requestTimeout: options.requestTimeout ?? 30_000,
       logLevel: logLevel.ERROR,

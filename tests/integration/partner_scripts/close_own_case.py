@@ -15,6 +15,7 @@ kafka = KafkaConnection(
     os.environ["KIM_KAFKA_BOOTSTRAP"],
     username=os.environ["KIM_AGENCY_USERNAME"],
     password=os.environ["KIM_AGENCY_PASSWORD"],
+    ca_file=os.environ["KIM_KAFKA_CA_FILE"],  # the CA `kim agency add` named; brokers are verified against it
 )
 agency, case_id = os.environ["KIM_AGENCY"], os.environ["KIM_CASE_ID"]
 signing_key = os.environ["KIM_AGENCY_SIGNING_KEY"]

@@ -125,7 +125,8 @@ public final class KimPublisher implements AutoCloseable {
         private String bootstrap = "127.0.0.1:19092";
         private String username;
         private String password;
-        private String securityProtocol = "SASL_PLAINTEXT";
+        private String securityProtocol = "SASL_SSL";
+        private String caFile;
         private String mechanism = "SCRAM-SHA-512";
         private String agency;
         private SigningKey signingKey;
@@ -149,9 +150,18 @@ public final class KimPublisher implements AutoCloseable {
             return this;
         }
 
-        /** {@code SASL_PLAINTEXT} (default), {@code SASL_SSL} (add {@code ssl.*} with {@link #property}), … */
+        /** {@code SASL_SSL} (default: TLS, verified), or {@code SASL_PLAINTEXT} on a closed test network only. */
         public Builder securityProtocol(String protocol) {
             this.securityProtocol = protocol;
+            return this;
+        }
+
+        /**
+         * The CA file (PEM) {@code kim agency add} named: the brokers' certificates are verified against it.
+         * Without one, the JVM's own trust store verifies them.
+         */
+        public Builder caFile(String path) {
+            this.caFile = path;
             return this;
         }
 
@@ -227,6 +237,10 @@ public final class KimPublisher implements AutoCloseable {
             props.putIfAbsent(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, String.valueOf(timeout.toMillis()));
             props.putIfAbsent(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, String.valueOf(2 * timeout.toMillis()));
             props.put("security.protocol", securityProtocol);
+            if (caFile != null && !caFile.isBlank()) {
+                props.put("ssl.truststore.type", "PEM");
+                props.put("ssl.truststore.location", caFile);
+            }
             if (username != null) {
                 props.put("sasl.mechanism", mechanism);
                 props.put("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required"

@@ -20,7 +20,8 @@ import network.kim.partner.SigningKey;
  *
  * <pre>
  *   KIM_KAFKA_BOOTSTRAP       brokers (default 127.0.0.1:19092)
- *   KIM_KAFKA_SECURITY_PROTOCOL  SASL_PLAINTEXT (default) or SASL_SSL
+ *   KIM_KAFKA_SECURITY_PROTOCOL  SASL_SSL (default) or SASL_PLAINTEXT (closed test networks only)
+ *   KIM_KAFKA_CA_FILE            the CA file kim agency add named (default: the JVM's trust store)
  *   KIM_AGENCY_USERNAME       the agency's Kafka username, e.g. agency-jobcenter
  *   KIM_AGENCY_PASSWORD       its Kafka password
  *   KIM_AGENCY_SIGNING_KEY    its signing key, KEYID:secret as printed (names the agency)
@@ -49,7 +50,8 @@ public final class PublishExample {
             }
             try (KimPublisher publisher = KimPublisher.builder()
                     .bootstrap(setting("KIM_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
-                    .securityProtocol(setting("KIM_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"))
+                    .securityProtocol(setting("KIM_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"))
+                    .caFile(setting("KIM_KAFKA_CA_FILE", null))
                     .login(required("KIM_AGENCY_USERNAME"), required("KIM_AGENCY_PASSWORD"))
                     .agency(agency)
                     .signingKey(key)
