@@ -59,7 +59,7 @@ def test_an_oversized_body_is_a_413_before_it_is_read_whole(lane: Lane) -> None:
         assert body["error"].startswith("the body is too large (200,") and "at most 65,536 bytes" in body["error"]
         assert await total_end_offset(lane) == 0
 
-    with_gateway(lane_config(lane, max_body_bytes=65_536), scenario)
+    with_gateway(lane_config(lane, max_body_bytes=65_536), scenario, lane)
 
 
 def test_an_oversized_record_is_refused_by_the_sdk_and_by_the_broker_and_nothing_is_appended(lane: Lane) -> None:
@@ -107,7 +107,7 @@ def test_a_megabyte_id_at_a_gateway_with_a_raised_body_limit_is_refused_as_an_in
         assert [e["field"] for e in body["errors"]] == ["payload.case_id"]
         assert await total_end_offset(lane) == 0
 
-    with_gateway(lane_config(lane, max_body_bytes=4 * 1024 * 1024), scenario)
+    with_gateway(lane_config(lane, max_body_bytes=4 * 1024 * 1024), scenario, lane)
 
 
 def test_a_record_at_the_brokers_limit_is_dead_lettered_without_its_bytes_and_the_partition_moves_on(
@@ -206,7 +206,7 @@ def test_deep_json_and_invalid_utf8_get_one_line_answers_and_publish_nothing(
         assert await total_end_offset(lane) == 0
         assert (await client.post("/v1/events", json=OPENED, headers=AGENCY)).status == 202  # still serving
 
-    with_gateway(lane_config(lane, max_body_bytes=2 * 1024 * 1024), scenario)
+    with_gateway(lane_config(lane, max_body_bytes=2 * 1024 * 1024), scenario, lane)
 
 
 def test_kim_publish_rejects_deep_json_and_invalid_utf8_line_by_line(lane: Lane) -> None:
@@ -378,7 +378,7 @@ def test_a_name_shaped_id_is_refused_by_the_gateway_and_the_sdk_and_nothing_is_a
         assert [e["field"] for e in body["errors"]] == ["payload.case_id"]
         assert body["errors"][0]["reason"].startswith("must be an id like DO-2025-004711")
 
-    with_gateway(config, scenario)
+    with_gateway(config, scenario, lane)
 
     async def sdk() -> None:
         draft = EventDraft.from_dict({**CLOSED, "payload": {**CLOSED["payload"], "case_id": NAME_SHAPED}})
