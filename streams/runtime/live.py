@@ -20,7 +20,7 @@ import contextlib
 import functools
 import logging
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -232,7 +232,7 @@ def build_app(
     async def sink(stream: faust.StreamT) -> None:
         # Plain iteration, nothing acknowledged (the group mirror commits): take_events() costs ~25 us per event more.
         manual = stream.noack()
-        batcher = _Batches(loop, batch_size, within, group, mirror, outages)
+        batcher = _Batches(loop, batch_size, within, group, mirror, outages, waiting=lambda: not manual.channel.empty())
         batches.append(batcher)
         with loop:
             async for event in manual.events():
@@ -269,9 +269,11 @@ class _Batches:
     """Collects faust events into batches for the record loop, and mirrors each batch's checkpoints to the
     consumer group only after its transaction committed.
 
-    A batch is cut at ``size`` events or ``within`` seconds after its first event. While one batch
-    commits, the next one fills (faust keeps fetching and iterating) and is decoded; at most one
-    commit is in flight. Because the group hears of a batch only once it is committed, the offsets in
+    A batch is cut as soon as nothing more is waiting in the stream (``waiting``) and no commit is in flight, so
+    a quiet stream is applied at once; while one batch commits, the next one fills (faust keeps fetching and
+    iterating) and is cut the moment that commit is done — so a busy stream batches by itself, as a group
+    commit does. ``size`` events and ``within`` seconds after the first event bound a batch; at most one commit
+    is in flight. Because the group hears of a batch only once it is committed, the offsets in
     Kafka never run ahead of the checkpoints in PostgreSQL — so positioning from either after a crash or
     rebalance can cost time (records the checkpoint filter drops), never an event.
     """
@@ -284,8 +286,10 @@ class _Batches:
         group: GroupOffsets,
         mirror: GroupMirror,
         outages: OutageReport,
+        waiting: Callable[[], bool] = lambda: True,
     ) -> None:
         self.loop = loop
+        self.waiting = waiting
         self.size = size
         self.within = within
         self.group = group
@@ -301,6 +305,8 @@ class _Batches:
         if len(self.events) >= self.size:
             self.cut()
             await self.loop.wait_for_room()  # back-pressure: one commit in flight, one batch filling
+        elif self.loop.idle() and not self.waiting():
+            self.cut()  # nothing else came and nothing commits: apply it now rather than at the end of the window
         self.loop.raise_failures()  # a failure that is not retried stops the agent
 
     def cut(self) -> None:
@@ -331,6 +337,8 @@ class _Batches:
     async def _committed(self, ends: dict[tuple[str, int], int]) -> None:
         self.group.applied(ends)
         self.mirror.request()
+        if self.events:  # what came while this batch committed goes next, without waiting out its window
+            self.cut()
 
     async def drain(self) -> None:
         self.cut()

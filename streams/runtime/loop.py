@@ -147,6 +147,10 @@ class RecordLoop:
             self._commits.popleft()
         self.raise_failures()
 
+    def idle(self) -> bool:
+        """True when no submitted batch is still committing."""
+        return all(commit.done() for commit in self._commits)
+
     def raise_failures(self) -> None:
         """Raise the error of a commit that failed for good (one ``retry`` does not cover); forget the done ones."""
         while self._commits and self._commits[0].done():

@@ -34,6 +34,16 @@ from streams.kafka.topics import provision
 REPO = Path(__file__).resolve().parents[2]
 
 
+MEASURED: list[str] = []  # lines a test measured (seconds to recover, …), shown after the run even when it passed
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if MEASURED:
+        terminalreporter.section("measured by the integration tests")
+        for line in MEASURED:
+            terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def base_settings() -> Iterator[Settings]:
     settings = load_settings()

@@ -95,3 +95,25 @@ def _check_yardsticks(numbers: dict, everything: int) -> None:
     ratios = numbers["ratios"]
     for ratio in ("rebuild_1p_to_quix_decode", "rebuild_2p_to_quix_decode", "codec_to_fastavro"):
         assert ratios[ratio] > 0, ratio
+
+
+def test_cluster_benchmark_smoke(tmp_path: Path) -> None:
+    """One plaintext node beside three TLS nodes, each a platform of its own, and a node killed under load."""
+    out = tmp_path / "cluster.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.cluster", "--events", "400", "--seconds", "6", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    numbers = json.loads(out.read_text())
+    for platform in ("single_plaintext", "cluster_tls"):
+        assert numbers[platform]["publish_per_s"] > 0 and numbers[platform]["live_per_s"] > 0, platform
+        assert numbers[platform]["usage"]["publish"]["kafka_broker_cpu_s"] > 0, platform
+    killed = numbers["cluster_node_killed"]
+    assert killed["killed_node"] in (1, 2, 3)
+    assert killed["visible"] == killed["events"]  # every event published under the kill became visible
+    assert numbers["ratios"]["publish"] > 0 and numbers["ratios"]["live"] > 0
+    assert "node" in result.stdout and "× 1 node" in result.stdout

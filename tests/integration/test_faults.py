@@ -38,7 +38,7 @@ from schemas.topics import EVENT_TOPICS
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
 from tests.integration.cluster_platform import Platform, platform
-from tests.integration.conftest import Lane
+from tests.integration.conftest import MEASURED, Lane
 from tests.integration.helpers import read_all
 from tests.oracles import compare
 from tests.oracles.history import sized
@@ -69,6 +69,7 @@ class Account:
 class Fault:
     """One fault: ``inject`` it, hold it ``hold`` seconds, then ``heal`` it; both may block (run in a thread)."""
 
+    name: str
     inject: Callable[[], object]
     heal: Callable[[], object]
     hold: float
@@ -104,7 +105,9 @@ async def run(lane: Lane, records: list[Encoded], fault: Fault, before: Callable
         except (TimeoutError, RuntimeError) as why:
             raise AssertionError(f"{why}\n--- {name} worker log ---\n{worker.log_text()[-4000:]}") from None
     lag_zero = time.monotonic() - healed
-    print(f"fault held {healed - struck:.1f} s; every projection at lag 0 {lag_zero:.1f} s after it healed")
+    measured = f"{fault.name}: held {healed - struck:.1f} s; every projection at lag 0 {lag_zero:.1f} s after it healed"
+    print(measured)
+    MEASURED.append(measured)
     if lag_zero > 60:  # slow recovery: show what the workers said
         for name, worker in workers.items():
             print(f"--- {name} worker log ---\n{worker.log_text()[-3000:]}")
@@ -246,6 +249,7 @@ def test_a_node_of_three_killed_mid_publish_and_restarted_loses_and_repeats_noth
 ) -> None:
     node = _busiest_node(cluster, cluster_lane)
     fault = Fault(
+        f"node {node} of 3 SIGKILLed, restarted",
         inject=lambda: kafka_broker.stop_node(cluster.settings, node, kill=True),
         heal=lambda: kafka_broker.start_broker(cluster.settings, log=print),
         hold=5.0,
@@ -260,6 +264,7 @@ def test_a_node_of_three_stopped_past_its_session_timeout_and_resumed_loses_and_
     pid = kafka_broker.node_pid(cluster.settings, node)
     assert pid is not None
     fault = Fault(
+        f"node {node} of 3 SIGSTOPped past its session timeout, resumed",
         inject=lambda: os.kill(pid, signal.SIGSTOP),
         heal=lambda: os.kill(pid, signal.SIGCONT),
         hold=BROKER_SESSION_TIMEOUT + 6.0,
@@ -287,6 +292,7 @@ def test_postgresql_shut_down_fast_mid_batch_and_restarted_loses_and_repeats_not
             await asyncio.sleep(0.005)
 
     fault = Fault(
+        "PostgreSQL fast shutdown mid-batch, restarted",
         inject=lambda: postgres_server.stop_postgres(settings),
         heal=lambda: postgres_server.start_postgres(settings, log=print),
         hold=5.0,
@@ -299,6 +305,7 @@ def test_the_single_broker_restarted_mid_publish_loses_and_repeats_nothing(lane:
     if not base_settings.local_kafka:
         pytest.fail("this test restarts the local broker; run it without KIM_KAFKA_BOOTSTRAP")
     fault = Fault(
+        "the single broker restarted",
         inject=lambda: kafka_broker.stop_broker(base_settings),
         heal=lambda: kafka_broker.start_broker(base_settings, log=print),
         hold=3.0,
