@@ -40,7 +40,7 @@ from streams.runtime.collector import EVERY_SECONDS
 from streams.runtime.dlq import send_once
 from streams.runtime.group_commit import GroupMirror
 from streams.runtime.group_offsets import GroupOffsets, next_offsets
-from streams.runtime.loop import LIVE, UNREACHABLE, LoopObserver, RecordLoop
+from streams.runtime.loop import LIVE, UNREACHABLE, LoopObserver, RecordLoop, discarded_unless_clean
 from streams.runtime.outage_log import KAFKA, POSTGRES, OutageReport
 
 log = logging.getLogger("kim.worker")
@@ -165,7 +165,7 @@ def build_app(
 
     async def read_checkpoints() -> dict[tuple[str, int], int]:
         pool = await resources.pool()
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, discarded_unless_clean(conn):
             return await checkpoints.load(conn, projection.name)
 
     async def checkpoints_once_reachable() -> dict[tuple[str, int], int]:

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -80,6 +81,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection an interrupted operation left busy ("another operation …")
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
 )
@@ -87,6 +89,19 @@ LIVE = Retry((*CONNECTION_ERRORS, asyncpg.PostgresError))
 BULK = Retry(CONNECTION_ERRORS, attempts=30)
 # Errors that mean PostgreSQL is not there (rather than that it refused this batch): an outage to report once.
 UNREACHABLE = DATABASE_GONE
+
+
+@contextlib.asynccontextmanager
+async def discarded_unless_clean(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Close a pooled connection that anything but PostgreSQL's own refusal interrupted (an outage, a timeout, a
+    cancellation), so the pool never hands out one whose protocol is still mid-operation; it makes a new one."""
+    try:
+        yield
+    except asyncpg.PostgresError:
+        raise  # the server refused: the transaction rolled back, the connection is sound
+    except BaseException:
+        conn.terminate()
+        raise
 
 
 class RecordLoop:
@@ -196,7 +211,7 @@ class RecordLoop:
             sent: list[Rejection] = []
             try:
                 pool = await self.pool()
-                async with pool.acquire() as conn:
+                async with pool.acquire() as conn, discarded_unless_clean(conn):
                     noted = _noting(self.dead_letters(projection, conn), sent)
                     started = time.monotonic()
                     fresh = await apply_prepared(

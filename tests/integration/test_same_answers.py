@@ -33,6 +33,7 @@ from schemas.labels import STADTBEZIRK
 from tests.integration.analytics_lane import Server, analytics_lane
 from tests.integration.conftest import Lane
 from tests.integration.helpers import run_kim
+from tests.integration.https import spki_pin
 from tests.integration.test_dashboard import CHROMIUM, FLAGS
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,8 @@ def _dashboard(server: Server) -> tuple[Answers, dict[str, Any]]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        trust = f"--ignore-certificate-errors-spki-list={spki_pin(server.home)}"  # the installation's CA only
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*FLAGS, trust])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             problems: list[str] = []
