@@ -156,6 +156,11 @@ def build_app(
         # A crashed worker holds its partitions until the session times out (faust's default: 60 s).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        # After a broker dies, stops or restarts, a fetch to it waits out the request timeout and stale leadership
+        # waits for the next metadata refresh (faust's defaults: 90 s and 300 s — a worker on a cluster that lost
+        # a node once stalled for 300 s). Both shorter: the worker finds the new leaders within seconds.
+        broker_request_timeout=30.0,
+        consumer_metadata_max_age_ms=30_000,
     )
     # acks=False: faust tracks no acknowledgements and commits no offsets; the group mirror commits the checkpoints.
     source = app.topic(*source_topics, key_type=bytes, value_type=bytes, internal=False, acks=False)
