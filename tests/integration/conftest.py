@@ -7,9 +7,11 @@ so tests never see each other's events or rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,37 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("measured by the integration tests")
         for line in MEASURED:
             terminalreporter.write_line(line)
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct ports that are free right now (all sockets held open together, so none repeats)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+
+
+@pytest.fixture
+def own_broker() -> Iterator[Settings]:
+    """A throwaway local broker of its own (a test may kill it); the lane's database is used, not its own."""
+    home = Path(tempfile.mkdtemp(prefix="kim-own-broker-"))
+    kafka, controller, postgres = free_ports(3)
+    env = {
+        "KIM_HOME": str(home),
+        "KIM_KAFKA_PORT": str(kafka),
+        "KIM_KAFKA_CONTROLLER_PORT": str(controller),
+        "KIM_POSTGRES_PORT": str(postgres),  # never started
+    }
+    if os.environ.get("KIM_CACHE"):
+        env["KIM_CACHE"] = os.environ["KIM_CACHE"]
+    settings = load_settings(env)
+    try:
+        kafka_broker.start_broker(settings, log=lambda _: None)
+        yield settings
+    finally:
+        kafka_broker.stop_broker(settings, timeout=10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,13 @@ from infra.platform_identity import kafka_connection
 from infra.processes import find_pids, pid_alive, run_sync
 from infra.settings import Settings, load_settings
 from streams.kafka.connection import KafkaConnection
+from tests.integration.conftest import free_ports
 
 pytestmark = pytest.mark.integration
 
 
-def _free_ports(count: int) -> list[int]:
-    """Distinct ports that are free right now (all sockets held open together, so none repeats)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 def _settings(home: Path, **overrides: str) -> Settings:
-    kafka, controller, pg = _free_ports(3)
+    kafka, controller, pg = free_ports(3)
     env = {
         "KIM_HOME": str(home),
         "KIM_KAFKA_PORT": str(kafka),
@@ -143,13 +134,13 @@ def test_a_taken_port_gives_one_clear_line(home: Path, variable: str) -> None:
 
 
 def test_unreachable_kafka_is_a_setup_error() -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     with pytest.raises(SetupError, match=rf"cannot reach Kafka at 127.0.0.1:{port} within 1 s"):
         kafka_broker.wait_for_kafka(KafkaConnection(f"127.0.0.1:{port}"), timeout=1)
 
 
 def test_unreachable_database_is_a_setup_error_without_the_password() -> None:
-    (port,) = _free_ports(1)
+    (port,) = free_ports(1)
     with pytest.raises(SetupError, match=rf"cannot reach PostgreSQL at 127.0.0.1:{port}") as caught:
         postgres_server.wait_for_database(f"postgresql://kim:s3cret-pw@127.0.0.1:{port}/kim", timeout=1)
     assert "s3cret-pw" not in str(caught.value)

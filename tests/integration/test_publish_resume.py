@@ -13,16 +13,11 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +27,7 @@ from aiokafka import TopicPartition
 from infra import kafka_broker
 from infra.platform_identity import child_env, kafka_connection
 from infra.processes import run_sync
-from infra.settings import Settings, load_settings
+from infra.settings import Settings
 from schemas import Codec
 from simulation import SimulationConfig, simulate_list
 from simulation.jsonl import to_line
@@ -44,35 +39,6 @@ pytestmark = pytest.mark.integration
 
 CONFIG = SimulationConfig(years=1, scale=0.15, seed=11)  # ~18,000 events of 15 agencies, many cases handed over
 ACK_TIMEOUT = "5"
-
-
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
-@pytest.fixture
-def own_broker() -> Iterator[Settings]:
-    home = Path(tempfile.mkdtemp(prefix="kim-resume-"))
-    kafka, controller, postgres = _free_ports(3)
-    env = {
-        "KIM_HOME": str(home),
-        "KIM_KAFKA_PORT": str(kafka),
-        "KIM_KAFKA_CONTROLLER_PORT": str(controller),
-        "KIM_POSTGRES_PORT": str(postgres),  # never started: the lane's database is used
-    }
-    if os.environ.get("KIM_CACHE"):
-        env["KIM_CACHE"] = os.environ["KIM_CACHE"]
-    settings = load_settings(env)
-    try:
-        kafka_broker.start_broker(settings, log=lambda _: None)
-        yield settings
-    finally:
-        kafka_broker.stop_broker(settings, timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_a_killed_broker_ends_in_one_line_and_the_resume_publishes_everything_exactly_once(

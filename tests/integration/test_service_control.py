@@ -11,13 +11,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from infra.platform_identity import child_env, kafka_connection
 from infra.processes import run_sync
 from infra.settings import Settings, load_settings
 from projections.registry import PROJECTIONS
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -66,20 +64,12 @@ class Platform:
         return {name: bringup.worker_pid(self.settings, name) for name in PROJECTIONS}
 
 
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
 @pytest.fixture(scope="module")
 def platform() -> Iterator[Platform]:
     # Not pytest's tmp_path: as root, PostgreSQL runs as `postgres`, which cannot enter /tmp/pytest-of-root (0700).
     home = Path(tempfile.mkdtemp(prefix="kim-service-control-"))
     home.chmod(0o755)
-    kafka, controller, pg = _free_ports(3)
+    kafka, controller, pg = free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIM_") or k == "KIM_CACHE"}
     env.update(
         KIM_HOME=str(home),

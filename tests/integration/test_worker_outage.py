@@ -6,21 +6,14 @@ about 20 s and starts again; the database is the lane's.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
 from infra import kafka_broker
 from infra.platform_identity import kafka_connection
 from infra.processes import run_sync
-from infra.settings import Settings, load_settings
+from infra.settings import Settings
 from streams.kafka.topics import provision
 from tests.integration.conftest import Lane
 from tests.integration.helpers import caught_up, history, publish_history
@@ -28,35 +21,6 @@ from tests.integration.helpers import caught_up, history, publish_history
 pytestmark = pytest.mark.integration
 
 OUTAGE_SECONDS = 20
-
-
-def _free_ports(count: int) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-
-
-@pytest.fixture
-def own_broker() -> Iterator[Settings]:
-    home = Path(tempfile.mkdtemp(prefix="kim-outage-"))
-    kafka, controller, postgres = _free_ports(3)
-    env = {
-        "KIM_HOME": str(home),
-        "KIM_KAFKA_PORT": str(kafka),
-        "KIM_KAFKA_CONTROLLER_PORT": str(controller),
-        "KIM_POSTGRES_PORT": str(postgres),  # never started: the lane's database is used
-    }
-    if os.environ.get("KIM_CACHE"):
-        env["KIM_CACHE"] = os.environ["KIM_CACHE"]
-    settings = load_settings(env)
-    try:
-        kafka_broker.start_broker(settings, log=lambda _: None)
-        yield settings
-    finally:
-        kafka_broker.stop_broker(settings, timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_a_broker_outage_is_a_few_lines_and_the_worker_goes_on(lane: Lane, own_broker: Settings) -> None:
