@@ -5,7 +5,9 @@ batches (``_Batches``: cut at ``batch_size`` events or ``within`` seconds) that 
 (``loop.py``) decodes and commits — rows and checkpoints in one transaction. On assignment the worker commits
 the checkpoints to the group and seeks every partition to them; the loop also drops records below the
 checkpoint, so losing a race with faust's own positioning costs time, never correctness. A batch the database
-refuses is retried until it commits (``loop.LIVE``).
+refuses is retried until it commits (``loop.LIVE``). Anything else stops the worker: faust would restart the agent
+in place, after the failed batch's events were already taken from the stream, so only a restart from the
+checkpoints is safe (``CrashingSupervisor``).
 
 Faust commits nothing itself (the source topic does not ack): the group's committed offsets mirror the
 checkpoints, committed after every batch, on every assignment and revocation and every ``REFRESH_SECONDS``
@@ -27,6 +29,7 @@ from typing import Any, Protocol
 import asyncpg
 import faust
 from aiokafka import AIOKafkaProducer
+from mode import CrashingSupervisor
 
 from projections import checkpoints
 from projections.projection import Projection
@@ -90,7 +93,11 @@ class _Resources:
         async with self._lock:
             if self._producer is None:
                 producer = self.kafka.producer()
-                await producer.start()
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()  # a start the broker did not answer leaves a client to close
+                    raise
                 self._producer = producer
             return self._producer
 
@@ -233,7 +240,7 @@ def build_app(
     async def outage_clock() -> None:
         outages.tick()
 
-    @app.agent(source, name=f"{projection.name}-sink")
+    @app.agent(source, name=f"{projection.name}-sink", supervisor_strategy=CrashingSupervisor)
     async def sink(stream: faust.StreamT) -> None:
         # Plain iteration, nothing acknowledged (the group mirror commits): take_events() costs ~25 us per event more.
         manual = stream.noack()

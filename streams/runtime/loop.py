@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import asyncpg
+from aiokafka.errors import KafkaError
 
 from projections.projection import Projection
 from projections.records import LogRecord, Rejection
@@ -39,7 +40,7 @@ from schemas import Codec
 from streams.runtime.batch import OnRejected, Prepared, prepare, prepare_many
 from streams.runtime.batch_io import apply_prepared
 from streams.runtime.collector import ClockedCollection
-from streams.runtime.outage_log import DATABASE_GONE, POSTGRES
+from streams.runtime.outage_log import DATABASE_GONE, KAFKA, KAFKA_GONE, POSTGRES
 
 log = logging.getLogger("kim.loop")
 
@@ -74,9 +75,11 @@ class Retry:
     pause: float = 2.0
 
 
-# A database or network that goes away and comes back: the live worker waits for it as long as it takes and
-# also rides out any refusal of PostgreSQL (it cannot skip the batch); a catch-up or rebuild run by a person
-# retries a passing outage for a minute and stops on anything else, with the error.
+# A database, broker or network that goes away and comes back: the live worker waits for it as long as it takes
+# and also rides out any refusal of PostgreSQL or Kafka (it cannot skip the batch); a catch-up or rebuild run by
+# a person retries a passing outage for a minute and stops on anything else, with the error. Kafka counts because
+# a batch's dead letters are sent inside its transaction: a broker that is down while a batch has a rejection
+# holds that batch back exactly like a database that is down.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     TimeoutError,
     OSError,
@@ -84,8 +87,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,  # a connection an interrupted operation left busy ("another operation …")
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
+    *KAFKA_GONE,
 )
-LIVE = Retry((*CONNECTION_ERRORS, asyncpg.PostgresError))
+LIVE = Retry((*CONNECTION_ERRORS, asyncpg.PostgresError, KafkaError))
 BULK = Retry(CONNECTION_ERRORS, attempts=30)
 # Errors that mean PostgreSQL is not there (rather than that it refused this batch): an outage to report once.
 UNREACHABLE = DATABASE_GONE
@@ -221,12 +225,16 @@ class RecordLoop:
                     self.observer.batch_committed(prepared.records, sent, time.monotonic() - started)
                 if self.outages is not None:
                     self.outages.succeeded(POSTGRES)
+                    if sent:
+                        self.outages.succeeded(KAFKA)  # its dead letters were acknowledged
                 return fresh
             except self.retry.errors as why:
                 failures += 1
                 if self.retry.attempts is not None and failures >= self.retry.attempts:
                     raise
-                if self.outages is not None and isinstance(why, UNREACHABLE):
+                if self.outages is not None and isinstance(why, KAFKA_GONE):
+                    self.outages.failed(KAFKA, f"{type(why).__name__}: {why}")
+                elif self.outages is not None and isinstance(why, UNREACHABLE):
                     self.outages.failed(POSTGRES, f"{type(why).__name__}: {why}")
                 else:
                     log.error(

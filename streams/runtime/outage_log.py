@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import asyncpg
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 
 from streams.runtime.outage import Line, Outage
 
@@ -35,6 +36,14 @@ DATABASE_GONE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
+)
+
+# Kafka is not there (rather than refusing a request): what a producer raises while no broker answers.
+KAFKA_GONE: tuple[type[BaseException], ...] = (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
 )
 
 # What the Kafka clients say when the broker cannot be reached (seen in worker logs while a broker was down).
