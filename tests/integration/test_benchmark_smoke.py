@@ -51,6 +51,7 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
         "faust_noop_per_s",
         "naive_per_s",
         "live_per_s",
+        "self_catch_up_per_s",
         "bulk_backlog_per_s",
         "live_backlog_per_s",
         "rebuild_1p_per_s",
@@ -117,3 +118,30 @@ def test_cluster_benchmark_smoke(tmp_path: Path) -> None:
     assert killed["visible"] == killed["events"]  # every event published under the kill became visible
     assert numbers["ratios"]["publish"] > 0 and numbers["ratios"]["live"] > 0
     assert "node" in result.stdout and "× 1 node" in result.stdout
+
+
+def test_gateway_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
+    """A real `kim gateway`: batches and paced single POSTs, every accepted event counted on the topic."""
+    out = tmp_path / "gateway.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gateway", "--events", "300", "--seconds", "3", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    numbers = json.loads(out.read_text())
+    batch, single = numbers["batch"], numbers["single"]
+    assert batch["per_s"] > 0 and single["completed_per_s"] > 0
+    assert batch["sent"] == batch["accepted"] == batch["delivered"] == 300
+    assert single["sent"] == single["accepted"] == single["delivered"] == 300  # 3 s at 100/s
+    assert single["p50_ms"] <= single["p99_ms"]
+    assert numbers["referrals_caught_up"] and numbers["dead_lettered"] == 0
+    for row in (batch, single):
+        usage = row["usage"]
+        assert len(usage["python_cpu_s"]) == 3  # the client, the gateway, the referrals worker
+        assert all(cpu > 0 for cpu in usage["python_cpu_s"])
+        assert usage["kafka_broker_cpu_s"] > 0 and usage["postgres_cpu_s"] > 0  # the gateway reads the database
+        assert len(usage["loadavg_start"]) == len(usage["loadavg_end"]) == 3
+    assert "POST /v1/events:batch" in result.stdout and "p50/p99 at 100/s" in result.stdout
