@@ -154,25 +154,30 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def start_worker(lane: BenchLane, database_url: str, log: Path, projection: str = "caseload") -> subprocess.Popen:
+def start_worker(
+    lane: BenchLane, database_url: str, log: Path, projection: str = "caseload", catch_up_at: int = 0
+) -> subprocess.Popen:
+    """A worker process; ``catch_up_at``: its self catch-up threshold (0, the default here: the live path only)."""
     with open(log, "wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "cli.worker", projection],
             cwd=log.parent,  # faust's data directory goes to the temporary directory, not the repo
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=lane_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO)),
+            env=lane_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO), KIM_CATCH_UP_AT=str(catch_up_at)),
         )
 
 
 async def live(
-    lane: BenchLane, events: int, timeout: float = 1800, projection: str = "caseload"
+    lane: BenchLane, events: int, timeout: float = 1800, projection: str = "caseload", catch_up_at: int = 0
 ) -> tuple[float, float]:
-    """The real faust worker from its first applied batch to lag 0: (events/s, peak RSS in MB)."""
-    url = await lane.database("live" if projection == "caseload" else f"live_{projection}")
+    """The real faust worker from its first applied batch to lag 0: (events/s, peak RSS in MB). With
+    ``catch_up_at`` the worker turns to the bulk path by itself once it sees its lag (the self catch-up row)."""
+    purpose = "live" if projection == "caseload" else f"live_{projection}"
+    url = await lane.database(purpose + ("_catch_up" if catch_up_at else ""))
     with tempfile.TemporaryDirectory() as tmp:
         launched = time.perf_counter()
-        worker = start_worker(lane, url, Path(tmp) / "worker.log", projection)
+        worker = start_worker(lane, url, Path(tmp) / "worker.log", projection, catch_up_at)
         conn = await asyncpg.connect(url)
         try:
             first_time, first_done, deadline = 0.0, 0, time.monotonic() + timeout

@@ -10,7 +10,8 @@ are also given as ratios to the reference lines, so they hold on a noisy machine
 measures the one-core rows (raw ceilings, bulk paths, one-process rebuild) in N rounds and keeps
 the best of each, so one busy spell does not decide a ratio. Yardsticks the platform does not control
 (``benchmarks.yardsticks``: aiokafka getmany alone, + fastavro, Quix Streams with and without the decode)
-run on the same topics; the rebuilds and the codec are also given as ratios to them. Metered rows also
+run on the same topics; the rebuilds and the codec are also given as ratios to them. The HTTP gateway's rows
+(``benchmarks.gateway``): events/s through ``POST /v1/events:batch`` and single-POST latency at 100/s. Metered rows also
 report CPU seconds per process (Python, PostgreSQL backends, Kafka broker), load and GC
 (``benchmarks.usage``). Prints a table and writes JSON (default ``results/bench-<time>.json``).
 """
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.table import table as text_table
-from benchmarks import measures, replay, yardsticks
+from benchmarks import gateway, measures, replay, yardsticks
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
 from benchmarks.usage import Meter
@@ -38,10 +39,12 @@ from infra.settings import load_settings
 from projections.registry import PROJECTIONS
 from schemas.topics import IMMIGRATION
 from simulation import SimulationConfig, simulate_list
+from streams.runtime.self_catch_up import CATCH_UP_AT
 
 YARDSTICK_ROWS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
+GATEWAY_EVENTS = 50_000  # at most this many case events through the gateway's batch endpoint
 
 
 def _events(count: int, seed: int) -> list:
@@ -163,6 +166,9 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         results["naive_per_s"] = measures.faust_agent(lane, "naive", n, await lane.database("naive"))
         step("live path (faust worker)")
         results["live_per_s"], results["live_worker_peak_rss_mb"] = await measures.live(lane, n)
+        step("self catch-up: a worker started behind the whole history, turning to the bulk path by itself")
+        results["catch_up_at"] = min(CATCH_UP_AT, n // 2)
+        results["self_catch_up_per_s"], _ = await measures.live(lane, n, catch_up_at=results["catch_up_at"])
         step("referrals projection: live path on the same events")
         results["live_referrals_per_s"], _ = await measures.live(lane, n, projection="referrals")
         step("backlog projection: live path on the kim.immigration events")
@@ -178,12 +184,18 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
             results["latency"] = await measures.latency(latency_lane, latency_events, latency_rate, latency_seconds)
         finally:
             await latency_lane.drop()
+        step(f"HTTP gateway: batches, then single POSTs at {gateway.RATE}/s for {latency_seconds:g} s")
+        batch_events = min(GATEWAY_EVENTS, n // 2)  # the single POSTs continue the same history after them
+        results["gateway"] = await gateway.measure(settings, events, batch_events, seconds=latency_seconds)
+        for row in ("batch", "single"):
+            results["usage"][f"gateway_{row}"] = results["gateway"][row].pop("usage")
     finally:
         await lane.drop()
     results["ratios"] = {
         "bulk_to_raw_ceiling": results["bulk_per_s"] / results["raw_ceiling_per_s"],
         "live_to_faust_noop": results["live_per_s"] / results["faust_noop_per_s"],
         "live_to_naive": results["live_per_s"] / results["naive_per_s"],
+        "self_catch_up_to_bulk": results["self_catch_up_per_s"] / results["bulk_per_s"],
         "bulk_referrals_to_raw_ceiling": results["bulk_referrals_per_s"] / results["raw_ceiling_per_s"],
         "live_referrals_to_faust_noop": results["live_referrals_per_s"] / results["faust_noop_per_s"],
         "bulk_backlog_to_raw_ceiling": results["bulk_backlog_per_s"] / results["raw_ceiling_immigration_per_s"],
@@ -275,6 +287,12 @@ def summary(results: dict) -> str:
             _cost(r, "bulk"),
         ],
         [
+            f"self catch-up (a worker {r['events']:,} behind, threshold {r['catch_up_at']:,})",
+            f"{r['self_catch_up_per_s']:,.0f}/s",
+            f"{q['self_catch_up_to_bulk']:.0%} of the bulk path (target 80%)",
+            "",
+        ],
+        [
             "referrals: live path / bulk path",
             f"{r['live_referrals_per_s']:,.0f}/s / {r['bulk_referrals_per_s']:,.0f}/s",
             f"{q['live_referrals_to_faust_noop']:.0%} of do-nothing, "
@@ -315,6 +333,10 @@ def summary(results: dict) -> str:
             f"{r['live_worker_peak_rss_mb']:.0f} / {lat['worker_peak_rss_mb']:.0f} MB",
             "",
             "",
+        ],
+        *[
+            [*row[:3], _cost(r, f"gateway_{key}")]
+            for row, key in zip(gateway.rows(r["gateway"], costs=False), ("batch", "single"), strict=True)
         ],
     ]
     headers = [f"{r['events']:,} case events", "result", "compared", "CPU s: python / postgres / kafka; load; gc"]

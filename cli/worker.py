@@ -36,6 +36,7 @@ def main(argv: list[str]) -> int:
         metrics_port=settings.metrics_port_of(list(PROJECTIONS).index(argv[0])),
         datadir=settings.run_dir / "faust",
         outages=outages,
+        catch_up_at=settings.catch_up_at,
     )
     worker = OutageWorker(app, outages, loglevel="warn", quiet=True)
     worker.spinner = None  # its output is a log file, not a terminal

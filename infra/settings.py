@@ -54,6 +54,18 @@ def _metrics_port(env: dict[str, str], projections: int) -> int:
     return int(raw)
 
 
+def _count(env: dict[str, str], name: str, default: int) -> int:
+    """A whole number of things, 0 or more."""
+    raw = env.get(name, "").strip().replace("_", "")
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise SetupError(
+            f"{name}={env[name]!r} is not a whole number; set it to 0 or more (default {default}) or unset it"
+        )
+    return int(raw)
+
+
 def _bootstrap(raw: str) -> str:
     for server in raw.split(","):
         host, _, port = server.strip().rpartition(":")
@@ -133,6 +145,8 @@ class Settings:
     # One line each for the settings that weaken protection (plaintext by explicit choice); front doors print them
     warnings: tuple[str, ...] = ()
     metrics_port: int = 9464  # the first projection's; 0: workers serve no metrics
+    # KIM_CATCH_UP_AT: records a live worker may be behind before it catches up through the bulk path (0: never)
+    catch_up_at: int = 100_000
     actor: str = ""  # who runs operational commands, for the audit log (KIM_ACTOR; default user@host)
     # KIM_<ROLE>_DATABASE_URL of an external database, as (role, url) pairs; see infra/db_roles.py
     role_database_urls: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -250,6 +264,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         **_kafka_tls_files(env, external_kafka is not None),
         **_kafka_cluster(env, external_kafka is not None),
         metrics_port=_metrics_port(env, METRICS_PROJECTIONS),
+        catch_up_at=_count(env, "KIM_CATCH_UP_AT", 100_000),
         actor=_actor(env),
         role_database_urls=_role_database_urls(env, external_db is not None),
         case_manager_figures=_switch(env, CASE_MANAGER_FIGURES),

@@ -20,6 +20,7 @@ from streams.operations.metrics import WorkerMetrics
 from streams.operations.metrics_io import MetricsServer
 from streams.runtime.live import build_app
 from streams.runtime.outage_log import OutageReport, install
+from streams.runtime.self_catch_up import CATCH_UP_AT
 
 
 def worker_app(
@@ -32,6 +33,7 @@ def worker_app(
     metrics_port: int | None = None,
     datadir: Path | None = None,
     outages: OutageReport | None = None,
+    catch_up_at: int = CATCH_UP_AT,
 ) -> faust.App:
     projection = PROJECTIONS[projection_name]
     metrics = WorkerMetrics(projection.name)
@@ -51,6 +53,7 @@ def worker_app(
         services=services,
         datadir=datadir,
         outages=outages,
+        catch_up_at=catch_up_at,
     )
 
 

@@ -45,6 +45,7 @@ from streams.runtime.group_commit import GroupMirror
 from streams.runtime.group_offsets import GroupOffsets, next_offsets
 from streams.runtime.loop import LIVE, UNREACHABLE, LoopObserver, RecordLoop, discarded_unless_clean
 from streams.runtime.outage_log import KAFKA, POSTGRES, OutageReport
+from streams.runtime.self_catch_up import CATCH_UP_AT, SelfCatchUp, wait_settled
 
 log = logging.getLogger("kim.worker")
 
@@ -121,10 +122,12 @@ def build_app(
     services: Sequence[Service] = (),
     datadir: Path | None = None,
     outages: OutageReport | None = None,
+    catch_up_at: int = CATCH_UP_AT,
 ) -> faust.App:
     """The faust app of one projection's worker; ``observer`` hears of assignments and commits, ``services``
     run beside the agent (started with it, stopped before the last batch is drained), ``outages`` of services
-    that do not answer (default: a report of its own, logging to ``kim.outage``)."""
+    that do not answer (default: a report of its own, logging to ``kim.outage``); ``catch_up_at`` records behind
+    make the worker catch up through the bulk path by itself (0: never; ``self_catch_up.py``)."""
     source_topics = tuple(topic_prefix + t for t in projection.source_topics)
     dlq_topic = topic_prefix + DLQ
     resources = _Resources(kafka, database_url, f"kim-worker-{projection.name}")
@@ -193,6 +196,32 @@ def build_app(
                 outages.succeeded(POSTGRES)
                 return seen
 
+    def cut_all() -> None:
+        for batcher in batches:
+            batcher.cut()
+
+    async def settle() -> None:
+        await wait_settled(cut_all, loop.settled, DRAIN_SECONDS)
+
+    def moved(seen: Mapping[tuple[str, int], int]) -> None:
+        group.refreshed(seen)
+        mirror.request()
+
+    watch = SelfCatchUp(
+        app,
+        projection,
+        kafka,
+        database_url,
+        platform_secret=platform_secret,
+        topic_prefix=topic_prefix,
+        at=catch_up_at,
+        positions=lambda: group.positions,
+        settle=settle,
+        checkpoints=checkpoints_once_reachable,
+        moved=moved,
+        healthy=lambda: not outages.down(POSTGRES),
+    )
+
     @app.on_partitions_assigned.connect
     async def seek_to_checkpoints(sender: Any, assigned: set[Any], **_: Any) -> None:
         outages.succeeded(KAFKA)  # the group coordinator answered
@@ -208,12 +237,12 @@ def build_app(
         if observer is not None:
             observer.assign(seen, [(tp.topic, tp.partition) for tp in mine])
         log.info("assigned %s; seeked to checkpoints", sorted((tp.topic, tp.partition) for tp in mine))
+        watch.assigned()
 
     @app.on_partitions_revoked.connect
     async def hand_over(sender: Any, revoked: set[Any], **_: Any) -> None:
         """The batches in flight commit and their checkpoints reach the group while the worker still owns them."""
-        for batcher in batches:
-            batcher.cut()
+        cut_all()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(loop.settled(), DRAIN_SECONDS)
             await asyncio.wait_for(mirror.commit_now(), DRAIN_SECONDS)
@@ -239,6 +268,10 @@ def build_app(
     @app.timer(1.0)
     async def outage_clock() -> None:
         outages.tick()
+
+    @app.task
+    async def watch_lag() -> None:
+        await watch.watch()
 
     @app.agent(source, name=f"{projection.name}-sink", supervisor_strategy=CrashingSupervisor)
     async def sink(stream: faust.StreamT) -> None:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,8 +139,9 @@ class Lane:
             **child_env(self.kafka),  # the platform's Kafka login, as the lane's processes are told an external cluster
         }
 
-    def worker(self, projection: str = "caseload") -> Worker:
-        worker = Worker(self, projection)
+    def worker(self, projection: str = "caseload", **env: str) -> Worker:
+        """A worker process on the lane; ``env``: more settings for it (``KIM_CATCH_UP_AT="1000"``)."""
+        worker = Worker(self, projection, env)
         self.workers.append(worker)
         return worker
 
@@ -155,12 +156,12 @@ class Lane:
 class Worker:
     """A real projection worker process (`python -m cli.worker`) on a lane."""
 
-    def __init__(self, lane: Lane, projection: str) -> None:
+    def __init__(self, lane: Lane, projection: str, env: Mapping[str, str] | None = None) -> None:
         self.log = lane.home / f"worker-{projection}-{len(lane.workers)}.log"
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cli.worker", projection],
-                env=lane.env(),
+                env={**lane.env(), **(env or {})},
                 cwd=REPO,
                 stdout=out,
                 stderr=subprocess.STDOUT,
