@@ -24,9 +24,9 @@ from typing import Any
 
 from analytics.table import table as text_table
 from benchmarks import measures
+from benchmarks.histories import case_events
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
-from benchmarks.run import _events
 from benchmarks.usage import Meter
 from infra import kafka_broker
 from infra.errors import SetupError
@@ -76,7 +76,7 @@ async def _node_killed_under_load(settings: Settings, seconds: float, seed: int,
     lane = await new_lane(settings)
     try:
         node = await asyncio.to_thread(_busiest_node, lane)
-        events = _events(int(LIVE_RATE * seconds) + 1, seed)
+        events = case_events(int(LIVE_RATE * seconds) + 1, seed)
         step(f"live at {LIVE_RATE}/s for {seconds:g} s; node {node} SIGKILLed after {seconds / 3:.0f} s")
 
         async def kill_later() -> float:
@@ -107,7 +107,7 @@ def run(count: int, seed: int, seconds: float) -> dict[str, Any]:
     def step(what: str) -> None:
         print(f"[{time.monotonic() - started:6.0f} s] {what}", file=sys.stderr, flush=True)
 
-    events = _events(count, seed)
+    events = case_events(count, seed)
     results: dict[str, Any] = {"events": count, "seed": seed}
     step("single node, no TLS")
     with scratch_platform(1, security="sasl_scram", log=lambda _: None) as single:

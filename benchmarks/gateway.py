@@ -38,6 +38,7 @@ import httpx
 
 from analytics.table import table as text_table
 from benchmarks.gateway_lane import RunningGateway, running_gateway
+from benchmarks.histories import case_events
 from benchmarks.results import write_results
 from benchmarks.usage import Meter, process_cpu_s
 from infra import bringup
@@ -338,7 +339,6 @@ def render(results: dict[str, Any]) -> str:
 
 
 def run(count: int, seconds: float, batch_size: int, rate: float, seed: int) -> dict[str, Any]:
-    from benchmarks.run import _events  # benchmarks.run imports this module: not at the top
 
     started = time.monotonic()
 
@@ -348,7 +348,7 @@ def run(count: int, seconds: float, batch_size: int, rate: float, seed: int) -> 
     settings = load_settings()
     bringup.start_services(settings, log=lambda line: print(line, file=sys.stderr))
     step("generating events")
-    events = _events(1 + count + int(rate * seconds), seed)
+    events = case_events(1 + count + int(rate * seconds), seed)
     results: dict[str, Any] = {"events": count, "seed": seed, "started": datetime.now(UTC).isoformat()}
     results.update(
         asyncio.run(measure(settings, events, count, batch_size=batch_size, rate=rate, seconds=seconds, step=step))

@@ -30,6 +30,7 @@ from typing import Any
 
 from analytics.table import table as text_table
 from benchmarks import gateway, measures, replay, yardsticks
+from benchmarks.histories import case_events, history
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
 from benchmarks.usage import Meter
@@ -38,45 +39,10 @@ from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.registry import PROJECTIONS
 from schemas.topics import IMMIGRATION
-from simulation import SimulationConfig, simulate_list
 from streams.runtime.self_catch_up import CATCH_UP_AT
 
 YARDSTICK_ROWS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
-CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
-IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
 GATEWAY_EVENTS = 50_000  # at most this many case events through the gateway's batch endpoint
-
-
-def _events(count: int, seed: int) -> list:
-    """Exactly ``count`` kim.cases events from the simulator, in event-time order (every case's history in order).
-
-    The suite measures the caseload path, which reads kim.cases: so a year of Dortmund's case management
-    (``immigration_scale=0``: only the applications of KIM clients, which are left out here), scaled up until
-    the year holds ``count`` case events.
-    """
-    scale = max(0.01, 1.25 * count / CASE_EVENTS_PER_YEAR)
-    while True:
-        config = SimulationConfig(years=1.0, seed=seed, scale=scale, immigration_scale=0.0)
-        events = [e for e in simulate_list(config) if "application_id" not in e.draft.payload][:count]
-        if len(events) == count:
-            return events
-        scale *= 2
-
-
-def _history(count: int, seed: int) -> tuple[list, list]:
-    """``count`` kim.cases events as ``_events`` gives them, and the kim.immigration events of the same year.
-
-    The immigration offices run at ``IMMIGRATION_SCALE`` of their volume so the backlog rows and the
-    rebuild have applications to read without doubling the run's length.
-    """
-    scale = max(0.01, 1.25 * count / CASE_EVENTS_PER_YEAR)
-    while True:
-        config = SimulationConfig(years=1.0, seed=seed, scale=scale, immigration_scale=IMMIGRATION_SCALE)
-        events = simulate_list(config)
-        cases = [e for e in events if "application_id" not in e.draft.payload][:count]
-        if len(cases) == count:
-            return cases, [e for e in events if "application_id" in e.draft.payload]
-        scale *= 2
 
 
 async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[replay.Rebuilt, dict[str, Any]]:
@@ -144,7 +110,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
     settings = load_settings()
     bringup.start_services(settings, log=lambda line: print(line, file=sys.stderr))
     lane = await new_lane(settings)
-    events, applications = _history(count, seed)
+    events, applications = history(count, seed)
     n, m = len(events), len(applications)
     results: dict = {
         "events": n,
@@ -180,7 +146,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
         latency_lane = await new_lane(settings)
         try:
-            latency_events = _events(int(latency_rate * latency_seconds) + 1, seed + 1)
+            latency_events = case_events(int(latency_rate * latency_seconds) + 1, seed + 1)
             results["latency"] = await measures.latency(latency_lane, latency_events, latency_rate, latency_seconds)
         finally:
             await latency_lane.drop()
