@@ -1,4 +1,4 @@
-"""`kim replay PROJECTION [--until T [--from T] [--name NAME]] | --list | --drop NAME`: rebuilds and as-of copies."""
+"""`kim replay PROJECTION|all [--until T [--from T] [--name NAME]] | --list | --drop NAME`: rebuilds, as-of copies."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from infra.settings import Settings
 from projections import copies, rebuilds
 from projections.registry import PROJECTIONS
 from streams.operations.replay import Outcome, ReplayRefused, Request, connect, replay
+from streams.operations.replay_all import AllOutcome, replay_all
 from streams.runtime.bulk import BATCH_RECORDS
+
+ALL = "all"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the live tables at the same offsets and swap it in atomically; with --until, fold only the events up "
         "to that time into a named as-of copy for analysts (never swapped in)."
     )
-    parser.add_argument("projection", nargs="?", help=f"one of {', '.join(sorted(PROJECTIONS))}")
+    parser.add_argument(
+        "projection",
+        nargs="?",
+        help=f"one of {', '.join(sorted(PROJECTIONS))}, or {ALL}: rebuild every projection from one read of the log",
+    )
     parser.add_argument("--until", help="as-of copy: events that occurred up to this ISO time or day (end of the day)")
     parser.add_argument("--from", dest="since", help="as-of copy: only events from this ISO time or day (its start)")
     parser.add_argument("--name", help="as-of copy: schema name (default asof_<projection>_<yyyy_mm_dd>)")
@@ -58,6 +65,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     if args.drop:
         print(run_sync(_drop(settings, args.drop)))
         return 0
+    if args.projection == ALL:
+        return _run_all(settings, args)
     request = make_request(args, settings.topic_prefix, settings.actor or "kim")
     kafka = kafka_connection(settings)
     wait_for_kafka(kafka, timeout=10)
@@ -74,6 +83,68 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 130
     return _report(request, outcome)
+
+
+def _run_all(settings: Settings, args: argparse.Namespace) -> int:
+    requests = all_requests(args, settings.topic_prefix, settings.actor or "kim")
+    kafka = kafka_connection(settings)
+    wait_for_kafka(kafka, timeout=10)
+    try:
+        outcome = run_sync(replay_all(kafka, _url(settings), requests, platform_secret=signing_secret(kafka)))
+    except ReplayRefused as why:
+        for request in requests:
+            _audit(settings, request, "refused", str(why))
+        raise SetupError(str(why)) from None
+    except KeyboardInterrupt:
+        for request in requests:
+            _audit(settings, request, "failed", "interrupted")
+        names = ", ".join(r.schema for r in requests)
+        print(
+            f"replay stopped; the copies {names} keep what they applied — run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    for request in requests:
+        if request.projection.name in outcome.refused:
+            _audit(settings, request, "refused", outcome.refused[request.projection.name])
+    return _report_all(requests, outcome)
+
+
+def all_requests(args: argparse.Namespace, topic_prefix: str, actor: str = "kim") -> list[Request]:
+    """A rebuild request per projection (``kim replay all``); as-of copies are made one projection at a time."""
+    if args.until or args.since or args.name:
+        raise SetupError("--until, --from and --name make an as-of copy of one projection; not with `kim replay all`")
+    if args.batch < 1:
+        raise SetupError("--batch must be at least 1")
+    return [
+        Request(
+            projection,
+            copies.rebuild_schema(name),
+            copies.REBUILD,
+            actor=actor,
+            batch=args.batch,
+            topic_prefix=topic_prefix,
+            accept_differences=args.accept_differences,
+        )
+        for name, projection in sorted(PROJECTIONS.items())
+    ]
+
+
+def _report_all(requests: list[Request], outcome: AllOutcome) -> int:
+    """Each projection's checks and result, then one line for the shared read; exit 0 only if every one swapped."""
+    for request in requests:
+        name = request.projection.name
+        if name in outcome.refused:
+            print(f"error: {name} not rebuilt: {outcome.refused[name]}", file=sys.stderr)
+        else:
+            _report(request, outcome.outcomes[name])
+    swapped = [r.projection.name for r in requests if r.projection.name in outcome.outcomes]
+    swapped = [n for n in swapped if outcome.outcomes[n].state == "swapped"]
+    print(
+        f"replay all: {outcome.read:,} records read from the log once for all projections; "
+        f"swapped {len(swapped)} of {len(requests)}" + (f" ({', '.join(swapped)})" if swapped else "")
+    )
+    return 0 if outcome.all_swapped else 1
 
 
 def make_request(args: argparse.Namespace, topic_prefix: str, actor: str = "kim") -> Request:

@@ -71,7 +71,7 @@ class Outcome:
     detail: str = ""
 
 
-class _Line(Progress):
+class RoundsLine(Progress):
     """One progress line over several catch-up rounds: the rounds' own finish() is not the end."""
 
     def finish(self, summary: bool = True) -> str:
@@ -106,8 +106,8 @@ async def replay(
             raise ReplayRefused(f"another `kim replay` is running {what}; wait for it to end or stop it first")
         topics = [request.topic_prefix + t for t in request.projection.source_topics]
         partitions = await full_history(kafka, topics)
-        resumed = await _open_copy(control, request)
-        runner = _Runner(kafka, database_url, request, partitions, out, platform_secret)
+        resumed = await open_copy(control, request)
+        runner = Runner(kafka, database_url, request, partitions, out, platform_secret)
         outcome = await (runner.rebuild(control) if request.kind == copies.REBUILD else runner.as_of(control))
         outcome.resumed = resumed
         return outcome
@@ -138,7 +138,7 @@ async def full_history(kafka: KafkaConnection, topics: list[str]) -> list[TopicP
     return sorted(ends)
 
 
-async def _open_copy(conn: asyncpg.Connection, request: Request) -> bool:
+async def open_copy(conn: asyncpg.Connection, request: Request) -> bool:
     """Create the copy, or find the one an interrupted run left; True when resuming."""
     name, schema = request.projection.name, request.schema
     row = await rebuilds.find(conn, schema)
@@ -165,7 +165,9 @@ async def _open_copy(conn: asyncpg.Connection, request: Request) -> bool:
     return resume
 
 
-class _Runner:
+class Runner:
+    """One copy's folding, verification and swap (``replay`` runs one; ``replay_all.py`` shares its reads)."""
+
     def __init__(
         self,
         kafka: KafkaConnection,
@@ -181,14 +183,15 @@ class _Runner:
         self.name, self.schema = request.projection.name, request.schema
         self.tables = copies.tables_of(request.projection)
         label = f"{self.name} {'rebuild' if request.kind == copies.REBUILD else 'as-of copy'} ({self.schema})"
-        self.line = _Line(0, label, out=out)
+        self.line = RoundsLine(0, label, out=out)
         self.total: int | None = None
         self.rejected = 0
+        self.read = 0  # records this runner's own catch-ups fetched from the log
 
     async def _catch_up(
         self, projection: Projection, targets: Mapping[TopicPartition, int], on_rejected: Handler
     ) -> None:
-        await catch_up(
+        result = await catch_up(
             projection,
             self.kafka,
             self.database_url,
@@ -200,6 +203,7 @@ class _Runner:
             search_path=f"{self.schema}, public",
             on_rejected=on_rejected,
         )
+        self.read += result.read
 
     async def _report(self) -> None:
         """Keep the registry row's applied/total/updated_at current (about once a second)."""
@@ -213,7 +217,7 @@ class _Runner:
             await conn.close()
 
     @contextlib.asynccontextmanager
-    async def _reporting(self) -> AsyncIterator[None]:
+    async def reporting(self) -> AsyncIterator[None]:
         task = asyncio.ensure_future(self._report())
         try:
             yield
@@ -228,7 +232,7 @@ class _Runner:
         seen = await copies.checkpoints_in(control, self.schema, self.name)
         self.line.total = sum(max(end - seen.get(tp, 0), 0) for tp, end in targets.items())
         window = copies.Window(r.projection, r.since, r.until)
-        async with self._reporting():
+        async with self.reporting():
             await self._catch_up(window, targets, lambda conn: _stored(conn))
         self.line.close()
         applied = sum((await copies.checkpoints_in(control, self.schema, self.name)).values())
@@ -252,21 +256,21 @@ class _Runner:
         await producer.start()
         live = await connect(self.database_url)
         try:
-            dead_letter = self._dead_letter(producer)
-            async with self._reporting():
+            dead_letter = self.dead_letter(producer)
+            async with self.reporting():
                 for _ in range(self.request.rounds):
-                    targets, gap = await self._gap(live)
+                    targets, gap = await self.gap(live)
                     if gap <= self.request.swap_gap:
                         break
                     self.line.total += gap
                     await self._catch_up(self.request.projection, targets, dead_letter)
                 await rebuilds.set_state(control, self.schema, "verifying")
-                return await self._swap(control, live, dead_letter)  # still reporting: updated_at stays fresh
+                return await self.swap(control, live, dead_letter)  # still reporting: updated_at stays fresh
         finally:
             await live.close()
             await producer.stop()
 
-    async def _gap(self, live: asyncpg.Connection) -> tuple[dict[TopicPartition, int], int]:
+    async def gap(self, live: asyncpg.Connection) -> tuple[dict[TopicPartition, int], int]:
         """The live checkpoints of the source partitions, and how many records the copy is behind them."""
         wanted = set(self.partitions)
         targets = {tp: o for tp, o in (await checkpoints.load(live, self.name)).items() if tp in wanted}
@@ -274,7 +278,7 @@ class _Runner:
         seen = await copies.checkpoints_in(live, self.schema, self.name)
         return targets, sum(max(end - seen.get(tp, 0), 0) for tp, end in targets.items())
 
-    def _dead_letter(self, producer: AIOKafkaProducer) -> Handler:
+    def dead_letter(self, producer: AIOKafkaProducer) -> Handler:
         """Rejections go to the DLQ as on the live path, marked ``kim.rebuild=<copy>``."""
         topic = self.request.topic_prefix + DLQ
         extra = [("kim.rebuild", self.schema.encode())]
@@ -289,12 +293,12 @@ class _Runner:
 
         return send
 
-    async def _swap(self, control: asyncpg.Connection, live: asyncpg.Connection, dead_letter: Handler) -> Outcome:
+    async def swap(self, control: asyncpg.Connection, live: asyncpg.Connection, dead_letter: Handler) -> Outcome:
         r = self.request
         async with live.transaction():
             started = time.monotonic()
             await checkpoints.lock_partitions(live, self.name, self.partitions)  # the live worker's commits wait
-            targets, gap = await self._gap(live)
+            targets, gap = await self.gap(live)
             if gap:
                 self.line.total += gap
                 await self._catch_up(r.projection, targets, dead_letter)

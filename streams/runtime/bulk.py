@@ -28,6 +28,7 @@ from schemas import Codec
 from schemas.topics import DLQ
 from streams.kafka.connection import KafkaConnection
 from streams.kafka.topics import end_offsets
+from streams.runtime import read_plan
 from streams.runtime.batch import OnRejected
 from streams.runtime.dlq import send_once
 from streams.runtime.loop import BULK, RecordLoop
@@ -38,6 +39,19 @@ from streams.runtime.progress import Progress
 # batches loaded 43% and merged 25% fewer referral rows than 5,000-record ones. The price is memory: two
 # batches are in flight (one decoding while the other commits), about 190 MB peak against 113 MB.
 BATCH_RECORDS = 20_000
+
+
+Handler = Callable[[asyncpg.Connection], OnRejected]  # per batch connection: what to do with its rejections
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one projection of a shared read goes: its schema, its rejections' handler and where it stops
+    (None: the defaults — ``public``, dead-lettering, the end offsets at the start)."""
+
+    search_path: str | None = None
+    on_rejected: Handler | None = None
+    targets: Mapping[tuple[str, int], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +81,8 @@ async def catch_up_many(
     progress: Progress | None = None,
     targets: Mapping[tuple[str, int], int] | None = None,
     search_path: str | None = None,
-    on_rejected: Callable[[asyncpg.Connection], OnRejected] | None = None,
+    on_rejected: Handler | None = None,
+    destinations: Mapping[str, Destination] | None = None,
 ) -> CatchUpResult:
     """Apply everything between the projections' checkpoints and the end offsets seen at the start, from ONE read
     of their topics: a partition is read from the lowest checkpoint of the projections reading it; each
@@ -77,47 +92,59 @@ async def catch_up_many(
     the end offsets (partitions not named are left alone); ``search_path`` makes the pool's connections read and
     write another schema's tables and checkpoints (a copy); ``on_rejected`` builds, per batch connection, what to
     do with rejections instead of dead-lettering them (it runs inside the batch's transaction).
+    ``destinations`` gives these three per projection name instead (``kim replay all``: each projection folds
+    into its own copy up to its own live checkpoints); a projection not named there takes the ones above.
+    Partitions are read from the lowest checkpoint of the projections short of their targets to the highest
+    target (``read_plan``); a projection takes only the records below its own.
     """
     projections = list(projections)
-    topics = sorted({topic_prefix + t for p in projections for t in p.source_topics})
-    if targets is None:
-        targets = await end_offsets(kafka, topics)
-    ends = {TopicPartition(t, p): end for (t, p), end in targets.items()}
-    settings = {"search_path": search_path} if search_path else None
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=len(projections) + 1, server_settings=settings)
+    shared = Destination(search_path, on_rejected, targets)
+    destinations = {p.name: (destinations or {}).get(p.name, shared) for p in projections}
+    bounds = await _bounds(projections, destinations, kafka, topic_prefix)
+    # One pool per schema, its search_path set when a connection opens: each projection's batch stays one
+    # transaction of its own, with no statement added to switch schemas.
+    pools: dict[str, asyncpg.Pool] = {}
     consumer = kafka.consumer(max_partition_fetch_bytes=4 * 1024 * 1024)
     producer = kafka.producer()
-    await consumer.start()
-    await producer.start()
 
-    async def the_pool() -> asyncpg.Pool:
-        return pool
+    async def pool_of(projection: Projection) -> asyncpg.Pool:
+        return pools[destinations[projection.name].search_path or ""]
 
     def dead_letters(projection: Projection, conn: asyncpg.Connection) -> OnRejected:
-        if on_rejected is not None:
-            return on_rejected(conn)
+        handler = destinations[projection.name].on_rejected
+        if handler is not None:
+            return handler(conn)
         return functools.partial(send_once, conn, producer, topic_prefix + DLQ, projection.name)
 
-    loop = RecordLoop(
-        projections,
-        the_pool,
-        Codec(),
-        dead_letters=dead_letters,
-        platform_secret=platform_secret,
-        retry=BULK,
-    )
     try:
-        async with pool.acquire() as conn:
-            seen = [await checkpoints.load(conn, p.name) for p in projections]
-        start = {
-            tp: min(
-                s.get((tp.topic, tp.partition), 0)
-                for p, s in zip(projections, seen, strict=True)
-                if any(tp.topic == topic_prefix + t for t in p.source_topics)
+        for path in sorted({d.search_path or "" for d in destinations.values()}):
+            pools[path] = await asyncpg.create_pool(
+                database_url,
+                min_size=1,
+                max_size=sum((d.search_path or "") == path for d in destinations.values()) + 1,
+                server_settings={"search_path": path} if path else None,
             )
-            for tp in ends
-        }
-        todo = {tp for tp in ends if start[tp] < ends[tp]}
+        await consumer.start()
+        await producer.start()
+        seen = {}
+        for p in projections:
+            async with (await pool_of(p)).acquire() as conn:
+                seen[p.name] = await checkpoints.load(conn, p.name)
+        span = read_plan.plan(bounds, seen)
+        reads = {p.name: {tp for tp in span if _reads(p, tp[0], topic_prefix)} for p in projections}
+        ends = {TopicPartition(*tp): end for tp, (_, end) in span.items()}
+        start = {TopicPartition(*tp): begin for tp, (begin, _) in span.items()}
+        loop = RecordLoop(
+            projections,
+            lambda: pool_of(projections[0]),
+            Codec(),
+            dead_letters=dead_letters,
+            platform_secret=platform_secret,
+            retry=BULK,
+            pool_for=pool_of,
+            limits=read_plan.limits(bounds, reads, {tp: end for tp, (_, end) in span.items()}),
+        )
+        todo = set(ends)
         label = "+".join(p.name for p in projections)
         progress = progress or Progress(sum(ends[tp] - start[tp] for tp in todo), f"{label} catch-up")
         if todo:
@@ -158,4 +185,24 @@ async def catch_up_many(
         return CatchUpResult(loop.applied, progress.elapsed, loop.read)
     finally:
         await asyncio.gather(consumer.stop(), producer.stop(), return_exceptions=True)
-        await pool.close()
+        await asyncio.gather(*(pool.close() for pool in pools.values()), return_exceptions=True)
+
+
+def _reads(projection: Projection, topic: str, topic_prefix: str) -> bool:
+    return any(topic == topic_prefix + t for t in projection.source_topics)
+
+
+async def _bounds(
+    projections: Sequence[Projection], destinations: Mapping[str, Destination], kafka: KafkaConnection, prefix: str
+) -> dict[str, dict[tuple[str, int], int]]:
+    """Per projection, where it stops on each partition of its topics: its targets, else the end offsets now."""
+    open_ended = sorted(
+        {prefix + t for p in projections if destinations[p.name].targets is None for t in p.source_topics}
+    )
+    ends = await end_offsets(kafka, open_ended) if open_ended else {}
+    bounds = {}
+    for p in projections:
+        stop = destinations[p.name].targets
+        stop = ends if stop is None else stop
+        bounds[p.name] = {tp: end for tp, end in stop.items() if _reads(p, tp[0], prefix)}
+    return bounds

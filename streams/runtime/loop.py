@@ -27,7 +27,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +41,7 @@ from streams.runtime.batch import OnRejected, Prepared, prepare, prepare_many
 from streams.runtime.batch_io import apply_prepared
 from streams.runtime.collector import ClockedCollection
 from streams.runtime.outage_log import DATABASE_GONE, KAFKA, KAFKA_GONE, POSTGRES
+from streams.runtime.read_plan import Offsets, trim
 
 log = logging.getLogger("kim.loop")
 
@@ -113,6 +114,9 @@ class RecordLoop:
 
     ``pool`` gives the connection pool on first use (the live worker makes it inside faust's event loop);
     ``platform_secret`` is the platform's record-signing key (``None`` on a cluster without one).
+    For a shared read whose projections write to different schemas (``kim replay all``), ``pool_for`` gives each
+    projection's pool instead of ``pool``, and ``limits`` the offsets a projection takes records below
+    (``read_plan.trim``; a projection not named takes every record of its topics).
     """
 
     def __init__(
@@ -126,6 +130,8 @@ class RecordLoop:
         retry: Retry,
         observer: LoopObserver | None = None,
         outages: Reachability | None = None,
+        pool_for: Callable[[Projection], Awaitable[asyncpg.Pool]] | None = None,
+        limits: Mapping[str, Offsets] | None = None,
     ) -> None:
         if not projections:
             raise ValueError("a record loop needs at least one projection")
@@ -137,6 +143,8 @@ class RecordLoop:
         self.retry = retry
         self.observer = observer
         self.outages = outages
+        self.pool_for = pool_for
+        self.limits = dict(limits or {})
         self.applied = 0  # records new to the projections, summed over them
         self.read = 0  # records submitted, each once
         self.gc_clock = ClockedCollection()
@@ -195,8 +203,12 @@ class RecordLoop:
     def _prepare(self, records: Sequence[LogRecord]) -> dict[str, Prepared]:
         if len(self.projections) == 1:
             only = self.projections[0]
-            return {only.name: prepare(only, records, self.codec)}
-        return prepare_many(self.projections, records, self.codec)
+            prepared = {only.name: prepare(only, records, self.codec)}
+        else:
+            prepared = prepare_many(self.projections, records, self.codec)
+        for name, limit in self.limits.items():
+            prepared[name] = trim(prepared[name], limit)
+        return prepared
 
     async def _commit_after(
         self, previous: asyncio.Future[None] | None, prepared: dict[str, Prepared], after: After | None
@@ -214,7 +226,7 @@ class RecordLoop:
         while True:
             sent: list[Rejection] = []
             try:
-                pool = await self.pool()
+                pool = await (self.pool_for(projection) if self.pool_for is not None else self.pool())
                 async with pool.acquire() as conn, discarded_unless_clean(conn):
                     noted = _noting(self.dead_letters(projection, conn), sent)
                     started = time.monotonic()
