@@ -121,9 +121,9 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
     }
     try:
-        history = sorted(events + applications, key=lambda e: e.draft.occurred_at)  # stable: keys stay in order
-        results["publish_per_s"] = await measures.publish_all(lane, history)
-        del history
+        ordered = sorted(events + applications, key=lambda e: e.draft.occurred_at)  # stable: keys stay in order
+        results["publish_per_s"] = await measures.publish_all(lane, ordered)
+        del ordered
         step = lambda name: print(f"measuring {name} …", file=sys.stderr)  # noqa: E731
         results.update(await _one_core_rounds(lane, repeat, step, n + m))
         step("faust do-nothing agent")
