@@ -296,6 +296,7 @@ def build_app(
 
     @app.on_before_shutdown.connect  # type: ignore[misc]
     async def close_resources(sender: Any, **_: Any) -> None:
+        await watch.stop()  # a catch-up under way ends first: it uses the pool and faust's consumer
         for service in services:
             await service.stop()
         for batcher in batches:

@@ -101,13 +101,15 @@ class SelfCatchUp:
         self.healthy = healthy
         self.runs = 0  # catch-ups started (for tests and the log)
         self._assigned = asyncio.Event()
+        self._watching: asyncio.Task[None] | None = None
 
     def assigned(self) -> None:
         """Partitions were assigned: check soon (a worker that was stopped for long finds its lag right away)."""
         self._assigned.set()
 
     async def watch(self) -> None:
-        """Check every ``CHECK_SECONDS`` and shortly after every assignment, until cancelled."""
+        """Check every ``CHECK_SECONDS`` and shortly after every assignment, until cancelled or ``stop``."""
+        self._watching = asyncio.current_task()
         while True:
             try:
                 await asyncio.wait_for(self._assigned.wait(), CHECK_SECONDS)
@@ -130,6 +132,14 @@ class SelfCatchUp:
                 ends[(topic, partition)] = highwater
         return ends
 
+    async def stop(self) -> None:
+        """The worker shuts down: end the watch, and a catch-up under way (its open transactions roll back; the
+        checkpoints say where the next start goes on). Called before the pool and the consumer close."""
+        task, self._watching = self._watching, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
     async def check(self) -> None:
         """Catch up through the bulk path if the worker is ``at`` records or more behind."""
         if self.at <= 0 or not self.healthy():
@@ -150,6 +160,7 @@ class SelfCatchUp:
             len(targets),
         )
         self.app.consumer.pause_partitions(paused)
+        result = None
         try:
             await self.settle()
             result = await catch_up(
@@ -161,6 +172,13 @@ class SelfCatchUp:
                 targets=targets,
                 progress=Progress(lag, f"{self.projection.name} catch-up", out=_LogLines()),  # type: ignore[arg-type]
             )
+        except Exception as why:  # the live path goes on from the checkpoints; a later check may try again
+            log.error(
+                "%s: bulk catch-up stopped (%s); the live path goes on from the checkpoints", self.projection.name, why
+            )
+        # Not on cancellation (the worker shuts down, ``stop``): its consumer and pool are about to close.
+        await self._back_to_live(paused)
+        if result is not None:
             log.warning(
                 "%s: caught up %s records in %.1f s (%s/s) through the bulk path; back on the live path",
                 self.projection.name,
@@ -168,12 +186,6 @@ class SelfCatchUp:
                 result.seconds,
                 f"{result.read / result.seconds:,.0f}" if result.seconds else "-",
             )
-        except Exception as why:  # the live path goes on from the checkpoints; a later check may try again
-            log.error(
-                "%s: bulk catch-up stopped (%s); the live path goes on from the checkpoints", self.projection.name, why
-            )
-        finally:
-            await self._back_to_live(paused)
 
     async def _back_to_live(self, paused: list[TP]) -> None:
         """Seek faust to the checkpoints of the paused partitions it still owns and resume them."""

@@ -47,3 +47,24 @@ def test_a_worker_far_behind_catches_up_through_the_bulk_path_and_goes_on_live(l
         worker.stop()
     everything = openings + closings + later_openings + later_closings
     assert run_sync(projected(lane)) == oracle(everything)
+
+
+def test_a_worker_stopped_during_its_catch_up_stops_at_once_and_resumes_after_a_restart(lane: Lane) -> None:
+    openings, closings = history(seed=63, cases=15000)
+    targets = run_sync(publish_history(lane, openings, closings))
+    worker = lane.worker("caseload", KIM_CATCH_UP_AT="1000")
+    deadline = time.monotonic() + 120
+    while "catching up through the bulk path" not in worker.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "catching up through the bulk path" in worker.log_text(), worker.log_text()[-4000:]
+    stopping = time.monotonic()
+    worker.stop()  # SIGTERM, SIGKILL after 30 s
+    took = time.monotonic() - stopping
+    assert took < 25, f"the worker took {took:.0f} s to stop\n{worker.log_text()[-4000:]}"
+
+    again = lane.worker("caseload", KIM_CATCH_UP_AT="1000")
+    try:
+        run_sync(caught_up(lane, again, targets, timeout=180))
+    finally:
+        again.stop()
+    assert run_sync(projected(lane)) == oracle(openings + closings)
