@@ -47,6 +47,9 @@ def kim(lane: Lane, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def start_kim(lane: Lane, *args: str) -> subprocess.Popen[str]:
+    """`kim …` in the background, interruptible by SIGINT as at a terminal — even when the tests themselves run
+    as a background job of a non-interactive shell, whose children inherit SIGINT ignored (Python then installs
+    no KeyboardInterrupt handler and a Ctrl-C test would see the replay finish instead)."""
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args],
         env=lane.env(),
@@ -54,7 +57,12 @@ def start_kim(lane: Lane, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def _publish(lane: Lane, records: list[Encoded]) -> dict[tuple[str, int], int]:
