@@ -40,6 +40,17 @@ class Weighted:
         return rng.choices(self.keys, cum_weights=self.cum)[0]
 
 
+def file_tag(bits: int) -> str:
+    """The run's tag in every file number: six hex digits, the last one a digit when all six would be letters.
+
+    An id part of three or more letters reads as a word, and the catalog's id rule refuses it (names must not
+    hide in ids); one tag in ~360 (``ABCDEF``, …) made every id of its run invalid and the run's first event
+    was refused. Changing only those tags leaves every other seed's history as it was.
+    """
+    tag = f"{bits:06X}"
+    return tag[:-1] + str(bits % 10) if tag.isalpha() else tag
+
+
 class Context:
     """One run's config, random stream, calendar and engine, and the draws every process makes."""
 
@@ -48,7 +59,7 @@ class Context:
         self.rng = rng = random.Random(config.seed)
         self.cal = Calendar(config.start, config.days)
         self.engine = Engine(self.cal)
-        self.tag = f"{rng.getrandbits(24):06X}"
+        self.tag = file_tag(rng.getrandbits(24))
         self._counters: dict[tuple[str, int], int] = {}
 
     def next_number(self, prefix: str) -> str:
