@@ -18,7 +18,6 @@ import asyncio
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from analytics.table import table as text_table
 from benchmarks import measures
 from benchmarks.histories import case_events
 from benchmarks.lanes import BenchLane, new_lane
-from benchmarks.results import write_results
+from benchmarks.results import report
 from benchmarks.usage import Meter
 from infra import kafka_broker
 from infra.errors import SetupError
@@ -171,11 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
-    print(render(results))
-    out = args.out or Path("results") / f"cluster-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    write_results(out, results)
-    print(f"results written to {out}")
-    return 0
+    return report(results, render(results), "cluster", args.out)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import httpx
 from analytics.table import table as text_table
 from benchmarks.gateway_lane import RunningGateway, running_gateway
 from benchmarks.histories import case_events
-from benchmarks.results import write_results
+from benchmarks.results import report
 from benchmarks.usage import Meter, process_cpu_s
 from infra import bringup
 from infra.errors import SetupError
@@ -374,11 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as why:
         print(f"error: {why}", file=sys.stderr)
         return 1
-    print(render(results))
-    out = args.out or Path("results") / f"gateway-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    write_results(out, results)
-    print(f"results written to {out}")
-    return 0
+    return report(results, render(results), "gateway", args.out)
 
 
 if __name__ == "__main__":
