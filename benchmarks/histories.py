@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from simulation import SimulationConfig, simulate_list
+from collections.abc import Iterator
+
+from simulation import SimEvent, SimulationConfig, simulate, simulate_list
 
 CASE_EVENTS_PER_YEAR = 33_000  # kim.cases events in a simulated year of all of Dortmund (scale 1.0)
 IMMIGRATION_SCALE = 0.12  # of the immigration offices' volume: about one kim.immigration event per 2 case events
+IMMIGRATION_SHARE = 0.42  # kim.immigration events per case event at that scale (seen: 55,000 per 133,500)
 
 
 def case_events(count: int, seed: int) -> list:
@@ -38,3 +41,21 @@ def history(count: int, seed: int) -> tuple[list, list]:
         if len(cases) == count:
             return cases, [e for e in events if "application_id" in e.draft.payload]
         scale *= 2
+
+
+def streamed_history(count: int, seed: int) -> Iterator[SimEvent]:
+    """Both topics' events in ``occurred_at`` order, generated as they are consumed, until ``count`` case events.
+
+    For histories too long to hold in memory (millions of events): unlike ``history`` the immigration events
+    stop where the case events do, and the year is not regenerated if it holds fewer than ``count`` case
+    events (its scale leaves a quarter to spare), so the stream may end short of ``count``.
+    """
+    scale = max(0.01, 1.25 * count / CASE_EVENTS_PER_YEAR)
+    config = SimulationConfig(years=1.0, seed=seed, scale=scale, immigration_scale=IMMIGRATION_SCALE)
+    cases = 0
+    for event in simulate(config):
+        if "application_id" not in event.draft.payload:
+            if cases == count:
+                return
+            cases += 1
+        yield event

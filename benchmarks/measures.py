@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +34,14 @@ from streams.usecases.publish_in_order import AgencyEvent, publish_in_order
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def publish_all(lane: BenchLane, events: list[AgencyEvent], chunk: int = 20_000) -> float:
-    """Publish through the SDK as each event's agency, every case in order (``publish_in_order``); returns events/s."""
-    progress = Progress(len(events), "publish")
+async def publish_all(
+    lane: BenchLane, events: Iterable[AgencyEvent], chunk: int = 20_000, expected: int | None = None
+) -> float:
+    """Publish through the SDK as each event's agency, every case in order (``publish_in_order``); returns events/s.
+
+    ``events`` may be a stream; ``expected`` is then its estimated length, for the progress line's ETA."""
+    total = expected if expected is not None or not isinstance(events, Sized) else len(events)
+    progress = Progress(total or 0, "publish")
     keys = MemoryKeyStore()  # sealing costs the same as with the key table, after the one-time key loads
     await publish_in_order(
         lane.kafka,

@@ -11,7 +11,8 @@ it nothing; it reports how many log records it read (each once), how many record
 applied between them (a kim.cases record counts for caseload and for referrals) and when
 (``time.monotonic``, the same clock in every process on Linux) it started and finished; the rate is
 all log records read over the span from the first start to the last finish. Each also reports its own
-CPU seconds and garbage collections over its span, so the cost per process is its own, not the parent's.
+CPU seconds and garbage collections over its span, so the cost per process is its own, not the parent's,
+and its peak resident memory (each replay starts fresh processes, so that peak is the rebuild's own).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
+import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
-from benchmarks.usage import gc_collections, gc_delta
+from benchmarks.lanes import BenchLane
+from benchmarks.usage import Meter, gc_collections, gc_delta
 from infra.platform_identity import signing_secret
 from projections.registry import PROJECTIONS
 from streams.kafka.connection import KafkaConnection
@@ -43,6 +47,7 @@ class Share:
     finished: float
     cpu_s: float = 0.0
     gc_collections: tuple[int, ...] = (0, 0, 0)
+    peak_rss_mb: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Rebuilt:
     applied: int
     python_cpu_s: list[float]
     gc_collections: list[int]
+    peak_rss_mb: list[float]
 
 
 async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
@@ -75,7 +81,8 @@ async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group:
     )
     finished = time.monotonic()
     cpu = time.process_time() - cpu
-    return Share(result.read, result.applied, started, finished, cpu, tuple(gc_delta(collections)))
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    return Share(result.read, result.applied, started, finished, cpu, tuple(gc_delta(collections)), peak_mb)
 
 
 def _child(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:
@@ -98,4 +105,14 @@ def replay(kafka: KafkaConnection, database_url: str, prefix: str, processes: in
         sum(s.applied for s in shares),
         [s.cpu_s for s in shares],
         collections,
+        [s.peak_rss_mb for s in shares],
     )
+
+
+async def metered(lane: BenchLane, processes: int, purpose: str) -> tuple[Rebuilt, dict[str, Any]]:
+    """A rebuild into a fresh database, metered: each process's CPU, GC and peak RSS; the backends'; the broker's."""
+    url = await lane.database(purpose)
+    with Meter(lane.settings, url) as meter:
+        rebuilt = await asyncio.to_thread(replay, lane.kafka, url, lane.prefix, processes)
+    usage = meter.usage(rebuilt.read, rebuilt.rate, rebuilt.python_cpu_s, rebuilt.gc_collections)
+    return rebuilt, {**usage, "peak_rss_mb": rebuilt.peak_rss_mb}

@@ -33,7 +33,6 @@ from benchmarks import gateway, measures, replay, yardsticks
 from benchmarks.histories import case_events, history
 from benchmarks.lanes import BenchLane, new_lane
 from benchmarks.results import write_results
-from benchmarks.usage import Meter
 from infra import bringup
 from infra.errors import SetupError
 from infra.settings import load_settings
@@ -43,14 +42,6 @@ from streams.runtime.self_catch_up import CATCH_UP_AT
 
 YARDSTICK_ROWS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
 GATEWAY_EVENTS = 50_000  # at most this many case events through the gateway's batch endpoint
-
-
-async def _rebuild(lane: BenchLane, processes: int, purpose: str) -> tuple[replay.Rebuilt, dict[str, Any]]:
-    """A rebuild into a fresh database, metered: each process's own CPU and GC, the backends', the broker's."""
-    url = await lane.database(purpose)
-    with Meter(lane.settings, url) as meter:
-        rebuilt = await asyncio.to_thread(replay.replay, lane.kafka, url, lane.prefix, processes)
-    return rebuilt, meter.usage(rebuilt.read, rebuilt.rate, rebuilt.python_cpu_s, rebuilt.gc_collections)
 
 
 class _Best:
@@ -96,7 +87,7 @@ async def _one_core_rounds(lane: BenchLane, repeat: int, step: Callable[[str], N
         best.keep_measured("bulk_referrals_per_s", await measures.bulk(lane, "referrals", attempt))
         best.keep_measured("bulk_backlog_per_s", await measures.bulk(lane, "backlog", attempt))
         step("rebuild: the whole history into every projection, 1 process" + suffix)
-        rebuilt, usage = await _rebuild(lane, 1, f"rebuild_1_{attempt}")
+        rebuilt, usage = await replay.metered(lane, 1, f"rebuild_1_{attempt}")
         best.keep("rebuild_1p_per_s", rebuilt.rate, usage)
         best.values["rebuild_1p_records_read"], best.values["rebuild_1p_records_applied"] = (
             rebuilt.read,
@@ -140,7 +131,7 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         step("backlog projection: live path on the kim.immigration events")
         results["live_backlog_per_s"], _ = await measures.live(lane, m, projection="backlog")
         step("rebuild: the whole history into every projection, 2 processes")
-        rebuilt, results["usage"]["rebuild_2p"] = await _rebuild(lane, 2, "rebuild_2")
+        rebuilt, results["usage"]["rebuild_2p"] = await replay.metered(lane, 2, "rebuild_2")
         results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rebuilt.rate, rebuilt.read
         results["rebuild_2p_records_applied"] = rebuilt.applied
         step(f"latency at {latency_rate}/s for {latency_seconds:g} s")
@@ -297,6 +288,15 @@ def summary(results: dict) -> str:
         [
             "worker peak RSS (live / latency run)",
             f"{r['live_worker_peak_rss_mb']:.0f} / {lat['worker_peak_rss_mb']:.0f} MB",
+            "target 200 MB",
+            "",
+        ],
+        [
+            "rebuild peak RSS per process (1 process / 2 processes)",
+            " / ".join(
+                "+".join(f"{mb:.0f}" for mb in r["usage"][row]["peak_rss_mb"]) for row in ("rebuild_1p", "rebuild_2p")
+            )
+            + " MB",
             "",
             "",
         ],

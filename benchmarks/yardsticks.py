@@ -73,7 +73,8 @@ def quix(lane: BenchLane, kind: str, records: int, timeout: float = 600) -> tupl
     """A Quix Streams app (``benchmarks.quix_app``) in its own process until it has seen ``records``.
 
     The rate and the Python CPU are the child's own from its first record to its last; its whole life
-    (imports, group join, shutdown) is in ``python_cpu_total_s`` from the child's rusage.
+    (imports, group join, shutdown) is in ``python_cpu_total_s`` from the child's rusage, its peak memory in
+    ``peak_rss_mb``.
     """
     with tempfile.TemporaryDirectory() as tmp, Meter(lane.settings) as meter:
         result, log = Path(tmp) / "result.json", Path(tmp) / "quix.log"
@@ -96,7 +97,8 @@ def quix(lane: BenchLane, kind: str, records: int, timeout: float = 600) -> tupl
         measured = json.loads(result.read_text())
     rate = measured["events"] / measured["seconds"]
     usage = meter.usage(measured["events"], rate, [measured["cpu_s"]], measured["gc_collections"])
-    return rate, {**usage, "python_cpu_total_s": rusage.ru_utime + rusage.ru_stime}
+    whole_life = {"python_cpu_total_s": rusage.ru_utime + rusage.ru_stime, "peak_rss_mb": rusage.ru_maxrss / 1024}
+    return rate, {**usage, **whole_life}
 
 
 def _wait(process: subprocess.Popen, timeout: float) -> tuple[int, Any]:

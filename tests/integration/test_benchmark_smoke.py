@@ -15,31 +15,25 @@ from tests.integration.conftest import REPO
 pytestmark = pytest.mark.integration
 
 
-def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
-    out = tmp_path / "bench.json"
+def _run_benchmark(module: str, out: Path, *args: str, timeout: float = 600) -> tuple[dict, str]:
+    """Run ``python -m <module> <args> --out <out>``; its results JSON and what it printed (it must succeed)."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.run",
-            "--events",
-            "600",
-            "--latency-rate",
-            "100",
-            "--latency-seconds",
-            "2",
-            "--repeat",
-            "2",
-            "--out",
-            str(out),
-        ],
+        [sys.executable, "-m", module, *args, "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    numbers = json.loads(out.read_text())
+    return json.loads(out.read_text()), result.stdout
+
+
+def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
+    numbers, printed = _run_benchmark(
+        "benchmarks.run",
+        tmp_path / "bench.json",
+        *("--events", "600", "--latency-rate", "100", "--latency-seconds", "2", "--repeat", "2"),
+    )
     assert numbers["events"] == 600
     assert numbers["repeat"] == 2  # two rounds of the one-core measurements, the best of each kept
     for key in (
@@ -65,14 +59,14 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     assert numbers["latency"]["visible"] == numbers["latency"]["events"] == 200
     assert numbers["latency"]["p50_ms"] <= numbers["latency"]["p99_ms"]
     _check_yardsticks(numbers, everything)
-    assert "of raw ceiling" in result.stdout
+    assert "of raw ceiling" in printed
     for row in (
         "backlog (",
         f"rebuild, {len(PROJECTIONS)} projections, 1 process",
         "rebuild, 2 processes",
         "Quix Streams + fastavro",
     ):
-        assert row in result.stdout, row
+        assert row in printed, row
 
 
 YARDSTICKS = ("getmany_only", "fastavro_ceiling", "codec_ceiling", "quix_noop", "quix_decode")
@@ -100,16 +94,9 @@ def _check_yardsticks(numbers: dict, everything: int) -> None:
 
 def test_cluster_benchmark_smoke(tmp_path: Path) -> None:
     """One plaintext node beside three TLS nodes, each a platform of its own, and a node killed under load."""
-    out = tmp_path / "cluster.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.cluster", "--events", "400", "--seconds", "6", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=900,
+    numbers, printed = _run_benchmark(
+        "benchmarks.cluster", tmp_path / "cluster.json", "--events", "400", "--seconds", "6", timeout=900
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    numbers = json.loads(out.read_text())
     for platform in ("single_plaintext", "cluster_tls"):
         assert numbers[platform]["publish_per_s"] > 0 and numbers[platform]["live_per_s"] > 0, platform
         assert numbers[platform]["usage"]["publish"]["kafka_broker_cpu_s"] > 0, platform
@@ -117,21 +104,13 @@ def test_cluster_benchmark_smoke(tmp_path: Path) -> None:
     assert killed["killed_node"] in (1, 2, 3)
     assert killed["visible"] == killed["events"]  # every event published under the kill became visible
     assert numbers["ratios"]["publish"] > 0 and numbers["ratios"]["live"] > 0
-    assert "node" in result.stdout and "× 1 node" in result.stdout
+    assert "node" in printed and "× 1 node" in printed
 
 
 def test_gateway_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     """A real `kim gateway`: batches and paced single POSTs, every accepted event counted on the topic."""
-    out = tmp_path / "gateway.json"
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gateway", "--events", "300", "--seconds", "3", "--out", str(out)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    numbers = json.loads(out.read_text())
+    args = ("--events", "300", "--seconds", "3")
+    numbers, printed = _run_benchmark("benchmarks.gateway", tmp_path / "gateway.json", *args)
     batch, single = numbers["batch"], numbers["single"]
     assert batch["per_s"] > 0 and single["completed_per_s"] > 0
     assert batch["sent"] == batch["accepted"] == batch["delivered"] == 300
@@ -144,4 +123,21 @@ def test_gateway_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
         assert all(cpu > 0 for cpu in usage["python_cpu_s"])
         assert usage["kafka_broker_cpu_s"] > 0 and usage["postgres_cpu_s"] > 0  # the gateway reads the database
         assert len(usage["loadavg_start"]) == len(usage["loadavg_end"]) == 3
-    assert "POST /v1/events:batch" in result.stdout and "p50/p99 at 100/s" in result.stdout
+    assert "POST /v1/events:batch" in printed and "p50/p99 at 100/s" in printed
+
+
+def test_scale_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
+    """Two streamed histories, each published and rebuilt in one and two processes beside the Quix yardstick."""
+    numbers, printed = _run_benchmark("benchmarks.scale", tmp_path / "scale.json", "--events", "300", "600")
+    assert [length["case_events"] for length in numbers["lengths"]] == [300, 600]
+    for length in numbers["lengths"]:
+        rows = length["usage"]
+        # every row read every record of both topics: the case events and the immigration events beside them
+        assert length["records"] > length["case_events"]
+        assert rows["quix_decode"]["records"] == rows["rebuild_1p"]["records"] == rows["rebuild_2p"]["records"]
+        assert rows["rebuild_1p"]["records"] == length["records"]
+        assert len(rows["rebuild_1p"]["peak_rss_mb"]) == 1 and len(rows["rebuild_2p"]["peak_rss_mb"]) == 2
+        assert all(mb > 0 for mb in rows["rebuild_2p"]["peak_rss_mb"]) and rows["quix_decode"]["peak_rss_mb"] > 0
+        assert rows["rebuild_1p"]["to_quix_decode"] > 0 and rows["rebuild_2p"]["to_quix_decode"] > 0
+        assert length["publisher_peak_rss_mb"] > 0
+    assert "rebuild, 2 processes" in printed and "600 case events" in printed
