@@ -16,6 +16,7 @@ from typing import Any
 from fastavro import schemaless_reader, schemaless_writer
 
 from schemas.catalog import Catalog, EventSchema, load_catalog
+from schemas.compiled_decoder import BodyReader, body_reader, wanted
 from schemas.domain import domain_errors
 from schemas.errors import KimError
 from schemas.event import Event
@@ -49,14 +50,20 @@ class _Plan:
     writer: EventSchema
     reader: EventSchema
     fastavro_reader: dict[str, Any] | None = None  # set when no compiled resolution fits
+    body: BodyReader | None = None  # the compiled body decoder of the writer (schemas/compiled_decoder.py)
     resolve: Resolve | None = None
     upcasters: tuple[Upcaster, ...] = field(default_factory=tuple)
     error: str | None = None  # the writer cannot be read at all
 
 
 class Codec:
-    def __init__(self, catalog: Catalog | None = None, *, history: Path = HISTORY_DIR) -> None:
+    def __init__(
+        self, catalog: Catalog | None = None, *, history: Path = HISTORY_DIR, compiled: bool | None = None
+    ) -> None:
+        """``compiled``: read bodies with the compiled decoder where it covers the writer schema (default: when
+        it is installed and ``KIM_DECODER`` does not say ``fastavro``); False: fastavro only."""
         self.catalog = catalog or load_catalog()
+        self.compiled = wanted() if compiled is None else compiled
         self._readers = {t: self.catalog.current(t) for t in self.catalog.event_types()}
         # Published writer schemas as frozen, then today's compositions (the same where nothing changed).
         self._writers = {s.fingerprint: s for s in frozen_schemas(history) if s.event_type in self._readers}
@@ -130,13 +137,17 @@ class Codec:
         writer = plan.writer
         if plan.error:
             raise DecodeError(plan.error)
-        body = io.BytesIO(data)
-        body.seek(HEADER_SIZE)
         try:
-            record = schemaless_reader(body, writer.parsed, plan.fastavro_reader)
-            if body.tell() != len(data):
+            if plan.body is not None:
+                record, end = plan.body(data, HEADER_SIZE)
+            else:
+                body = io.BytesIO(data)
+                body.seek(HEADER_SIZE)
+                record = schemaless_reader(body, writer.parsed, plan.fastavro_reader)
+                end = body.tell()
+            if end != len(data):
                 raise DecodeError(
-                    f"corrupt {writer.event_type} v{writer.version} body: {len(data) - body.tell()} "
+                    f"corrupt {writer.event_type} v{writer.version} body: {len(data) - end} "
                     "bytes after the end of the event"
                 )
             if plan.resolve is not None:
@@ -169,11 +180,13 @@ class Codec:
 
     def _compile(self, writer: EventSchema) -> _Plan:
         reader = self._readers[writer.event_type]
+        body = body_reader(writer.schema) if self.compiled else None
         if writer.fingerprint == reader.fingerprint:
-            return _Plan(writer, reader)
+            return _Plan(writer, reader, body=body)
         upcasters = chain(writer.event_type, writer.version, reader.version)
         try:
-            return _Plan(writer, reader, resolve=compile_resolution(writer.parsed, reader.parsed), upcasters=upcasters)
+            resolve = compile_resolution(writer.parsed, reader.parsed)
+            return _Plan(writer, reader, body=body, resolve=resolve, upcasters=upcasters)
         except ResolutionError as exc:
             return _Plan(
                 writer,
