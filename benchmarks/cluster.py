@@ -47,7 +47,8 @@ async def _throughput(settings: Settings, events: list, step: Any) -> dict[str, 
         step("caseload worker from a full lag")
         url = await lane.database("live")
         with Meter(settings, url) as meter:
-            live, rss = await measures.live(lane, len(events))
+            run = await measures.live(lane, len(events))
+            live, rss = run.rate, run.peak_rss_mb
         return {
             "publish_per_s": publish,
             "live_per_s": live,

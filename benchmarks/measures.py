@@ -13,13 +13,13 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
-from benchmarks.usage import Meter
+from benchmarks.usage import Meter, process_cpu_s
 from infra.platform_identity import child_env
 from projections.registry import PROJECTIONS
 from schemas import Codec
@@ -113,8 +113,22 @@ def lane_env(lane: BenchLane, **extra: str) -> dict[str, str]:
     }
 
 
-def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "", timeout: float = 1800) -> float:
-    """Run a reference faust agent until it has seen every event; returns its events/s."""
+class Run(NamedTuple):
+    """A measured process: its rate, its CPU seconds over the measured span (all its threads), records in that span
+    and its peak RSS."""
+
+    rate: float
+    cpu_s: float
+    records: int
+    peak_rss_mb: float = 0.0
+
+    @property
+    def cpu_us_per_record(self) -> float:
+        return 1e6 * self.cpu_s / self.records if self.records else 0.0
+
+
+def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "", timeout: float = 1800) -> Run:
+    """Run a reference faust agent until it has seen every event; its events/s and CPU over the same span."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
         env = lane_env(
@@ -144,7 +158,7 @@ def faust_agent(lane: BenchLane, kind: str, events: int, database_url: str = "",
         finally:
             process.terminate()
             process.wait(30)
-    return measured["events"] / measured["seconds"]
+    return Run(measured["events"] / measured["seconds"], measured["cpu_s"], measured["events"])
 
 
 async def _checkpoint_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int], int]:
@@ -175,9 +189,9 @@ def start_worker(
 
 async def live(
     lane: BenchLane, events: int, timeout: float = 1800, projection: str = "caseload", catch_up_at: int = 0
-) -> tuple[float, float]:
-    """The real faust worker from its first applied batch to lag 0: (events/s, peak RSS in MB). With
-    ``catch_up_at`` the worker turns to the bulk path by itself once it sees its lag (the self catch-up row)."""
+) -> Run:
+    """The real faust worker from its first applied batch to lag 0: events/s, its CPU over that span, its peak RSS.
+    With ``catch_up_at`` the worker turns to the bulk path by itself once it sees its lag (the self catch-up row)."""
     purpose = "live" if projection == "caseload" else f"live_{projection}"
     url = await lane.database(purpose + ("_catch_up" if catch_up_at else ""))
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,21 +199,22 @@ async def live(
         worker = start_worker(lane, url, Path(tmp) / "worker.log", projection, catch_up_at)
         conn = await asyncpg.connect(url)
         try:
-            first_time, first_done, deadline = 0.0, 0, time.monotonic() + timeout
+            first_time, first_done, first_cpu, deadline = 0.0, 0, 0.0, time.monotonic() + timeout
             while True:
                 done = sum((await _checkpoint_offsets(conn)).values())
                 if done and not first_time:
-                    first_time, first_done = time.perf_counter(), done
+                    first_time, first_done, first_cpu = time.perf_counter(), done, process_cpu_s(worker.pid) or 0.0
                 if done >= events:
                     break
                 if worker.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"live worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.02)
+            cpu_s = (process_cpu_s(worker.pid) or 0.0) - first_cpu
             if done > first_done:  # timed from the first applied batch: start-up is not throughput
                 rate = (done - first_done) / (time.perf_counter() - first_time)
             else:  # everything came in one batch (tiny runs): time from process start, start-up included
                 rate = done / (time.perf_counter() - launched)
-            return rate, peak_rss_mb(worker.pid)
+            return Run(rate, cpu_s, done - first_done, peak_rss_mb(worker.pid))
         finally:
             await conn.close()
             worker.terminate()

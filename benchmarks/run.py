@@ -117,19 +117,24 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         del ordered
         step = lambda name: print(f"measuring {name} …", file=sys.stderr)  # noqa: E731
         results.update(await _one_core_rounds(lane, repeat, step, n + m))
+        runs: dict[str, measures.Run] = {}
         step("faust do-nothing agent")
-        results["faust_noop_per_s"] = measures.faust_agent(lane, "noop", n)
+        runs["faust_noop"] = measures.faust_agent(lane, "noop", n)
         step("naive baseline (one upsert per event)")
-        results["naive_per_s"] = measures.faust_agent(lane, "naive", n, await lane.database("naive"))
+        runs["naive"] = measures.faust_agent(lane, "naive", n, await lane.database("naive"))
         step("live path (faust worker)")
-        results["live_per_s"], results["live_worker_peak_rss_mb"] = await measures.live(lane, n)
+        runs["live"] = await measures.live(lane, n)
         step("self catch-up: a worker started behind the whole history, turning to the bulk path by itself")
         results["catch_up_at"] = min(CATCH_UP_AT, n // 2)
-        results["self_catch_up_per_s"], _ = await measures.live(lane, n, catch_up_at=results["catch_up_at"])
+        runs["self_catch_up"] = await measures.live(lane, n, catch_up_at=results["catch_up_at"])
         step("referrals projection: live path on the same events")
-        results["live_referrals_per_s"], _ = await measures.live(lane, n, projection="referrals")
+        runs["live_referrals"] = await measures.live(lane, n, projection="referrals")
         step("backlog projection: live path on the kim.immigration events")
-        results["live_backlog_per_s"], _ = await measures.live(lane, m, projection="backlog")
+        runs["live_backlog"] = await measures.live(lane, m, projection="backlog")
+        results.update({f"{name}_per_s": run.rate for name, run in runs.items()})
+        results["live_worker_peak_rss_mb"] = runs["live"].peak_rss_mb
+        # the process's own CPU per event over the measured span: where a live path's time goes against faust's
+        results["cpu_us_per_event"] = {name: run.cpu_us_per_record for name, run in runs.items()}
         step("rebuild: the whole history into every projection, 2 processes")
         rebuilt, results["usage"]["rebuild_2p"] = await replay.metered(lane, 2, "rebuild_2")
         results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rebuilt.rate, rebuilt.read
@@ -199,6 +204,11 @@ def _cost(results: dict, row: str) -> str:
     return f"py {python} / pg {usage['postgres_cpu_s']:.2f} / kafka {kafka}; load {load}; gc {gc_runs}"
 
 
+def _per_event(results: dict, row: str) -> str:
+    """A faust process's own CPU per event over its measured span (worker or reference agent)."""
+    return f"py {results['cpu_us_per_event'][row]:.0f} µs/event"
+
+
 def _yardstick_rows(r: dict) -> list[list[str]]:
     ratios = r["ratios"]
     decode_cpu = ratios["codec_decode_cpu_to_fastavro"]
@@ -229,13 +239,13 @@ def summary(results: dict) -> str:
             "",
         ],
         *[[*row, _cost(r, row_key)] for row, row_key in zip(_yardstick_rows(r), YARDSTICK_ROWS, strict=True)],
-        ["faust do-nothing agent", f"{r['faust_noop_per_s']:,.0f}/s", "reference", ""],
-        ["naive: faust + 1 upsert per event", f"{r['naive_per_s']:,.0f}/s", "baseline", ""],
+        ["faust do-nothing agent", f"{r['faust_noop_per_s']:,.0f}/s", "reference", _per_event(r, "faust_noop")],
+        ["naive: faust + 1 upsert per event", f"{r['naive_per_s']:,.0f}/s", "baseline", _per_event(r, "naive")],
         [
             "live path (faust worker, batched sink)",
             f"{r['live_per_s']:,.0f}/s",
             f"{q['live_to_faust_noop']:.0%} of do-nothing, {q['live_to_naive']:.1f}x naive",
-            "",
+            _per_event(r, "live"),
         ],
         [
             "bulk path (getmany, batched sink)",
@@ -247,21 +257,21 @@ def summary(results: dict) -> str:
             f"self catch-up (a worker {r['events']:,} behind, threshold {r['catch_up_at']:,})",
             f"{r['self_catch_up_per_s']:,.0f}/s",
             f"{q['self_catch_up_to_bulk']:.0%} of the bulk path (target 80%)",
-            "",
+            _per_event(r, "self_catch_up"),
         ],
         [
             "referrals: live path / bulk path",
             f"{r['live_referrals_per_s']:,.0f}/s / {r['bulk_referrals_per_s']:,.0f}/s",
             f"{q['live_referrals_to_faust_noop']:.0%} of do-nothing, "
             f"{q['bulk_referrals_to_raw_ceiling']:.0%} of raw ceiling",
-            "bulk: " + _cost(r, "bulk_referrals"),
+            _per_event(r, "live_referrals") + "; bulk: " + _cost(r, "bulk_referrals"),
         ],
         [
             f"backlog ({r['immigration_events']:,} events): live / bulk",
             f"{r['live_backlog_per_s']:,.0f}/s / {r['bulk_backlog_per_s']:,.0f}/s",
             f"{q['live_backlog_to_faust_noop']:.0%} of do-nothing, "
             f"{q['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
-            "bulk: " + _cost(r, "bulk_backlog"),
+            _per_event(r, "live_backlog") + "; bulk: " + _cost(r, "bulk_backlog"),
         ],
         [
             f"rebuild, {len(PROJECTIONS)} projections, 1 process "

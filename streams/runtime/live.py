@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import asyncpg
 import faust
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from mode import CrashingSupervisor
 
 from projections import checkpoints
@@ -52,6 +53,7 @@ log = logging.getLogger("kim.worker")
 REFRESH_SECONDS = 10.0  # the checkpoints are read again and mirrored (another writer may have moved them)
 DRAIN_SECONDS = 10.0  # how long a revocation or shutdown waits for the batches in flight to commit
 READ_SECONDS = 5.0  # the refresh's read of the checkpoints (a database that does not answer is an outage)
+DISCARD_TIMEOUT_S = 5.0  # how long a failed dead-letter producer may take to stop
 
 
 class LiveObserver(LoopObserver, Protocol):
@@ -75,12 +77,14 @@ class _Resources:
         self.kafka = kafka
         self.database_url = database_url
         self.application_name = application_name
-        self._lock = asyncio.Lock()
+        # One lock each: a producer starting against a broker that does not answer must not hold up the pool.
+        self._pool_lock = asyncio.Lock()
+        self._producer_lock = asyncio.Lock()
         self._pool: asyncpg.Pool | None = None
         self._producer: AIOKafkaProducer | None = None
 
     async def pool(self) -> asyncpg.Pool:
-        async with self._lock:
+        async with self._pool_lock:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
                     self.database_url,
@@ -91,7 +95,7 @@ class _Resources:
             return self._pool
 
     async def producer(self) -> AIOKafkaProducer:
-        async with self._lock:
+        async with self._producer_lock:
             if self._producer is None:
                 producer = self.kafka.producer()
                 try:
@@ -101,6 +105,19 @@ class _Resources:
                     raise
                 self._producer = producer
             return self._producer
+
+    async def discard(self, producer: AIOKafkaProducer) -> None:
+        """Drop a producer whose send failed; the next letter starts a fresh one.
+
+        After a broker restart a client can be left with no broker to ask (a metadata answer listing none while
+        the broker starts, then its one connection gone: aiokafka issue #551) and never recovers by itself; a new
+        client bootstraps from the configured servers again."""
+        async with self._producer_lock:
+            if self._producer is not producer:
+                return
+            self._producer = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), DISCARD_TIMEOUT_S)
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -134,7 +151,12 @@ def build_app(
     outages = outages or OutageReport()
 
     async def dead_letter(rejections: list, *, conn: asyncpg.Connection, name: str) -> None:
-        await send_once(conn, await resources.producer(), dlq_topic, name, rejections)
+        producer = await resources.producer()
+        try:
+            await send_once(conn, producer, dlq_topic, name, rejections)
+        except (KafkaError, TimeoutError):
+            await resources.discard(producer)  # the batch is retried with a fresh producer
+            raise
 
     def dead_letters(p: Projection, conn: asyncpg.Connection) -> OnRejected:
         return functools.partial(dead_letter, conn=conn, name=p.name)

@@ -52,6 +52,10 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
         "rebuild_2p_per_s",
     ):
         assert numbers[key] > 0, key
+    # each faust process's own CPU per event over its measured span (0 when a tiny run came in one batch)
+    per_event = numbers["cpu_us_per_event"]
+    assert set(per_event) == {"faust_noop", "naive", "live", "self_catch_up", "live_referrals", "live_backlog"}
+    assert per_event["faust_noop"] > 0 and all(us >= 0 for us in per_event.values())
     # the rebuild reads each topic once for every projection: every log record exactly once
     assert numbers["immigration_events"] > 0
     everything = numbers["events"] + numbers["immigration_events"]

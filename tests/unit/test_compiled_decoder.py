@@ -172,3 +172,14 @@ def test_kim_decoder_chooses_the_reader(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("KIM_DECODER", "rust")
     with pytest.raises(DecoderChoiceError, match="KIM_DECODER='rust' names no decoder: set it to one of"):
         Codec()
+
+
+@pytest.mark.parametrize("raw", [b"ab\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"ok\xf4\x90\x80\x80"])
+def test_invalid_utf8_raises_the_same_error_as_python(raw: bytes) -> None:
+    """A dead letter's reason names the error: it must not depend on which decoder read the record."""
+    body = bytes([len(raw) * 2]) + raw  # the length as a zig-zag varint, then the bytes
+    with pytest.raises(UnicodeDecodeError) as compiled:
+        Decoder("string").decode(body, 0)
+    with pytest.raises(UnicodeDecodeError) as reference:
+        schemaless_reader(io.BytesIO(body), "string", None)
+    assert repr(compiled.value) == repr(reference.value)

@@ -346,8 +346,8 @@ impl Decoder {
             Node::Float => f32::from_le_bytes(r.take(4)?.try_into().unwrap()).into_py_any(py),
             Node::Double => f64::from_le_bytes(r.take(8)?.try_into().unwrap()).into_py_any(py),
             Node::Bytes => Ok(PyBytes::new(py, r.sized()?).into_any().unbind()),
-            Node::Str => Ok(PyString::new(py, utf8(r.sized()?)?).into_any().unbind()),
-            Node::Uuid => self.uuid(py, utf8(r.sized()?)?),
+            Node::Str => Ok(PyString::new(py, utf8(py, r.sized()?)?).into_any().unbind()),
+            Node::Uuid => self.uuid(py, utf8(py, r.sized()?)?),
             Node::TimestampMicros => self.timestamp(py, r.long()?),
             Node::TimestampMillis => {
                 let millis = r.long()?;
@@ -395,7 +395,7 @@ impl Decoder {
                         return Ok(dict.into_any().unbind());
                     }
                     for _ in 0..count {
-                        let key = PyString::new(py, utf8(r.sized()?)?);
+                        let key = PyString::new(py, utf8(py, r.sized()?)?);
                         dict.set_item(key, self.read(py, *values, r)?)?;
                     }
                 }
@@ -453,8 +453,13 @@ impl Decoder {
     }
 }
 
-fn utf8(bytes: &[u8]) -> PyResult<&str> {
-    std::str::from_utf8(bytes).map_err(|why| corrupt(format!("invalid UTF-8: {why}")))
+/// The text of UTF-8 bytes; for invalid bytes, the very ``UnicodeDecodeError`` Python's strict decoder (and so
+/// fastavro) raises, so that a dead letter's reason does not depend on the decoder.
+fn utf8<'b>(py: Python<'_>, bytes: &'b [u8]) -> PyResult<&'b str> {
+    std::str::from_utf8(bytes).map_err(|_| match PyBytes::new(py, bytes).call_method1("decode", ("utf-8",)) {
+        Err(error) => error,
+        Ok(_) => corrupt("invalid UTF-8"),
+    })
 }
 
 #[pymodule]
