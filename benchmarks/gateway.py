@@ -2,7 +2,7 @@
 
 A real `kim gateway` (HTTPS with the installation's CA, agency tokens, events signed per agency, the case check
 against the referrals projection, whose worker runs beside it) on a lane of its own (``benchmarks.gateway_lane``),
-fed simulated kim.cases events by an httpx client over keep-alive connections:
+fed simulated kim.cases events by an aiohttp client over keep-alive connections:
 
 - **batch**: ``POST /v1/events:batch``, ``--batch-size`` events per request. Every case stays in order: the events
   go in rounds (``rounds``), a round is one run of requests per agency, all agencies at once, and a case's event
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-import httpx
+import aiohttp
 
 from analytics.table import table as text_table
 from benchmarks.gateway_lane import RunningGateway, running_gateway
@@ -79,6 +79,13 @@ def rounds(events: Sequence[AgencyEvent]) -> list[dict[str, list[AgencyEvent]]]:
     return out
 
 
+class Answer(NamedTuple):
+    """The gateway's answer to one request: its status and body."""
+
+    status: int
+    body: str
+
+
 @dataclass
 class Outcome:
     """What the gateway answered: events sent, accepted (202), refused (anything else), and the first refusal."""
@@ -93,15 +100,15 @@ class Outcome:
     opening_latencies: list[float] = field(default_factory=list)
     judged_latencies: list[float] = field(default_factory=list)
 
-    def answered(self, events: int, response: httpx.Response | None, why: str = "") -> bool:
+    def answered(self, events: int, answer: Answer | None, why: str = "") -> bool:
         self.sent += events
         self.requests += 1
-        if response is not None and response.status_code == 202:
+        if answer is not None and answer.status == 202:
             self.accepted += events
             return True
         self.refusals += 1
         if self.first_refusal is None:
-            self.first_refusal = why or f"{response.status_code if response else '?'} {_detail(response)}"
+            self.first_refusal = why or f"{answer.status if answer else '?'} {_detail(answer)}"
         return False
 
     def summary(self) -> dict[str, Any]:
@@ -114,28 +121,29 @@ class Outcome:
         }
 
 
-def _detail(response: httpx.Response | None) -> str:
-    if response is None:
+def _detail(answer: Answer | None) -> str:
+    if answer is None:
         return ""
     try:
-        return str(response.json().get("detail", ""))[:300]
-    except ValueError:
-        return response.text[:300]
+        return str(json.loads(answer.body).get("detail", ""))[:300]
+    except (ValueError, AttributeError):
+        return answer.body[:300]
 
 
 def _headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
-async def _post(client: httpx.AsyncClient, path: str, token: str, body: Any) -> tuple[httpx.Response | None, str]:
+async def _post(client: aiohttp.ClientSession, path: str, token: str, body: Any) -> tuple[Answer | None, str]:
     try:
-        return await client.post(path, content=json.dumps(body).encode(), headers=_headers(token)), ""
-    except httpx.HTTPError as why:
+        async with client.post(path, data=json.dumps(body).encode(), headers=_headers(token)) as response:
+            return Answer(response.status, await response.text()), ""
+    except (aiohttp.ClientError, TimeoutError) as why:
         return None, f"{type(why).__name__}: {why}"
 
 
 async def post_batches(
-    client: httpx.AsyncClient, tokens: dict[str, str], events: Sequence[AgencyEvent], size: int
+    client: aiohttp.ClientSession, tokens: dict[str, str], events: Sequence[AgencyEvent], size: int
 ) -> tuple[Outcome, int]:
     """Every event through ``POST /v1/events:batch``, round by round; (outcome, rounds)."""
     outcome, rounds_sent = Outcome(), 0
@@ -155,7 +163,7 @@ async def post_batches(
 
 
 async def post_singles(
-    client: httpx.AsyncClient, tokens: dict[str, str], events: Sequence[AgencyEvent], rate: float
+    client: aiohttp.ClientSession, tokens: dict[str, str], events: Sequence[AgencyEvent], rate: float
 ) -> tuple[Outcome, int]:
     """Each event through ``POST /v1/events`` at its scheduled time (open loop); (outcome with latencies from the
     scheduled starts, requests that waited for their case's previous answer)."""
@@ -211,7 +219,7 @@ def _usage(meter: Meter, cpu: dict[str, float], records: int, rate: float) -> di
     return usage
 
 
-async def _warm_up(running: RunningGateway, client: httpx.AsyncClient, event: AgencyEvent) -> None:
+async def _warm_up(running: RunningGateway, client: aiohttp.ClientSession, event: AgencyEvent) -> None:
     """One event, until the referrals worker applied it (it has joined its group; the gateway is warm)."""
     outcome = Outcome()
     response, why = await _post(client, "/v1/events", running.tokens[event.agency], event.draft.to_dict())

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -15,12 +16,15 @@ from collections.abc import Callable, Iterable, Sized
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import aiohttp
 import asyncpg
 from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
-from benchmarks.usage import Meter, process_cpu_s
+from benchmarks.stages import WRITE_EVERY_S
+from benchmarks.usage import Meter, peak_rss_mb, process_cpu_s
 from infra.platform_identity import child_env
+from infra.processes import free_port
 from projections.registry import PROJECTIONS
 from schemas import Codec
 from schemas.topics import CASES
@@ -121,6 +125,9 @@ class Run(NamedTuple):
     cpu_s: float
     records: int
     peak_rss_mb: float = 0.0
+    bulk_phase: tuple[int, float] | None = None  # a self catch-up's own (records, seconds), from the worker's log
+    stages_cpu_s: dict[str, float] | None = None  # the record loop's stages over the span (benchmarks.stages)
+    batches: dict[str, Any] | None = None  # the worker's batches (``worker_batches``), over its whole life
 
     @property
     def cpu_us_per_record(self) -> float:
@@ -166,24 +173,36 @@ async def _checkpoint_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int],
     return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def start_worker(
-    lane: BenchLane, database_url: str, log: Path, projection: str = "caseload", catch_up_at: int = 0
+    lane: BenchLane,
+    database_url: str,
+    log: Path,
+    projection: str = "caseload",
+    catch_up_at: int = 0,
+    metrics_port: int = 0,
+    stages: Path | None = None,
 ) -> subprocess.Popen:
-    """A worker process; ``catch_up_at``: its self catch-up threshold (0, the default here: the live path only)."""
+    """A worker process; ``catch_up_at``: its self catch-up threshold (0, the default here: the live path only);
+    ``metrics_port``: where its metrics are served (0: none; the port is the projection's own, not a base);
+    ``stages``: run it as ``benchmarks.accounted_worker``, its stages' CPU written to that file."""
+    if metrics_port:
+        metrics_port -= list(PROJECTIONS).index(projection)  # KIM_METRICS_PORT is caseload's; the others follow
+    env = lane_env(
+        lane,
+        KIM_DATABASE_URL=database_url,
+        PYTHONPATH=str(REPO),
+        KIM_CATCH_UP_AT=str(catch_up_at),
+        KIM_METRICS_PORT=str(metrics_port),
+        **({"BENCH_STAGES": str(stages)} if stages else {}),
+    )
+    module = "benchmarks.accounted_worker" if stages else "cli.worker"
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "cli.worker", projection],
+            [sys.executable, "-m", module, projection],
             cwd=log.parent,  # faust's data directory goes to the temporary directory, not the repo
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=lane_env(lane, KIM_DATABASE_URL=database_url, PYTHONPATH=str(REPO), KIM_CATCH_UP_AT=str(catch_up_at)),
+            env=env,
         )
 
 
@@ -194,16 +213,20 @@ async def live(
     With ``catch_up_at`` the worker turns to the bulk path by itself once it sees its lag (the self catch-up row)."""
     purpose = "live" if projection == "caseload" else f"live_{projection}"
     url = await lane.database(purpose + ("_catch_up" if catch_up_at else ""))
+    metrics_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         launched = time.perf_counter()
-        worker = start_worker(lane, url, Path(tmp) / "worker.log", projection, catch_up_at)
+        stages = Path(tmp) / "stages.json"
+        worker = start_worker(lane, url, Path(tmp) / "worker.log", projection, catch_up_at, metrics_port, stages)
         conn = await asyncpg.connect(url)
         try:
             first_time, first_done, first_cpu, deadline = 0.0, 0, 0.0, time.monotonic() + timeout
+            first_stages: dict[str, float] = {}
             while True:
                 done = sum((await _checkpoint_offsets(conn)).values())
                 if done and not first_time:
                     first_time, first_done, first_cpu = time.perf_counter(), done, process_cpu_s(worker.pid) or 0.0
+                    first_stages = _stages(stages)
                 if done >= events:
                     break
                 if worker.poll() is not None or time.monotonic() > deadline:
@@ -214,20 +237,25 @@ async def live(
                 rate = (done - first_done) / (time.perf_counter() - first_time)
             else:  # everything came in one batch (tiny runs): time from process start, start-up included
                 rate = done / (time.perf_counter() - launched)
-            return Run(rate, cpu_s, done - first_done, peak_rss_mb(worker.pid))
+            log = (Path(tmp) / "worker.log").read_text(errors="replace")
+            await asyncio.sleep(2 * WRITE_EVERY_S)  # the worker's last stage figures are written
+            spent = {stage: cpu - first_stages.get(stage, 0.0) for stage, cpu in _stages(stages).items()}
+            batches = await worker_batches(metrics_port)
+            return Run(rate, cpu_s, done - first_done, peak_rss_mb(worker.pid), bulk_phase(log), spent, batches)
         finally:
             await conn.close()
             worker.terminate()
             worker.wait(30)
 
 
-async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds: float) -> dict[str, float]:
+async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds: float) -> dict[str, Any]:
     """Publish at a steady rate beside a live worker; time from publish to visible in PostgreSQL."""
     url = await lane.database("latency")
     warm_up, events = events[0], events[1 : 1 + int(rate * seconds)]
     clock = _Visibility()
+    metrics_port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        worker = start_worker(lane, url, Path(tmp) / "worker.log")
+        worker = start_worker(lane, url, Path(tmp) / "worker.log", metrics_port=metrics_port)
         conn = await asyncpg.connect(url)
         publishers: dict[str, Publisher] = {}
         keys = MemoryKeyStore()
@@ -262,27 +290,85 @@ async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds
                 await asyncio.sleep(0.05)
             poller.cancel()
             rss = peak_rss_mb(worker.pid)
+            batches = await worker_batches(metrics_port)
         finally:
             for publisher in publishers.values():
                 await publisher.__aexit__(None, None, None)
             await conn.close()
             worker.terminate()
             worker.wait(30)
-    latencies = sorted(clock.latencies)
-
-    def pct(p: float) -> float:
-        return 1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))] if latencies else float("nan")
-
+    latencies, acks = sorted(clock.latencies), sorted(clock.acks)
     return {
         "events": len(events),
         "visible": len(latencies),
         "rate": rate,
-        "p50_ms": pct(0.50),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
+        "p50_ms": _pct(latencies, 0.50),
+        "p95_ms": _pct(latencies, 0.95),
+        "p99_ms": _pct(latencies, 0.99),
         "max_ms": 1000 * latencies[-1] if latencies else float("nan"),
+        # where it goes: the publisher's wait for the broker's acknowledgement (acks=all), then the worker
+        "acknowledged_p50_ms": _pct(acks, 0.50),
+        "acknowledged_p99_ms": _pct(acks, 0.99),
+        "worker": batches,
         "worker_peak_rss_mb": rss,
     }
+
+
+def _pct(ordered: list[float], p: float) -> float:
+    """The ``p`` quantile of sorted seconds, in milliseconds."""
+    return 1000 * ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+async def worker_batches(port: int) -> dict[str, Any]:
+    """From a worker's metrics: its batches, events per batch and how long their transactions took (mean, and the
+    share within each bucket of ``kim_batch_seconds``); empty if it serves none."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as response:
+            return batch_figures(await response.text())
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
+
+
+def batch_figures(text: str) -> dict[str, Any]:
+    """``worker_batches`` from the text of a worker's metrics (Prometheus exposition)."""
+    values: dict[str, float] = {}
+    within: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith("kim_batch_seconds_bucket"):
+            within[name.split('le="', 1)[1].split('"', 1)[0]] = float(value)
+        elif name.startswith("kim_events_applied_total"):
+            values["applied"] = values.get("applied", 0.0) + float(value)
+        else:
+            values[name.split("{", 1)[0]] = float(value)
+    batches = values.get("kim_batch_seconds_count", 0.0)
+    if not batches:
+        return {}
+    return {
+        "batches": int(batches),
+        "events_per_batch": values.get("applied", 0.0) / batches,
+        "transaction_mean_ms": 1000 * values["kim_batch_seconds_sum"] / batches,
+        "transactions_within_s": {le: n / batches for le, n in within.items() if le != "+Inf"},
+    }
+
+
+def _stages(path: Path) -> dict[str, float]:
+    """The stage figures an accounted worker last wrote (none yet: empty)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+CAUGHT_UP = re.compile(r"caught up ([\d,]+) records in ([\d.]+) s")
+
+
+def bulk_phase(log: str) -> tuple[int, float] | None:
+    """Records and seconds of the worker's self catch-ups (the line each one logs when it ends), or None."""
+    found = [(int(n.replace(",", "")), float(s)) for n, s in CAUGHT_UP.findall(log)]
+    return (sum(n for n, _ in found), sum(s for _, s in found)) if found else None
 
 
 class _Visibility:
@@ -291,6 +377,7 @@ class _Visibility:
     def __init__(self) -> None:
         self.waiting: dict[tuple[str, int], list[tuple[int, float]]] = defaultdict(list)
         self.latencies: list[float] = []
+        self.acks: list[float] = []  # from publishing to the broker's acknowledgement
 
     def sent(self, topic: str, partition: int, offset: int, at: float) -> None:
         heapq.heappush(self.waiting[(topic, partition)], (offset, at))
@@ -311,6 +398,7 @@ class _Visibility:
 async def _send(publisher: Publisher, event: AgencyEvent, clock: _Visibility) -> None:
     started = time.perf_counter()
     result = await publisher.publish(event.draft)
+    clock.acks.append(time.perf_counter() - started)
     clock.sent(result.topic, result.partition, result.offset, started)
 
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.usage import gc_collections, gc_delta
+from benchmarks.usage import gc_collections, gc_delta, peak_rss_mb
 from benchmarks.yardsticks import Decode, fastavro_decoder
 from infra.platform_identity import kafka_connection
 from infra.settings import load_settings
@@ -60,6 +60,7 @@ class Clock:
                 "seconds": time.perf_counter() - self.first,
                 "cpu_s": time.process_time() - self.cpu,
                 "gc_collections": gc_delta(self.collections),
+                "peak_rss_mb": peak_rss_mb(),
             }
             self.result.write_text(json.dumps(measured))
             self.app.stop()

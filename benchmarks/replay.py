@@ -20,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import io
 import multiprocessing
-import resource
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.lanes import BenchLane
-from benchmarks.usage import Meter, gc_collections, gc_delta
+from benchmarks.usage import Meter, gc_collections, gc_delta, peak_rss_mb
 from infra.platform_identity import signing_secret
 from projections.registry import PROJECTIONS
 from streams.kafka.connection import KafkaConnection
@@ -81,8 +80,7 @@ async def _replay(kafka: KafkaConnection, database_url: str, prefix: str, group:
     )
     finished = time.monotonic()
     cpu = time.process_time() - cpu
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
-    return Share(result.read, result.applied, started, finished, cpu, tuple(gc_delta(collections)), peak_mb)
+    return Share(result.read, result.applied, started, finished, cpu, tuple(gc_delta(collections)), peak_rss_mb())
 
 
 def _child(kafka: KafkaConnection, database_url: str, prefix: str, group: int | None, groups: int) -> Share:

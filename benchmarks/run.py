@@ -135,6 +135,8 @@ async def run(count: int, seed: int, latency_rate: int, latency_seconds: float, 
         results["live_worker_peak_rss_mb"] = runs["live"].peak_rss_mb
         # the process's own CPU per event over the measured span: where a live path's time goes against faust's
         results["cpu_us_per_event"] = {name: run.cpu_us_per_record for name, run in runs.items()}
+        results["self_catch_up_bulk_phase"] = _bulk_phase(runs["self_catch_up"])
+        results["live_accounting"] = {name: _live_accounting(run) for name, run in runs.items() if run.stages_cpu_s}
         step("rebuild: the whole history into every projection, 2 processes")
         rebuilt, results["usage"]["rebuild_2p"] = await replay.metered(lane, 2, "rebuild_2")
         results["rebuild_2p_per_s"], results["rebuild_2p_records_read"] = rebuilt.rate, rebuilt.read
@@ -226,6 +228,82 @@ def _yardstick_rows(r: dict) -> list[list[str]]:
     ]
 
 
+def _live_accounting(run: measures.Run) -> dict:
+    """Where a live worker's CPU per event went: the record loop's stages, and the rest (faust, the database edge,
+    the group offsets); its batches (from its metrics)."""
+    per = 1e6 / run.records if run.records else 0.0
+    stages = {stage: cpu * per for stage, cpu in sorted((run.stages_cpu_s or {}).items())}
+    return {
+        "stages_us_per_event": stages,
+        "rest_us_per_event": run.cpu_us_per_record - sum(stages.values()),
+        "batches": run.batches or {},
+    }
+
+
+def _live_accounting_rows(r: dict) -> list[list[str]]:
+    rows = []
+    for name, account in r.get("live_accounting", {}).items():
+        stages = account["stages_us_per_event"]
+        folds = sum(us for stage, us in stages.items() if stage.startswith("fold "))
+        batches = account["batches"]
+        shown = ", ".join(f"{stage} {us:.0f}" for stage, us in stages.items() if not stage.startswith("fold "))
+        detail = f"{shown}, folds {folds:.0f}, faust + database edge {account['rest_us_per_event']:.0f} µs/event"
+        if batches:
+            detail += (
+                f"; {batches['batches']:,} batches × {batches['events_per_batch']:.0f} events, "
+                f"transaction mean {batches['transaction_mean_ms']:.1f} ms"
+            )
+        rows.append([f"  where {name}'s CPU goes", f"{r['cpu_us_per_event'][name]:.0f} µs/event", detail, ""])
+    return rows
+
+
+def _bulk_phase(run: measures.Run) -> dict | None:
+    """The self catch-up's bulk phase against its whole span (first applied batch to lag 0, live phases included)."""
+    if run.bulk_phase is None:
+        return None
+    records, seconds = run.bulk_phase
+    return {
+        "records": records,
+        "seconds": seconds,
+        "rate_per_s": records / seconds if seconds else 0.0,
+        "span_s": run.records / run.rate if run.rate else 0.0,
+    }
+
+
+def _phase_note(r: dict) -> str:
+    phase = r.get("self_catch_up_bulk_phase")
+    if not phase:
+        return "; no bulk phase logged"
+    return (
+        f"; its bulk phase {phase['records']:,} records in {phase['seconds']:.1f} s of the {phase['span_s']:.1f} s "
+        f"span ({phase['rate_per_s'] / r['bulk_per_s']:.0%} of the bulk path)"
+    )
+
+
+def _latency_split(lat: dict) -> list[list[str]]:
+    """Where the latency goes: the publisher's wait for the broker, and the worker's batches and transactions."""
+    rows = [
+        [
+            "  of which: publish to broker acknowledgement p50/p99",
+            f"{lat['acknowledged_p50_ms']:.0f}/{lat['acknowledged_p99_ms']:.0f} ms",
+            "the SDK's acks=all round trip",
+            "",
+        ]
+    ]
+    if worker := lat.get("worker"):
+        within = worker["transactions_within_s"]
+        rows.append(
+            [
+                "  the worker: batches × events, transaction mean",
+                f"{worker['batches']:,} × {worker['events_per_batch']:.1f}, {worker['transaction_mean_ms']:.1f} ms",
+                f"transactions within 25/50/100 ms: {within.get('0.025', 0):.0%}/{within.get('0.05', 0):.0%}/"
+                f"{within.get('0.1', 0):.0%}",
+                "",
+            ]
+        )
+    return rows
+
+
 def summary(results: dict) -> str:
     r, lat = results, results["latency"]
     q = r["ratios"]
@@ -256,7 +334,7 @@ def summary(results: dict) -> str:
         [
             f"self catch-up (a worker {r['events']:,} behind, threshold {r['catch_up_at']:,})",
             f"{r['self_catch_up_per_s']:,.0f}/s",
-            f"{q['self_catch_up_to_bulk']:.0%} of the bulk path (target 80%)",
+            f"{q['self_catch_up_to_bulk']:.0%} of the bulk path (target 80%)" + _phase_note(r),
             _per_event(r, "self_catch_up"),
         ],
         [
@@ -273,6 +351,7 @@ def summary(results: dict) -> str:
             f"{q['bulk_backlog_to_raw_ceiling']:.0%} of raw ceiling (kim.immigration)",
             _per_event(r, "live_backlog") + "; bulk: " + _cost(r, "bulk_backlog"),
         ],
+        *_live_accounting_rows(r),
         [
             f"rebuild, {len(PROJECTIONS)} projections, 1 process "
             f"({r['rebuild_1p_records_read']:,} log records, each read once)",
@@ -295,6 +374,7 @@ def summary(results: dict) -> str:
             f"{lat['visible']}/{lat['events']} events seen",
             "",
         ],
+        *_latency_split(lat),
         [
             "worker peak RSS (live / latency run)",
             f"{r['live_worker_peak_rss_mb']:.0f} / {lat['worker_peak_rss_mb']:.0f} MB",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from benchmarks import measures, replay, yardsticks
 from benchmarks.histories import IMMIGRATION_SHARE, streamed_history
 from benchmarks.lanes import new_lane
 from benchmarks.results import report
+from benchmarks.usage import peak_rss_mb
 from infra import bringup
 from infra.errors import SetupError
 from infra.settings import Settings, load_settings
@@ -33,10 +33,6 @@ from streams.kafka.topics import end_offsets
 
 LENGTHS = (1_000_000, 5_000_000)
 QUIX_FLOOR_PER_S = 2_000  # the Quix app is killed if it reads slower than this (a stuck run, not a slow one)
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 async def measure_length(settings: Settings, count: int, seed: int) -> dict[str, Any]:
@@ -47,7 +43,7 @@ async def measure_length(settings: Settings, count: int, seed: int) -> dict[str,
         step("generating and publishing the history")
         expected = int(count * (1 + IMMIGRATION_SHARE))
         published_per_s = await measures.publish_all(lane, streamed_history(count, seed), expected=expected)
-        publisher_rss = _peak_rss_mb()
+        publisher_rss = peak_rss_mb()
         ends = await end_offsets(lane.kafka, [lane.topic(t) for t in yardsticks.TOPICS])
         records = sum(ends.values())
         step("yardstick: Quix Streams + fastavro decode")

@@ -41,6 +41,20 @@ def process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) * TICK_S  # utime (14), stime (15)
 
 
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory (``VmHWM``), in MB; 0 if it is gone.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux carries that across ``fork`` + ``exec``, so a process spawned by one
+    holding 2 GB reports 2 GB however little it uses itself. ``VmHWM`` belongs to the process's own address space."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
 def gc_collections() -> list[int]:
     """Collections so far per generation, to take a row's delta."""
     return [generation["collections"] for generation in gc.get_stats()]

@@ -97,7 +97,7 @@ def quix(lane: BenchLane, kind: str, records: int, timeout: float = 600) -> tupl
         measured = json.loads(result.read_text())
     rate = measured["events"] / measured["seconds"]
     usage = meter.usage(measured["events"], rate, [measured["cpu_s"]], measured["gc_collections"])
-    whole_life = {"python_cpu_total_s": rusage.ru_utime + rusage.ru_stime, "peak_rss_mb": rusage.ru_maxrss / 1024}
+    whole_life = {"python_cpu_total_s": rusage.ru_utime + rusage.ru_stime, "peak_rss_mb": measured["peak_rss_mb"]}
     return rate, {**usage, **whole_life}
 
 

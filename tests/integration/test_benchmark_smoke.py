@@ -56,12 +56,26 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     per_event = numbers["cpu_us_per_event"]
     assert set(per_event) == {"faust_noop", "naive", "live", "self_catch_up", "live_referrals", "live_backlog"}
     assert per_event["faust_noop"] > 0 and all(us >= 0 for us in per_event.values())
+    # each live worker's CPU split into the record loop's stages (benchmarks.accounted_worker) and its batches
+    accounts = numbers["live_accounting"]
+    assert set(accounts) == {"live", "self_catch_up", "live_referrals", "live_backlog"}
+    for account in accounts.values():
+        assert all(us >= 0 for us in account["stages_us_per_event"].values())
+        assert account["batches"]["batches"] >= 1
+    # the self catch-up's bulk phase, from the worker's own log line (None if the live path got there first)
+    phase = numbers["self_catch_up_bulk_phase"]
+    assert phase is None or (phase["records"] > 0 and phase["seconds"] > 0 and phase["span_s"] > 0)
     # the rebuild reads each topic once for every projection: every log record exactly once
     assert numbers["immigration_events"] > 0
     everything = numbers["events"] + numbers["immigration_events"]
     assert numbers["rebuild_1p_records_read"] == numbers["rebuild_2p_records_read"] == everything
     assert numbers["latency"]["visible"] == numbers["latency"]["events"] == 200
     assert numbers["latency"]["p50_ms"] <= numbers["latency"]["p99_ms"]
+    # where the latency goes: the broker's acknowledgement, and the worker's batches (from its metrics endpoint)
+    assert 0 < numbers["latency"]["acknowledged_p50_ms"] <= numbers["latency"]["acknowledged_p99_ms"]
+    worker = numbers["latency"]["worker"]
+    assert worker["batches"] >= 1 and worker["events_per_batch"] > 0 and worker["transaction_mean_ms"] > 0
+    assert 0 <= worker["transactions_within_s"]["0.025"] <= worker["transactions_within_s"]["0.1"] <= 1
     _check_yardsticks(numbers, everything)
     assert "of raw ceiling" in printed
     for row in (
@@ -145,3 +159,17 @@ def test_scale_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
         assert rows["rebuild_1p"]["to_quix_decode"] > 0 and rows["rebuild_2p"]["to_quix_decode"] > 0
         assert length["publisher_peak_rss_mb"] > 0
     assert "rebuild, 2 processes" in printed and "600 case events" in printed
+
+
+def test_accounting_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
+    """A rebuild's CPU split into stages measured where they run, beside the plain rebuild and the Quix yardstick."""
+    numbers, printed = _run_benchmark("benchmarks.accounting", tmp_path / "accounting.json", "--events", "300")
+    accounted = numbers["accounted_rebuild"]
+    assert accounted["read"] == numbers["records"] == numbers["plain_rebuild"]["records"] > 300
+    stages = accounted["stages_cpu_s"]
+    assert {f"fold {name}" for name in PROJECTIONS} | {"decode + judge", "signature screen"} <= set(stages)
+    assert all(cpu > 0 for stage, cpu in stages.items() if stage != "garbage collection")
+    assert accounted["calls"]["decode + judge"] >= 1
+    assert 0 < sum(stages.values()) < accounted["cpu_s"]  # the rest is the edges
+    assert numbers["fetch_cpu_s"] > 0 and numbers["decode_cpu_s"] > 0 and numbers["quix_decode"]["cpu_s"] > 0
+    assert "database edge and event loop: the rest" in printed and "Quix Streams + fastavro" in printed
