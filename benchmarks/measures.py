@@ -237,8 +237,8 @@ async def live(
                 rate = (done - first_done) / (time.perf_counter() - first_time)
             else:  # everything came in one batch (tiny runs): time from process start, start-up included
                 rate = done / (time.perf_counter() - launched)
-            log = (Path(tmp) / "worker.log").read_text(errors="replace")
             await asyncio.sleep(2 * WRITE_EVERY_S)  # the worker's last stage figures are written
+            log = await _worker_log(Path(tmp) / "worker.log", catch_up_at > 0)
             spent = {stage: cpu - first_stages.get(stage, 0.0) for stage, cpu in _stages(stages).items()}
             batches = await worker_batches(metrics_port)
             return Run(rate, cpu_s, done - first_done, peak_rss_mb(worker.pid), bulk_phase(log), spent, batches)
@@ -352,6 +352,17 @@ def batch_figures(text: str) -> dict[str, Any]:
         "transaction_mean_ms": 1000 * values["kim_batch_seconds_sum"] / batches,
         "transactions_within_s": {le: n / batches for le, n in within.items() if le != "+Inf"},
     }
+
+
+async def _worker_log(path: Path, caught_up: bool, seconds: float = 10.0) -> str:
+    """The worker's log; with ``caught_up``, once it has the line a self catch-up writes when it ends (the
+    checkpoints reach the log end before the worker is back on the live path and says so), or after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        log = path.read_text(errors="replace")
+        if not caught_up or CAUGHT_UP.search(log) or time.monotonic() > deadline:
+            return log
+        await asyncio.sleep(0.1)
 
 
 def _stages(path: Path) -> dict[str, float]:
