@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from benchmarks.stages import WRITE_EVERY_S, StageClock
-from cli.worker import main as worker_main
+from projections.registry import PROJECTIONS
+from streams.operations.worker_process import run
 
 
 def _write_every(clock: StageClock, path: Path) -> None:
@@ -28,10 +29,13 @@ def _write_every(clock: StageClock, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in PROJECTIONS:
+        print(f"usage: python -m benchmarks.accounted_worker {{{'|'.join(PROJECTIONS)}}}", file=sys.stderr)
+        return 2
     clock = StageClock().install()
     path = Path(os.environ["BENCH_STAGES"])
     threading.Thread(target=_write_every, args=(clock, path), name="bench-stages", daemon=True).start()
-    return worker_main(argv)
+    return run(argv[0])
 
 
 if __name__ == "__main__":
