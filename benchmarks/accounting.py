@@ -38,10 +38,9 @@ from analytics.table import table as text_table
 from benchmarks import measures, replay, yardsticks
 from benchmarks.histories import IMMIGRATION_SHARE, streamed_history
 from benchmarks.lanes import BenchLane, new_lane
-from benchmarks.results import report
+from benchmarks.results import run_and_report
 from benchmarks.stages import DECODE_JUDGE, StageClock
 from infra import bringup
-from infra.errors import SetupError
 from infra.settings import load_settings
 from projections.records import LogRecord
 from schemas import Codec
@@ -189,12 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 10:
         print("error: --events must be at least 10", file=sys.stderr)
         return 1
-    try:
-        results = asyncio.run(run(args.events, args.seed))
-    except SetupError as why:
-        print(f"error: {why}", file=sys.stderr)
-        return 1
-    return report(results, summary(results), "accounting", args.out)
+    return run_and_report(lambda: asyncio.run(run(args.events, args.seed)), summary, "accounting", args.out)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,9 @@ from analytics.table import table as text_table
 from benchmarks import measures
 from benchmarks.histories import case_events
 from benchmarks.lanes import BenchLane, new_lane
-from benchmarks.results import report
+from benchmarks.results import run_and_report
 from benchmarks.usage import Meter
 from infra import kafka_broker
-from infra.errors import SetupError
 from infra.scratch_platform import scratch_platform
 from infra.settings import Settings
 from schemas.topics import CASES
@@ -166,12 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args(argv)
-    try:
-        results = run(args.events, args.seed, args.seconds)
-    except SetupError as why:
-        print(f"error: {why}", file=sys.stderr)
-        return 1
-    return report(results, render(results), "cluster", args.out)
+    return run_and_report(lambda: run(args.events, args.seed, args.seconds), render, "cluster", args.out)
 
 
 if __name__ == "__main__":

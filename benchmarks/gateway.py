@@ -39,7 +39,7 @@ import aiohttp
 from analytics.table import table as text_table
 from benchmarks.gateway_lane import RunningGateway, running_gateway
 from benchmarks.histories import case_events
-from benchmarks.results import report
+from benchmarks.results import run_and_report
 from benchmarks.usage import Meter, process_cpu_s
 from infra import bringup
 from infra.errors import SetupError
@@ -377,12 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1 or args.batch_size < 1 or args.rate <= 0 or args.seconds <= 0:
         print("error: --events, --batch-size, --rate and --seconds must be positive", file=sys.stderr)
         return 1
-    try:
-        results = run(args.events, args.seconds, args.batch_size, args.rate, args.seed)
-    except SetupError as why:
-        print(f"error: {why}", file=sys.stderr)
-        return 1
-    return report(results, render(results), "gateway", args.out)
+    measure = lambda: run(args.events, args.seconds, args.batch_size, args.rate, args.seed)  # noqa: E731
+    return run_and_report(measure, render, "gateway", args.out)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from infra.errors import SetupError
 
 
 def write_results(path: Path, results: Any) -> None:
@@ -20,3 +24,13 @@ def report(results: Any, table: str, name: str, out: Path | None) -> int:
     write_results(path, results)
     print(f"results written to {path}")
     return 0
+
+
+def run_and_report(measure: Callable[[], Any], render: Callable[[Any], str], name: str, out: Path | None) -> int:
+    """A standalone benchmark's ending: ``measure``, then ``report`` it; a set-up failure is one ``error:`` line."""
+    try:
+        results = measure()
+    except SetupError as why:
+        print(f"error: {why}", file=sys.stderr)
+        return 1
+    return report(results, render(results), name, out)

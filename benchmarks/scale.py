@@ -24,10 +24,9 @@ from analytics.table import table as text_table
 from benchmarks import measures, replay, yardsticks
 from benchmarks.histories import IMMIGRATION_SHARE, streamed_history
 from benchmarks.lanes import new_lane
-from benchmarks.results import report
+from benchmarks.results import run_and_report
 from benchmarks.usage import peak_rss_mb
 from infra import bringup
-from infra.errors import SetupError
 from infra.settings import Settings, load_settings
 from streams.kafka.topics import end_offsets
 
@@ -114,12 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.events) < 10:
         print("error: --events must be at least 10", file=sys.stderr)
         return 1
-    try:
-        results = asyncio.run(run(args.events, args.seed))
-    except SetupError as why:
-        print(f"error: {why}", file=sys.stderr)
-        return 1
-    return report(results, summary(results), "scale", args.out)
+    return run_and_report(lambda: asyncio.run(run(args.events, args.seed)), summary, "scale", args.out)
 
 
 if __name__ == "__main__":
