@@ -22,7 +22,7 @@ from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
 from benchmarks.stages import WRITE_EVERY_S
-from benchmarks.usage import Meter, peak_rss_mb, process_cpu_s
+from benchmarks.usage import BackendSampler, Meter, database_name, peak_rss_mb, process_cpu_s
 from infra.platform_identity import child_env
 from infra.processes import free_port
 from projections.registry import PROJECTIONS
@@ -128,6 +128,7 @@ class Run(NamedTuple):
     bulk_phase: tuple[int, float] | None = None  # a self catch-up's own (records, seconds), from the worker's log
     stages_cpu_s: dict[str, float] | None = None  # the record loop's stages over the span (benchmarks.stages)
     batches: dict[str, Any] | None = None  # the worker's batches (``worker_batches``), over its whole life
+    postgres_cpu_s: float | None = None  # its database's backends over the span (live rows)
 
     @property
     def cpu_us_per_record(self) -> float:
@@ -214,25 +215,30 @@ async def live(
     purpose = "live" if projection == "caseload" else f"live_{projection}"
     url = await lane.database(purpose + ("_catch_up" if catch_up_at else ""))
     metrics_port = free_port()
+    backends = BackendSampler(lane.settings.database_url, database_name(url))
+    backends.start()
     with tempfile.TemporaryDirectory() as tmp:
         launched = time.perf_counter()
         stages = Path(tmp) / "stages.json"
         worker = start_worker(lane, url, Path(tmp) / "worker.log", projection, catch_up_at, metrics_port, stages)
         conn = await asyncpg.connect(url)
+        backends.ignored.add(conn.get_server_pid())
         try:
             first_time, first_done, first_cpu, deadline = 0.0, 0, 0.0, time.monotonic() + timeout
             first_stages: dict[str, float] = {}
+            first_pg = 0.0
             while True:
                 done = sum((await _checkpoint_offsets(conn)).values())
                 if done and not first_time:
                     first_time, first_done, first_cpu = time.perf_counter(), done, process_cpu_s(worker.pid) or 0.0
-                    first_stages = _stages(stages)
+                    first_stages, first_pg = _stages(stages), backends.spent()
                 if done >= events:
                     break
                 if worker.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"live worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.02)
             cpu_s = (process_cpu_s(worker.pid) or 0.0) - first_cpu
+            postgres_cpu_s = backends.stop() - first_pg
             if done > first_done:  # timed from the first applied batch: start-up is not throughput
                 rate = (done - first_done) / (time.perf_counter() - first_time)
             else:  # everything came in one batch (tiny runs): time from process start, start-up included
@@ -241,8 +247,11 @@ async def live(
             log = await _worker_log(Path(tmp) / "worker.log", catch_up_at > 0)
             spent = {stage: cpu - first_stages.get(stage, 0.0) for stage, cpu in _stages(stages).items()}
             batches = await worker_batches(metrics_port)
-            return Run(rate, cpu_s, done - first_done, peak_rss_mb(worker.pid), bulk_phase(log), spent, batches)
+            return Run(
+                rate, cpu_s, done - first_done, peak_rss_mb(worker.pid), bulk_phase(log), spent, batches, postgres_cpu_s
+            )
         finally:
+            backends.stop()
             await conn.close()
             worker.terminate()
             worker.wait(30)

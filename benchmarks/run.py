@@ -236,6 +236,7 @@ def _live_accounting(run: measures.Run) -> dict:
     return {
         "stages_us_per_event": stages,
         "rest_us_per_event": run.cpu_us_per_record - sum(stages.values()),
+        "postgres_us_per_event": (run.postgres_cpu_s or 0.0) * per,
         "batches": run.batches or {},
     }
 
@@ -247,7 +248,10 @@ def _live_accounting_rows(r: dict) -> list[list[str]]:
         folds = sum(us for stage, us in stages.items() if stage.startswith("fold "))
         batches = account["batches"]
         shown = ", ".join(f"{stage} {us:.0f}" for stage, us in stages.items() if not stage.startswith("fold "))
-        detail = f"{shown}, folds {folds:.0f}, faust + database edge {account['rest_us_per_event']:.0f} µs/event"
+        detail = (
+            f"{shown}, folds {folds:.0f}, faust + database edge {account['rest_us_per_event']:.0f} µs/event; "
+            f"its PostgreSQL backends {account.get('postgres_us_per_event', 0.0):.0f} µs/event"
+        )
         if batches:
             detail += (
                 f"; {batches['batches']:,} batches × {batches['events_per_batch']:.0f} events, "

@@ -80,6 +80,7 @@ class BackendSampler:
         self.first: dict[int, float] = {}  # pid -> CPU when first seen (0 for backends started after the start)
         self.last: dict[int, float] = {}
         self.thread_cpu_s = 0.0
+        self.ignored: set[int] = set()  # backends not counted (a benchmark's own polling connection)
         self._ready, self._stop = threading.Event(), threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="pg-backend-sampler", daemon=True)
@@ -96,7 +97,13 @@ class BackendSampler:
         self._thread.join(30)
         if self._error is not None:
             raise self._error
-        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+        return self.spent()
+
+    def spent(self) -> float:
+        """The CPU seconds the database's backends spent from ``start`` to the last poll (a row that times only
+        part of its span takes the difference of two readings)."""
+        last = dict(self.last)  # the polling thread adds backends as they come
+        return sum(cpu - self.first.get(pid, 0.0) for pid, cpu in last.items() if pid not in self.ignored)
 
     def _run(self) -> None:
         started = time.thread_time()

@@ -34,7 +34,7 @@ log = logging.getLogger("kim.catchup")
 
 CATCH_UP_AT = 100_000  # records behind (summed over the owned partitions) that start a bulk catch-up
 CHECK_SECONDS = 10.0  # how often the worker compares its checkpoints with the log end
-AFTER_ASSIGNMENT_SECONDS = 1.0  # and this long after an assignment, once faust's first fetch told the log end
+AFTER_ASSIGNMENT_SECONDS = 1.0  # after an assignment, check this often until faust knows every owned log end
 
 
 def behind(
@@ -45,6 +45,11 @@ def behind(
     targets = {tp: ends[tp] for tp, position in positions.items() if ends.get(tp, 0) > position}
     lag = sum(end - positions[tp] for tp, end in targets.items())
     return targets if at > 0 and lag >= at else None
+
+
+def every_end_known(positions: Mapping[TopicPartition, int], ends: Mapping[TopicPartition, int]) -> bool:
+    """Whether the log end of every owned partition is known (and something is owned at all)."""
+    return bool(positions) and all(tp in ends for tp in positions)
 
 
 class _LogLines:
@@ -108,16 +113,21 @@ class SelfCatchUp:
         self._assigned.set()
 
     async def watch(self) -> None:
-        """Check every ``CHECK_SECONDS`` and shortly after every assignment, until cancelled or ``stop``."""
+        """Check every ``CHECK_SECONDS``, and after an assignment every ``AFTER_ASSIGNMENT_SECONDS`` until faust
+        knows the log end of every owned partition (its first fetches tell it; a check before that would see no
+        lag and leave a worker far behind on the slower live path until the next regular check)."""
         self._watching = asyncio.current_task()
         while True:
             try:
                 await asyncio.wait_for(self._assigned.wait(), CHECK_SECONDS)
             except TimeoutError:
-                pass
-            else:
-                self._assigned.clear()
+                await self.check()
+                continue
+            self._assigned.clear()
+            for _ in range(int(CHECK_SECONDS / AFTER_ASSIGNMENT_SECONDS)):
                 await asyncio.sleep(AFTER_ASSIGNMENT_SECONDS)
+                if self._assigned.is_set() or every_end_known(self.positions(), self.ends()):
+                    break
             await self.check()
 
     def ends(self) -> dict[TopicPartition, int]:

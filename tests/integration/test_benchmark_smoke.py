@@ -62,6 +62,7 @@ def test_benchmark_smoke(tmp_path: Path, base_settings: object) -> None:
     for account in accounts.values():
         assert all(us >= 0 for us in account["stages_us_per_event"].values())
         assert account["batches"]["batches"] >= 1
+        assert account["postgres_us_per_event"] >= 0  # the worker's backends, metered like the bulk rows'
     # the self catch-up's bulk phase, from the worker's own log line (None if the live path got there first)
     phase = numbers["self_catch_up_bulk_phase"]
     assert phase is None or (phase["records"] > 0 and phase["seconds"] > 0 and phase["span_s"] > 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.runtime.self_catch_up import behind
+from streams.runtime.self_catch_up import behind, every_end_known
 
 TPS = [("kim.cases", p) for p in range(6)]
 
@@ -39,3 +39,9 @@ def test_it_catches_up_exactly_when_the_summed_lag_reaches_the_threshold(positio
     if targets is not None:
         assert all(tp in positions and end > positions[tp] for tp, end in targets.items())
         assert sum(end - positions[tp] for tp, end in targets.items()) == lag
+
+
+def test_the_watch_waits_until_every_owned_log_end_is_known() -> None:
+    assert not every_end_known({}, {})
+    assert not every_end_known({TPS[0]: 0, TPS[1]: 5}, {TPS[0]: 10})
+    assert every_end_known({TPS[0]: 0, TPS[1]: 5}, {TPS[0]: 10, TPS[1]: 5, TPS[2]: 1})
