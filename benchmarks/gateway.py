@@ -40,7 +40,7 @@ from analytics.table import table as text_table
 from benchmarks.gateway_lane import RunningGateway, running_gateway
 from benchmarks.histories import case_events
 from benchmarks.results import run_and_report
-from benchmarks.usage import Meter, process_cpu_s
+from benchmarks.usage import FrozenHeap, Meter, process_cpu_s
 from infra import bringup
 from infra.errors import SetupError
 from infra.settings import Settings, load_settings
@@ -278,7 +278,7 @@ async def measure(
                 step(f"gateway: {len(single):,} single POST /v1/events at {rate:g}/s")
                 before = await running.records()
                 cpu = _ProcessesCpu(running)
-                with Meter(settings, running.database_url) as meter:
+                with FrozenHeap() as own_gc, Meter(settings, running.database_url) as meter:
                     outcome, waited = await post_singles(client, running.tokens, single, rate)
                 delivered = await running.records() - before
                 completed = outcome.sent / meter.readings["wall_s"]  # the last answers' wait included
@@ -291,6 +291,7 @@ async def measure(
                     **percentiles(outcome.latencies),
                     "openings_p50_ms": percentiles(outcome.opening_latencies)["p50_ms"],
                     "judged_p50_ms": percentiles(outcome.judged_latencies)["p50_ms"],
+                    "benchmark_gc": own_gc.summary(),  # the client process's own collections during the row
                     "usage": _usage(meter, cpu.spent(), delivered, completed),
                 }
         step("gateway: waiting for the referrals worker to apply everything, then counting dead letters")

@@ -22,7 +22,7 @@ from aiokafka import TopicPartition
 
 from benchmarks.lanes import BenchLane
 from benchmarks.stages import WRITE_EVERY_S
-from benchmarks.usage import BackendSampler, Meter, database_name, peak_rss_mb, process_cpu_s
+from benchmarks.usage import BackendSampler, FrozenHeap, Meter, database_name, peak_rss_mb, process_cpu_s
 from infra.platform_identity import child_env
 from infra.processes import free_port
 from projections.registry import PROJECTIONS
@@ -286,18 +286,19 @@ async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds
                     raise RuntimeError(f"latency worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.05)
             clock = _Visibility()
-            poller = asyncio.create_task(_watch(conn, clock))
-            started = time.perf_counter()
-            pending = []
-            for i, event in enumerate(events):
-                if (delay := started + i / rate - time.perf_counter()) > 0:
-                    await asyncio.sleep(delay)
-                pending.append(asyncio.create_task(_send(publishers[event.agency], event, clock)))
-            await asyncio.gather(*pending)
-            deadline = time.monotonic() + 120
-            while clock.pending() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            poller.cancel()
+            with FrozenHeap() as own_gc:
+                poller = asyncio.create_task(_watch(conn, clock))
+                started = time.perf_counter()
+                pending = []
+                for i, event in enumerate(events):
+                    if (delay := started + i / rate - time.perf_counter()) > 0:
+                        await asyncio.sleep(delay)
+                    pending.append(asyncio.create_task(_send(publishers[event.agency], event, clock)))
+                await asyncio.gather(*pending)
+                deadline = time.monotonic() + 120
+                while clock.pending() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                poller.cancel()
             rss = peak_rss_mb(worker.pid)
             batches = await worker_batches(metrics_port)
         finally:
@@ -320,6 +321,7 @@ async def latency(lane: BenchLane, events: list[AgencyEvent], rate: int, seconds
         "acknowledged_p99_ms": _pct(acks, 0.99),
         "worker": batches,
         "worker_peak_rss_mb": rss,
+        "benchmark_gc": own_gc.summary(),  # the measuring process's own collections during the row
     }
 
 

@@ -294,6 +294,15 @@ def _latency_split(lat: dict) -> list[list[str]]:
             "",
         ]
     ]
+    if own := lat.get("benchmark_gc"):
+        rows.append(
+            [
+                "  the measuring process's own GC (heap frozen)",
+                f"{own['collections']} collections, max {own['max_ms']:.1f} ms",
+                f"{own['total_ms']:.0f} ms in all: not the platform's",
+                "",
+            ]
+        )
     if worker := lat.get("worker"):
         within = worker["transactions_within_s"]
         rows.append(
