@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks.stages import WRITE_EVERY_S, StageClock
-from projections.registry import PROJECTIONS
-from streams.operations.worker_process import run
+from streams.operations.worker_process import projection_of, run
 
 
 def _write_every(clock: StageClock, path: Path) -> None:
@@ -29,13 +28,13 @@ def _write_every(clock: StageClock, path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in PROJECTIONS:
-        print(f"usage: python -m benchmarks.accounted_worker {{{'|'.join(PROJECTIONS)}}}", file=sys.stderr)
+    projection = projection_of(argv, "benchmarks.accounted_worker")
+    if projection is None:
         return 2
     clock = StageClock().install()
     path = Path(os.environ["BENCH_STAGES"])
     threading.Thread(target=_write_every, args=(clock, path), name="bench-stages", daemon=True).start()
-    return run(argv[0])
+    return run(projection)
 
 
 if __name__ == "__main__":

@@ -238,7 +238,7 @@ async def live(
                     raise RuntimeError(f"live worker failed:\n{(Path(tmp) / 'worker.log').read_text()[-2000:]}")
                 await asyncio.sleep(0.02)
             cpu_s = (process_cpu_s(worker.pid) or 0.0) - first_cpu
-            postgres_cpu_s = backends.stop() - first_pg
+            postgres_cpu_s = backends.spent() - first_pg  # both as of the sampler's poll before them
             if done > first_done:  # timed from the first applied batch: start-up is not throughput
                 rate = (done - first_done) / (time.perf_counter() - first_time)
             else:  # everything came in one batch (tiny runs): time from process start, start-up included

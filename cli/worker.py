@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from projections.registry import PROJECTIONS
-from streams.operations.worker_process import run
+from streams.operations.worker_process import projection_of, run
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1 or argv[0] not in PROJECTIONS:
-        print(f"usage: python -m cli.worker {{{'|'.join(PROJECTIONS)}}}", file=sys.stderr)
-        return 2
-    return run(argv[0])
+    projection = projection_of(argv, "cli.worker")
+    return 2 if projection is None else run(projection)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,14 @@ from projections.registry import PROJECTIONS
 from schemas.errors import KimError
 
 
+def projection_of(argv: list[str], prog: str) -> str | None:
+    """The projection a worker command names (its one argument), or None after printing its usage line."""
+    if len(argv) != 1 or argv[0] not in PROJECTIONS:
+        print(f"usage: python -m {prog} {{{'|'.join(PROJECTIONS)}}}", file=sys.stderr)
+        return None
+    return argv[0]
+
+
 def run(projection: str) -> int:
     """Run the worker of ``projection`` (a name in the registry) until it is stopped; the process's exit code."""
     try:
